@@ -1,0 +1,196 @@
+"""Plotly figure builders: pure functions from scores to figures, no I/O.
+
+Every figure colours an output with its `OutputSpec.color` from apex_demo.scores,
+so "Memorability" is the same orange in the radar, the timeline and the bars.
+Takes (several songs overlaid) get colours from TAKE_COLORS instead.
+Layouts are compact (small margins, legends below) so figures stay readable on a phone.
+
+Sections: shared layout helpers; score figures (radar, popularity, timeline, ranking).
+Arena/leaderboard figures may be appended below in their own section.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from apex_demo.result import SegmentScore
+from apex_demo.scores import AESTHETICS, OUTPUT_BY_KEY, POPULARITY, Scores
+
+FONT_FAMILY = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+TEXT_COLOR = "#1f2937"
+GRID_COLOR = "#e5e7eb"
+FIGURE_HEIGHT = 380
+TIMELINE_HEIGHT = 460
+# Take colours: distinct from each other, used when several songs share one figure.
+TAKE_COLORS = ("#111827", "#2563eb", "#dc2626", "#16a34a", "#9333ea",
+               "#ca8a04", "#0891b2", "#db2777", "#6b7280", "#ea580c")
+AESTHETIC_RANGE = (1.0, 5.0)
+POPULARITY_RANGE = (0.0, 100.0)
+NO_AESTHETICS_TEXT = "This model predicts popularity only:<br>no aesthetic dimensions to show."
+EMPTY_TEXT = "No scores yet"
+
+Take = tuple[str, Scores]
+
+
+# ---------------------------------------------------------------- shared layout helpers
+
+def take_color(index: int) -> str:
+    """Colour of the index-th take (cycles after ten takes)."""
+    return TAKE_COLORS[index % len(TAKE_COLORS)]
+
+
+def _base_layout(fig: go.Figure, title: str, height: int = FIGURE_HEIGHT) -> go.Figure:
+    """The common clean look: white background, small margins, legend under the plot."""
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
+        height=height,
+        margin={"l": 40, "r": 24, "t": 48, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font={"family": FONT_FAMILY, "color": TEXT_COLOR, "size": 13},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0.0},
+        hoverlabel={"font": {"family": FONT_FAMILY}},
+    )
+    return fig
+
+
+def _message_figure(title: str, text: str, height: int = FIGURE_HEIGHT) -> go.Figure:
+    """An empty figure that says why there is nothing to draw (instead of blank axes)."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 14, "color": "#6b7280"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, title, height)
+
+
+def _short(label: str, limit: int = 28) -> str:
+    """Shorten long file names so legends do not wrap on a phone."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- score figures
+
+def radar_figure(takes: Sequence[Take], title: str = "Aesthetic profile (1-5)") -> go.Figure:
+    """The five aesthetic dimensions on their 1-5 scale; one closed trace per take.
+
+    With one take, each vertex is drawn in its dimension's colour; with several,
+    each take gets its own line colour. Popularity-only takes are left out.
+    """
+    with_aesthetics = [(label, scores) for label, scores in takes if scores.has_aesthetics]
+    if not takes:
+        return _message_figure(title, EMPTY_TEXT)
+    if not with_aesthetics:
+        return _message_figure(title, NO_AESTHETICS_TEXT)
+    labels = [spec.label for spec in AESTHETICS]
+    fig = go.Figure()
+    single = len(with_aesthetics) == 1
+    for i, (label, scores) in enumerate(with_aesthetics):
+        values = [getattr(scores, spec.key) for spec in AESTHETICS]
+        line_color = "#374151" if single else take_color(i)
+        marker_colors = [spec.color for spec in AESTHETICS] if single else line_color
+        fig.add_trace(go.Scatterpolar(
+            r=values + values[:1], theta=labels + labels[:1], name=_short(label),
+            mode="lines+markers", fill="toself" if single else "none",
+            fillcolor="rgba(55,65,81,0.12)" if single else None,
+            line={"color": line_color, "width": 2},
+            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9},
+            hovertemplate="%{theta}: %{r:.2f}<extra>" + _short(label) + "</extra>",
+        ))
+    fig.update_layout(
+        polar={"radialaxis": {"range": list(AESTHETIC_RANGE), "tickvals": [1, 2, 3, 4, 5],
+                              "gridcolor": GRID_COLOR, "angle": 90, "tickangle": 90},
+               "angularaxis": {"gridcolor": GRID_COLOR, "direction": "clockwise", "rotation": 90},
+               "bgcolor": "white"},
+        showlegend=not single,
+    )
+    return _base_layout(fig, title)
+
+
+def popularity_figure(takes: Sequence[Take], title: str = "Popularity (0-100)") -> go.Figure:
+    """Streams and Likes as horizontal 0-100 bars, one group per take, each output in its colour."""
+    if not takes:
+        return _message_figure(title, EMPTY_TEXT)
+    names = [_short(label) for label, _ in takes]
+    fig = go.Figure()
+    for spec in POPULARITY:
+        values = [getattr(scores, spec.key) for _, scores in takes]
+        fig.add_trace(go.Bar(
+            x=values, y=names, orientation="h", name=spec.label, marker_color=spec.color,
+            text=[f"{v:.0f}" for v in values], textposition="outside", cliponaxis=False,
+            hovertemplate=spec.label + ": %{x:.1f}<extra>%{y}</extra>",
+        ))
+    height = max(220, 120 + 56 * len(takes))
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(range=list(POPULARITY_RANGE), gridcolor=GRID_COLOR, dtick=20, zeroline=False)
+    fig.update_yaxes(autorange="reversed", showticklabels=len(takes) > 1)
+    return _base_layout(fig, title, height)
+
+
+def _format_time(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None = None,
+                    title: str = "Scores along the song (per 30 s segment)") -> go.Figure:
+    """Each output across the song's segments, so a weak part stands out.
+
+    Popularity (0-100) and aesthetics (1-5) get separate panels because their
+    scales differ; a popularity-only result has just the first panel. The x axis
+    spans the whole song (`duration_s`) so streamed partial results grow in place.
+    """
+    if not segments:
+        return _message_figure(title, EMPTY_TEXT, TIMELINE_HEIGHT)
+    has_aesthetics = segments[0].scores.has_aesthetics
+    rows = 2 if has_aesthetics else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=("Popularity (0-100)", "Aesthetics (1-5)")[:rows])
+    mids = [(s.start_s + s.end_s) / 2 for s in segments]
+    hover = [f"{_format_time(s.start_s)}-{_format_time(s.end_s)}" for s in segments]
+    for row, specs in ((1, POPULARITY), (2, AESTHETICS))[:rows]:
+        for spec in specs:
+            fig.add_trace(go.Scatter(
+                x=mids, y=[getattr(s.scores, spec.key) for s in segments], name=spec.label,
+                mode="lines+markers", line={"color": spec.color, "width": 2}, marker={"size": 7},
+                customdata=hover, hovertemplate=spec.label + " %{customdata}: %{y:.2f}<extra></extra>",
+            ), row=row, col=1)
+    end = max(duration_s or 0.0, segments[-1].end_s)
+    ticks = [s.start_s for s in segments] + [segments[-1].end_s]
+    fig.update_xaxes(range=[0, end], tickvals=ticks, ticktext=[_format_time(t) for t in ticks],
+                     gridcolor=GRID_COLOR, zeroline=False)
+    fig.update_yaxes(range=list(POPULARITY_RANGE), gridcolor=GRID_COLOR, row=1, col=1)
+    if has_aesthetics:
+        fig.update_yaxes(range=list(AESTHETIC_RANGE), gridcolor=GRID_COLOR, row=2, col=1)
+    fig.update_xaxes(title_text="time in song (m:ss)", row=rows, col=1)
+    fig.update_layout(legend={"y": -0.16})
+    return _base_layout(fig, title, TIMELINE_HEIGHT if rows == 2 else FIGURE_HEIGHT)
+
+
+def ranking_figure(labels: Sequence[str], values: Sequence[float], metric_key: str,
+                   title: str | None = None) -> go.Figure:
+    """Takes ranked by one metric, best at the top, as horizontal bars.
+
+    `metric_key` is a score key (bar in that output's colour, on its range) or
+    "overall" (0-100, neutral colour).
+    """
+    spec = OUTPUT_BY_KEY.get(metric_key)
+    name = spec.label if spec else "Overall"
+    title = title or f"Ranking by {name}"
+    if not labels:
+        return _message_figure(title, EMPTY_TEXT)
+    color = spec.color if spec else "#374151"
+    axis_range = [spec.low, spec.high] if spec else list(POPULARITY_RANGE)
+    fig = go.Figure(go.Bar(
+        x=list(values), y=[_short(label) for label in labels], orientation="h", marker_color=color,
+        text=[f"{v:.2f}" if spec and spec.high <= 5 else f"{v:.1f}" for v in values],
+        textposition="outside", cliponaxis=False, name=name,
+        hovertemplate=name + ": %{x:.2f}<extra>%{y}</extra>",
+    ))
+    fig.update_xaxes(range=axis_range, gridcolor=GRID_COLOR, zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(showlegend=False)
+    return _base_layout(fig, title, max(220, 100 + 40 * len(labels)))
