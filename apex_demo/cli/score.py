@@ -1,0 +1,104 @@
+"""`score AUDIO [AUDIO ...]`: the seven APEX scores of each file, as json, csv or a table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from apex_demo.config import DEVICES, Settings
+from apex_demo.errors import ApexError
+from apex_demo.result import error_record, flat_row
+from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
+from apex_demo.scoring import get_scorer
+
+FORMATS = ("table", "json", "csv")
+TABLE_MISSING = "-"
+TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
+                 "status": "status"}
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("score", help="score audio files", description=__doc__)
+    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg)")
+    p.add_argument("--mert", help="MERT Hub id or folder (default: $APEX_MERT or m-a-p/MERT-v1-95M)")
+    p.add_argument("--head", help="APEX head Hub id, folder or checkpoint file (default: $APEX_HEAD or "
+                                  "amaai-lab/apex)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
+    p.add_argument("--device", choices=DEVICES, help="where MERT runs (default: $APEX_DEVICE or auto)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
+    """CLI flags win over the environment."""
+    return settings.with_overrides(mert=args.mert, head=args.head, device=args.device,
+                                   use_cache=False if args.no_cache else None)
+
+
+def score_records(paths: list[str], settings: Settings, with_embedding: bool) -> Iterator[dict[str, Any]]:
+    """One JSON record per input, in input order; failures become error records."""
+    scorer = get_scorer(settings)
+    for path in tqdm(paths, desc="scoring", unit="file", file=sys.stderr, disable=len(paths) < 2 or None):
+        try:
+            yield scorer.score_file(path, display_name=path).to_record(with_embedding)
+        except ApexError as exc:
+            yield error_record(path, exc)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = settings_from_args(args, settings)
+    records = list(score_records(list(args.audio), settings, args.with_embedding))
+    text = render(records, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    for record in records:
+        for warning in record.get("warnings", []):
+            print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
+    return 1 if any("error" in r for r in records) else 0
+
+
+def render(records: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(records, indent=2) + "\n"
+    if fmt == "csv":
+        return to_csv([flat_row(r) for r in records])
+    return to_table(records)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["file"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def to_table(records: list[dict[str, Any]]) -> str:
+    """Aligned columns for people; failures show their error code."""
+    rows = []
+    for record in records:
+        row = flat_row(record)
+        cells = {"file": row["file"],
+                 "duration_s": f"{row['duration_s']:.1f}" if row["duration_s"] is not None else TABLE_MISSING}
+        for key in SCORE_KEYS:
+            value = row[key]
+            cells[key] = TABLE_MISSING if value is None else f"{value:.{1 if OUTPUT_BY_KEY[key].high > 5 else 2}f}"
+        cells["status"] = ("error: " + row["error_code"]) if row["error_code"] else (row["warnings"] or "ok")
+        rows.append(cells)
+    widths = {k: max(len(TABLE_HEADERS[k]), *(len(r[k]) for r in rows)) for k in TABLE_HEADERS}
+    lines = ["  ".join(TABLE_HEADERS[k].ljust(widths[k]) for k in TABLE_HEADERS)]
+    lines += ["  ".join(r[k].ljust(widths[k]) if k in ("file", "status") else r[k].rjust(widths[k])
+                        for k in TABLE_HEADERS) for r in rows]
+    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,149 @@
+"""Audio file -> ScoreResult: the APEX reference pipeline, with a cache and partial results.
+
+Flow: file -> audio (decode, downmix, 24 kHz, 30 s segments) -> encoder (four
+layer means per segment) -> head.aggregate (segment embeddings) -> mean over
+segments (song embedding) -> head (song scores; and per-segment scores).
+Models are built once per process by `get_scorer`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from apex_demo import audio
+from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key
+from apex_demo.config import Settings
+from apex_demo.errors import ErrorCode, ModelError
+from apex_demo.encoder import MertEncoder, load_encoder
+from apex_demo.head import LoadedHead, load_head
+from apex_demo.result import ModelInfo, ScoreResult, ScoreWarning, SegmentScore
+
+# Bump when anything before the cache (decode, resample, segmenting, MERT layers) changes.
+PIPELINE_VERSION = "1"
+AUTOCAST_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Scorer:
+    """Scores files with one encoder and one head; safe to share between threads."""
+
+    def __init__(self, encoder: MertEncoder, head: LoadedHead, cache: EmbeddingCache | None,
+                 max_seconds: float, mode: str = "exact") -> None:
+        self.encoder = encoder
+        self.head = head
+        self.cache = cache
+        self.max_seconds = max_seconds
+        self.mode = mode
+        self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
+                                    head_revision=head.revision, mode=mode)
+        self._encode_lock = threading.Lock()  # one MERT forward at a time: the CPU is the bottleneck
+
+    def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
+        """Score one file completely (raises AudioError/ModelError)."""
+        result = None
+        for result in self.iter_score(path, display_name):
+            pass
+        assert result is not None and result.complete
+        return result
+
+    def iter_score(self, path: str | Path, display_name: str | None = None) -> Iterator[ScoreResult]:
+        """Yield a partial result after each encoded segment, the complete one last.
+
+        A cache hit yields the complete result at once.
+        """
+        path = Path(path)
+        name = display_name if display_name is not None else str(path)
+        audio.check_file(path)
+        sha = audio.file_sha256(path)
+        key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.mode)
+        entry = self.cache.get(key) if self.cache else None
+        if entry is not None:
+            yield self._result(name, sha, entry.layer_means, entry.meta, len(entry.layer_means), cached=True)
+            return
+        decoded = audio.decode(path, self.max_seconds)
+        wave = audio.resample(decoded.samples, decoded.sample_rate)
+        total = audio.segment_count(wave.numel())
+        meta = {"duration_s": decoded.duration_s, "sample_rate": decoded.sample_rate,
+                "channels": decoded.channels, "warnings": [w.to_dict() for w in decoded.warnings]}
+        means: list[np.ndarray] = []
+        for index in range(total):
+            means.append(self.encode_segment(audio.segment(wave, index)))
+            stacked = np.stack(means)
+            if index + 1 < total:
+                yield self._result(name, sha, stacked, meta, total, complete=False)
+        stacked = np.stack(means)
+        if self.cache is not None:
+            self.cache.put(key, CacheEntry(stacked, meta))
+        yield self._result(name, sha, stacked, meta, total)
+
+    def encode_segment(self, segment: torch.Tensor) -> np.ndarray:
+        """One 30 s segment -> [4, hidden] layer means."""
+        with self._encode_lock:
+            return self.encoder.layer_means(segment.unsqueeze(0))[0].numpy()
+
+    def _result(self, name: str, sha: str, layer_means: np.ndarray, meta: dict, total: int,
+                cached: bool = False, complete: bool = True) -> ScoreResult:
+        """Aggregate, average and apply the head (the cheap part, redone for partial results)."""
+        seg_emb = self.head.aggregate(torch.from_numpy(layer_means))
+        song_emb = seg_emb.mean(dim=0, keepdim=True)
+        song_scores = self.head.predict(song_emb)[0]
+        seg_scores = self.head.predict(seg_emb)
+        duration = float(meta["duration_s"])
+        segments = tuple(SegmentScore(i, *audio.segment_bounds(i, duration), s) for i, s in enumerate(seg_scores))
+        return ScoreResult(
+            file=name, duration_s=duration, sample_rate=int(meta["sample_rate"]), channels=int(meta["channels"]),
+            scores=song_scores, segments=segments, embedding=song_emb[0].numpy().copy(), model=self.model_info,
+            warnings=tuple(ScoreWarning(**w) for w in meta.get("warnings", [])), total_segments=total,
+            cached=cached, complete=complete, sha256=sha)
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """The settings that decide which models a Scorer holds (others do not matter)."""
+
+    mert: str
+    mert_revision: str | None
+    head: str
+    head_revision: str | None
+    device: str
+    precision: str
+    fast: bool
+    cache_dir: Path | None
+    cache_max_mb: float
+    max_seconds: float
+    token: str | None
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "ModelKey":
+        return cls(s.mert, s.mert_revision, s.head, s.head_revision, s.device, s.precision, s.fast,
+                   s.cache_dir if s.use_cache else None, s.cache_max_mb, s.max_seconds, s.hf_token)
+
+
+def get_scorer(settings: Settings) -> Scorer:
+    """The process-wide Scorer for these settings: models are loaded once, on first use."""
+    with _factory_lock():
+        return _build_scorer(ModelKey.from_settings(settings))
+
+
+@functools.cache
+def _factory_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _build_scorer(key: ModelKey) -> Scorer:
+    encoder = load_encoder(key.mert, key.mert_revision, key.device, key.token, AUTOCAST_DTYPES[key.precision])
+    head = load_head(key.head, key.head_revision, key.token)
+    if head.head.config.input_dim != encoder.hidden_size:
+        raise ModelError(f"The APEX head {key.head} expects {head.head.config.input_dim}-d embeddings but the "
+                         f"MERT encoder {key.mert} gives {encoder.hidden_size}-d. Use the head trained on "
+                         "this encoder (MERT-v1-95M for amaai-lab/apex).", ErrorCode.HEAD_MISMATCH)
+    cache = EmbeddingCache(key.cache_dir, key.cache_max_mb) if key.cache_dir is not None else None
+    mode = "exact" if key.precision == "fp32" and not key.fast else "fast"
+    return Scorer(encoder, head, cache, key.max_seconds, mode)
