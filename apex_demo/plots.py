@@ -130,7 +130,8 @@ def popularity_figure(takes: Sequence[Take], title: str = "Popularity (0-100)") 
     return _base_layout(fig, title, height)
 
 
-def _format_time(seconds: float) -> str:
+def format_time(seconds: float) -> str:
+    """Seconds as m:ss (axis ticks and segment labels)."""
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
 
@@ -150,7 +151,7 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("Popularity (0-100)", "Aesthetics (1-5)")[:rows])
     mids = [(s.start_s + s.end_s) / 2 for s in segments]
-    hover = [f"{_format_time(s.start_s)}-{_format_time(s.end_s)}" for s in segments]
+    hover = [f"{format_time(s.start_s)}-{format_time(s.end_s)}" for s in segments]
     for row, specs in ((1, POPULARITY), (2, AESTHETICS))[:rows]:
         for spec in specs:
             fig.add_trace(go.Scatter(
@@ -160,7 +161,7 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
             ), row=row, col=1)
     end = max(duration_s or 0.0, segments[-1].end_s)
     ticks = [s.start_s for s in segments] + [segments[-1].end_s]
-    fig.update_xaxes(range=[0, end], tickvals=ticks, ticktext=[_format_time(t) for t in ticks],
+    fig.update_xaxes(range=[0, end], tickvals=ticks, ticktext=[format_time(t) for t in ticks],
                      gridcolor=GRID_COLOR, zeroline=False)
     fig.update_yaxes(range=list(POPULARITY_RANGE), gridcolor=GRID_COLOR, row=1, col=1)
     if has_aesthetics:

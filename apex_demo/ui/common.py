@@ -1,0 +1,60 @@
+"""Helpers every scoring tab and API endpoint shares: errors, names, records, the scorer.
+
+This is where engine errors become `gr.Error` (raised, with the ApexError
+message) and result warnings become `gr.Warning` toasts, so every tab reports
+problems the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+
+from apex_demo.errors import ApexError
+from apex_demo.result import ScoreResult
+from apex_demo.ui.context import AppContext, LoadState
+
+MODEL_CONCURRENCY_ID = "apex-model"  # every event that runs MERT shares this queue slot
+MODEL_CONCURRENCY_LIMIT = 1          # one model instance, one song at a time
+MODEL_WAIT_S = 900.0                 # how long a request waits for models still loading
+NO_AUDIO_MESSAGE = "Upload, record or pick an example clip first."
+ERROR_TITLE = "Could not score"
+
+
+def user_message(exc: ApexError, upload: str | Path | None = None) -> str:
+    """The error's message, with the server's temporary upload path replaced by the file's name."""
+    if upload is None:
+        return exc.message
+    return exc.message.replace(str(upload), display_name(upload))
+
+
+@contextlib.contextmanager
+def engine_errors(upload: str | Path | None = None) -> Iterator[None]:
+    """Turn an ApexError raised inside the block into a raised gr.Error with its message."""
+    try:
+        yield
+    except ApexError as exc:
+        raise gr.Error(user_message(exc, upload), title=ERROR_TITLE, print_exception=False) from exc
+
+
+def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
+    """The shared scorer, waiting (with a progress note) while models are still loading."""
+    if progress is not None and ctx.loader.state is LoadState.LOADING:
+        progress(0.0, desc="Loading models (first request only)…")
+    with engine_errors():
+        return ctx.loader.wait(MODEL_WAIT_S)
+
+
+def display_name(path: str | Path) -> str:
+    """What users (and the JSON `file` field) see for an upload: its original file name
+    (Gradio keeps it), never the server's temporary path."""
+    return Path(path).name
+
+
+def show_warnings(result: ScoreResult, name: str = "") -> None:
+    """Show each of a result's warnings as a toast (they are also in its JSON record)."""
+    for warning in result.warnings:
+        gr.Warning(f"{name}: {warning.message}" if name else warning.message)

@@ -1,0 +1,187 @@
+"""What every tab shares: settings, the background model loader and a folder for downloads.
+
+Models load once per process, in a background thread started by `AppContext.start()`
+(called when the app is built, never at import), so the page is usable (examples,
+About, Arena history) while MERT and the head load. Tabs ask the loader for the
+scorer and show its status text; a failed load is shown as a message that says
+how to fix it, not a stack trace.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError, ErrorCode, ModelError
+
+DOWNLOAD_MAX_AGE_S = 3600.0
+LOCAL_MODELS_HINT = (
+    "To use local copies instead of the Hugging Face Hub, download `m-a-p/MERT-v1-95M` and "
+    "`amaai-lab/apex` once and start the app with `APEX_MERT=/path/to/MERT-v1-95M` and "
+    "`APEX_HEAD=/path/to/apex` (folders or checkpoint files)."
+)
+STATUS_LOADING = "⏳ Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
+STATUS_READY = "✅ Models ready: {mert} + {head}."
+STATUS_FAILED = "⚠️ The models could not be loaded: {message}\n\n" + LOCAL_MODELS_HINT
+STATUS_IDLE = "Models not loaded yet."
+
+Loader = Callable[[Settings], Any]
+
+
+class LoadState(str, Enum):
+    IDLE = "idle"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+def _default_loader(settings: Settings) -> Any:
+    """Import the engine only when loading starts, so importing the UI stays light."""
+    from apex_demo.scoring import get_scorer
+
+    return get_scorer(settings)
+
+
+class ModelLoader:
+    """Loads the scorer once in a daemon thread and reports progress as text.
+
+    Thread-safe: `start()` is idempotent, `wait()` may be called from any
+    request thread and returns the one shared scorer.
+    """
+
+    def __init__(self, settings: Settings, load: Loader = _default_loader) -> None:
+        self._settings = settings
+        self._load = load
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scorer: Any = None
+        self._error: ApexError | None = None
+
+    def start(self) -> None:
+        """Begin loading in the background (no-op when already started)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="apex-model-loader", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._scorer = self._load(self._settings)
+        except ApexError as exc:
+            self._error = exc
+        except Exception as exc:  # an unexpected failure must still reach the page, not kill the thread silently
+            self._error = ModelError(f"{type(exc).__name__}: {exc}", ErrorCode.MODEL_NOT_FOUND)
+        finally:
+            self._done.set()
+
+    @property
+    def state(self) -> LoadState:
+        if self._thread is None:
+            return LoadState.IDLE
+        if not self._done.is_set():
+            return LoadState.LOADING
+        return LoadState.FAILED if self._error is not None else LoadState.READY
+
+    @property
+    def error(self) -> ApexError | None:
+        return self._error
+
+    def status_text(self) -> str:
+        """One Markdown line for the page header."""
+        names = {"mert": self._settings.mert, "head": self._settings.head}
+        state = self.state
+        if state is LoadState.READY:
+            return STATUS_READY.format(**names)
+        if state is LoadState.FAILED:
+            assert self._error is not None
+            return STATUS_FAILED.format(message=self._error.message)
+        if state is LoadState.LOADING:
+            return STATUS_LOADING.format(**names)
+        return STATUS_IDLE
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """The scorer, once loaded; raises the load error, or ModelError on timeout."""
+        self.start()
+        if not self._done.wait(timeout):
+            raise ModelError("The models are still loading; try again in a minute.", ErrorCode.MODEL_NOT_FOUND)
+        if self._error is not None:
+            raise ModelError(f"{self._error.message} {LOCAL_MODELS_HINT}", self._error.code)
+        return self._scorer
+
+
+class DownloadDir:
+    """A private temp folder for files the app offers for download (JSON, CSV).
+
+    Gradio copies returned files into its own cache, so ours are pruned by age on
+    every write and the folder is removed by `cleanup()` at shutdown.
+    """
+
+    def __init__(self, max_age_s: float = DOWNLOAD_MAX_AGE_S) -> None:
+        self._max_age_s = max_age_s
+        self._root: Path | None = None
+        self._lock = threading.Lock()
+
+    def _folder(self) -> Path:
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="apex_downloads_"))
+            return self._root
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write `text` to a fresh subfolder (so names never collide) and return the file path."""
+        root = self._folder()
+        self.prune()
+        folder = Path(tempfile.mkdtemp(dir=root))
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def prune(self) -> None:
+        """Delete download folders older than the maximum age."""
+        if self._root is None:
+            return
+        cutoff = time.time() - self._max_age_s
+        for child in self._root.iterdir():
+            if child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        with self._lock:
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None
+
+
+@dataclass
+class AppContext:
+    """Shared state of one app process. Tabs receive it in `build(ctx)`."""
+
+    settings: Settings
+    loader: ModelLoader
+    downloads: DownloadDir = field(default_factory=DownloadDir)
+    examples: tuple[Path, ...] = ()
+
+    @classmethod
+    def create(cls, settings: Settings, load: Loader = _default_loader,
+               examples_dir: Path | None = None) -> "AppContext":
+        """Build the context; nothing starts until `start()`."""
+        examples = tuple(sorted(p for p in examples_dir.iterdir() if p.is_file() and p.suffix != ".md")) \
+            if examples_dir is not None and examples_dir.is_dir() else ()
+        return cls(settings=settings, loader=ModelLoader(settings, load), examples=examples)
+
+    def start(self) -> None:
+        """Start the background model load (idempotent)."""
+        self.loader.start()
+
+    def close(self) -> None:
+        """Remove temporary downloads."""
+        self.downloads.cleanup()

@@ -1,0 +1,123 @@
+"""The app's API, launched in-process on a free port with the tiny models and called with gradio_client.
+
+Checks that /score and /compare return exactly the engine's records for real clips,
+and that bad uploads come back as an AppError with the engine's message while the
+app keeps serving the next request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from apex_demo.config import Settings
+from apex_demo.scoring import get_scorer
+from apex_demo.ui import build_app, create_context, launch_options
+
+SHORT_CLIP = "loop_garzul.flac"                  # 8.0 s, stereo FLAC, one segment
+OTHER_CLIP = "sorohanro_-_solo-trumpet-06.ogg"    # 5.3 s, mono Vorbis
+LONG_CLIP = "vocadito_10.wav"                    # 9.1 s: over the limit set below
+MAX_SECONDS = 8.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path],
+                 tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The conftest tiny_settings, module-scoped so one app serves every test, with a short limit."""
+    tmp = tmp_path_factory.mktemp("app")
+    return Settings(mert=str(tiny_mert_dir), head=str(tiny_heads["train"]), device="cpu",
+                    cache_dir=tmp / "cache", data_dir=tmp / "data", max_seconds=MAX_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def client(app_settings: Settings) -> Iterator[Client]:
+    ctx = create_context(app_settings)
+    demo = build_app(ctx)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(app_settings))
+    try:
+        ctx.loader.wait(120)
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+        ctx.close()
+
+
+def engine_record(settings: Settings, path: Path) -> dict:
+    """The engine's own record for a file, from a separate scorer without cache."""
+    scorer = get_scorer(dataclasses.replace(settings, use_cache=False))
+    return scorer.score_file(path, path.name).to_record()
+
+
+def test_score_endpoint_equals_engine(client: Client, app_settings: Settings, audio_dir: Path) -> None:
+    path = audio_dir / SHORT_CLIP
+    record = client.predict(handle_file(str(path)), api_name="/score")
+    assert record == engine_record(app_settings, path)
+    assert record["file"] == SHORT_CLIP
+    assert set(record["scores"]) == {"score_streams", "score_likes", "coherence", "musicality",
+                                     "memorability", "clarity", "naturalness"}
+    assert len(record["segments"]) == 1 and record["channels"] == 2
+
+
+def test_compare_endpoint_returns_records_in_upload_order(client: Client, app_settings: Settings,
+                                                          audio_dir: Path) -> None:
+    paths = [audio_dir / OTHER_CLIP, audio_dir / SHORT_CLIP]
+    records = client.predict([handle_file(str(p)) for p in paths], api_name="/compare")
+    assert [r["file"] for r in records] == [OTHER_CLIP, SHORT_CLIP]
+    assert records == [engine_record(app_settings, p) for p in paths]
+
+
+def test_compare_reports_a_bad_file_as_an_error_record(client: Client, audio_dir: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.mp3"
+    fake.write_text("this is not audio\n" * 20)
+    records = client.predict([handle_file(str(audio_dir / OTHER_CLIP)), handle_file(str(fake))],
+                             api_name="/compare")
+    assert "scores" in records[0]
+    assert records[1]["file"] == "fake.mp3"
+    assert records[1]["error"]["code"] in {"not_audio", "corrupt_audio"}
+    assert "/tmp" not in records[1]["error"]["message"]  # no server paths leak
+
+
+def test_compare_needs_two_takes(client: Client, audio_dir: Path) -> None:
+    with pytest.raises(AppError, match="at least 2 takes"):
+        client.predict([handle_file(str(audio_dir / SHORT_CLIP))], api_name="/compare")
+
+
+def bad_upload(kind: str, folder: Path, audio_dir: Path) -> Path:
+    """A file the engine must refuse: text renamed .mp3, an empty file, or a clip over the limit."""
+    if kind == "text_as_mp3":
+        path = folder / "notes.mp3"
+        path.write_text("Lyrics, second verse: not an mp3 at all.\n" * 50)
+        return path
+    if kind == "empty":
+        path = folder / "empty.wav"
+        path.write_bytes(b"")
+        return path
+    return audio_dir / LONG_CLIP
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("text_as_mp3", "notes.mp3: not a readable audio file"),
+    ("empty", "empty.wav: the file is empty"),
+    ("too_long", "longer than the limit"),
+])
+def test_bad_upload_gives_app_error_and_app_keeps_serving(client: Client, audio_dir: Path, tmp_path: Path,
+                                                          kind: str, expected: str) -> None:
+    with pytest.raises(AppError, match=expected) as info:
+        client.predict(handle_file(str(bad_upload(kind, tmp_path, audio_dir))), api_name="/score")
+    assert "/tmp" not in str(info.value)  # the upload's server path never reaches the client
+    record = client.predict(handle_file(str(audio_dir / OTHER_CLIP)), api_name="/score")
+    assert record["file"] == OTHER_CLIP and "scores" in record
