@@ -31,8 +31,11 @@ SHORT_CLIP_SECONDS = 1.0
 LOW_SAMPLE_RATE = 16_000
 SILENCE_PEAK = 1e-6
 FFMPEG_TIMEOUT_S = 300
-# Extensions that libsndfile cannot decode; they go straight to ffmpeg.
-FFMPEG_ONLY_EXTENSIONS = frozenset({".m4a", ".mp4", ".aac", ".webm", ".wma", ".opus_webm", ".mkv", ".mov", ".amr"})
+# Formats libsndfile decodes itself: its verdict on these is final (stable error codes).
+SNDFILE_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                                ".aifc", ".au", ".caf", ".w64", ".rf64"})
+MP3_HEADER_TOLERANCE = 0.9  # MP3 headers only estimate the length
+TRUNCATION_TOLERANCE = 0.98
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -78,11 +81,13 @@ def decode(path: Path, max_seconds: float) -> DecodedAudio:
     refused without decoding it.
     """
     check_file(path)
-    if path.suffix.lower() in FFMPEG_ONLY_EXTENSIONS:
-        data, sr = _decode_with_ffmpeg(path, max_seconds)
+    extra: tuple[ScoreWarning, ...] = ()
+    if path.suffix.lower() in SNDFILE_EXTENSIONS:
+        data, sr, extra = _decode_with_soundfile(path, max_seconds)
     else:
-        data, sr = _decode_with_soundfile(path, max_seconds)
-    return _finish(path, data, sr, max_seconds)
+        data, sr = _decode_other(path, max_seconds)
+    decoded = _finish(path, data, sr, max_seconds)
+    return DecodedAudio(decoded.samples, decoded.sample_rate, decoded.channels, decoded.warnings + extra)
 
 
 def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
@@ -91,16 +96,12 @@ def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
         "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG)
 
 
-def _decode_with_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+def _decode_with_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int, tuple[ScoreWarning, ...]]:
+    """libsndfile decode (the reference decoder), with the length limit checked from the header."""
     try:
         info = sf.info(str(path))
     except sf.LibsndfileError as exc:
-        if shutil.which("ffmpeg"):
-            return _decode_with_ffmpeg(path, max_seconds)
-        raise AudioError(
-            f"{path}: not a readable audio file ({exc.error_string}). Supported without extra tools: "
-            "WAV, FLAC, OGG (Vorbis/Opus), MP3. Convert it to one of these, or install ffmpeg for "
-            "other formats.", ErrorCode.NOT_AUDIO) from None
+        raise _unreadable(path, exc) from None
     if info.samplerate > 0 and info.frames / info.samplerate > max_seconds * 1.05:
         raise _too_long(path, info.frames / info.samplerate, max_seconds)
     try:
@@ -108,22 +109,44 @@ def _decode_with_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, 
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{path}: the audio data is corrupt or truncated ({exc}). Re-export or "
                          "re-download the file.", ErrorCode.CORRUPT_AUDIO) from None
-    _check_truncated(path, info, len(data))
-    return data, int(sr)
+    return data, int(sr), _check_truncated(path, info, len(data))
 
 
-def _check_truncated(path: Path, info: "sf._SoundFileInfo", decoded: int) -> None:
+def _unreadable(path: Path, exc: "sf.LibsndfileError") -> AudioError:
+    if "malformed" in exc.error_string.lower():
+        return AudioError(f"{path}: the file is damaged ({exc.error_string}). Re-export or re-download it.",
+                          ErrorCode.CORRUPT_AUDIO)
+    return AudioError(f"{path}: not a readable audio file ({exc.error_string}); its name says "
+                      f"{path.suffix or 'nothing'} but the content is not. Check that it is audio, or "
+                      "re-export it as WAV, FLAC, OGG or MP3.", ErrorCode.NOT_AUDIO)
+
+
+def _decode_other(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+    """Unusual extensions: libsndfile if it knows the content, else the ffmpeg program."""
+    try:
+        sf.info(str(path))
+    except sf.LibsndfileError:
+        return _decode_with_ffmpeg(path, max_seconds)
+    data, sr, _ = _decode_with_soundfile(path, max_seconds)
+    return data, sr
+
+
+def _check_truncated(path: Path, info: "sf._SoundFileInfo", decoded: int) -> tuple[ScoreWarning, ...]:
     """A header that promises much more audio than decodes means a cut-off file.
 
-    MP3 frame counts in the header are estimates, so MP3 is not checked.
+    MP3 headers only estimate the length, so for MP3 this is a warning; for the
+    other formats it is an error.
     """
-    if info.format == "MP3" or info.frames <= 0:
-        return
-    if decoded < 0.98 * info.frames:
-        raise AudioError(
-            f"{path}: the file is truncated: its header promises {info.frames / info.samplerate:.1f} s "
-            f"but only {decoded / info.samplerate:.1f} s decode. Re-export or re-download it.",
-            ErrorCode.CORRUPT_AUDIO)
+    if info.frames <= 0 or decoded >= TRUNCATION_TOLERANCE * info.frames:
+        return ()
+    promised, got = info.frames / info.samplerate, decoded / info.samplerate
+    if info.format != "MP3":
+        raise AudioError(f"{path}: the file is truncated: its header promises {promised:.1f} s but only "
+                         f"{got:.1f} s decode. Re-export or re-download it.", ErrorCode.CORRUPT_AUDIO)
+    if decoded >= MP3_HEADER_TOLERANCE * info.frames:
+        return ()
+    return (ScoreWarning("truncated", f"The MP3 header promises {promised:.1f} s but only {got:.1f} s "
+                         "decode; the file is probably cut off. The decodable part was scored."),)
 
 
 def _decode_with_ffmpeg(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
