@@ -48,8 +48,20 @@ def resolve_file(source: str, candidates: Sequence[str], revision: str | None, w
     return _download_first(source, candidates, revision, what, env_var, token)
 
 
+def _cached_first(repo_id: str, candidates: Sequence[str], revision: str | None) -> Path | None:
+    """A candidate already in the local HF cache (e.g. preloaded on Spaces) wins over a download."""
+    for name in candidates:
+        found = huggingface_hub.try_to_load_from_cache(repo_id, name, revision=revision)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
 def _download_first(repo_id: str, candidates: Sequence[str], revision: str | None, what: str,
                     env_var: str, token: str | None) -> Path:
+    cached = _cached_first(repo_id, candidates, revision)
+    if cached is not None:
+        return cached
     at = f"{repo_id}@{revision}" if revision else repo_id
     for name in candidates:
         try:

@@ -117,6 +117,17 @@ def test_hub_id_downloads_config_then_first_weights(tiny_mert_dir: Path, monkeyp
     assert encoder.source == "m-a-p/MERT-v1-95M" and encoder.revision == "abc123"
 
 
+def test_a_cached_weights_file_is_used_before_downloading(tiny_mert_dir: Path, monkeypatch) -> None:
+    fake = FakeHub(tiny_mert_dir)
+    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", fake)
+    cached = {"pytorch_model.bin": str(tiny_mert_dir / "pytorch_model.bin"), "config.json":
+              str(tiny_mert_dir / "config.json")}
+    monkeypatch.setattr(hub.huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, name, revision=None: cached.get(name))
+    load_encoder("m-a-p/MERT-v1-95M", device="cpu")
+    assert fake.calls == []  # preloaded (Spaces preload_from_hub): no request at all
+
+
 def test_head_hub_repo_with_prefix(tiny_heads: dict, monkeypatch) -> None:
     fake = FakeHub(tiny_heads["hub_safetensors"])
     monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", fake)
