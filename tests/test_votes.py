@@ -1,0 +1,223 @@
+"""The vote store: durability settings, uniqueness under races, export, Hub log and restore."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from huggingface_hub.errors import RepositoryNotFoundError
+
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError, VoteError
+from apex_demo.votes import (DB_FILENAME, HUB_PATH_IN_REPO, SCHEMA_VERSION, Battle, Choice, Refusal,
+                             VoteRefused, VoteStore, Vote, export_votes, read_jsonl)
+
+SCORES = {"score_streams": 55.5, "score_likes": 44.0, "coherence": 3.5, "musicality": 3.0,
+          "memorability": 2.5, "clarity": 4.0, "naturalness": 3.25}
+
+
+def vote(battle_id: str = "b1", choice: Choice = Choice.A, **changes: object) -> Vote:
+    values: dict[str, object] = dict(battle_id=battle_id, choice=choice, session="h" * 32, source="pool",
+                                     clip_a="c1", clip_b="c2", system_a="s1", system_b="s2",
+                                     listened_a_s=6.0, listened_b_s=7.5, served_at=1000.0, voted_at=1010.0,
+                                     model_choice=Choice.B, scores_a=SCORES, scores_b=SCORES, model="m")
+    values.update(changes)
+    return Vote(**values)  # type: ignore[arg-type]
+
+
+def test_schema_wal_and_idempotent_migration(tmp_path: Path) -> None:
+    store = VoteStore(tmp_path / "v.db")
+    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
+    store.add_vote(vote())
+    store.close()
+    again = VoteStore(tmp_path / "v.db")        # reopening migrates nothing and keeps the data
+    assert again.schema_version() == 1 and again.count() == 1
+    raw = sqlite3.connect(tmp_path / "v.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_concurrent_first_open_is_safe(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            VoteStore(tmp_path / "v.db").close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert VoteStore(tmp_path / "v.db").schema_version() == 1
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    raw = sqlite3.connect(tmp_path / "v.db")
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(VoteError, match="newer"):
+        VoteStore(tmp_path / "v.db")
+
+
+def test_round_trip_and_battles(tmp_path: Path) -> None:
+    store = VoteStore(tmp_path / "v.db")
+    battle = Battle("b1", "h" * 32, "pool", "c1", "c2", "s1", "s2", "/a.ogg", "/b.ogg", 1000.0)
+    store.add_battle(battle)
+    assert store.get_battle("b1") == battle and store.get_battle("nope") is None
+    original = vote(model_choice=None, scores_a=None, scores_b=None, model=None)
+    store.add_vote(original)
+    assert store.votes() == [original]
+    assert store.has_vote("b1") and not store.has_vote("b2")
+
+
+def test_duplicate_vote_is_refused(tmp_path: Path) -> None:
+    store = VoteStore(tmp_path / "v.db")
+    store.add_vote(vote("b1", Choice.A))
+    with pytest.raises(VoteRefused) as info:
+        store.add_vote(vote("b1", Choice.B))
+    assert info.value.reason is Refusal.ALREADY_VOTED
+    assert [v.choice for v in store.votes()] == [Choice.A]
+
+
+def test_racing_votes_for_one_battle_store_exactly_one(tmp_path: Path) -> None:
+    store = VoteStore(tmp_path / "v.db")
+    results: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def cast(i: int) -> None:
+        barrier.wait()
+        try:
+            store.add_vote(vote("same", Choice.A if i % 2 else Choice.B))
+            results.append("ok")
+        except VoteRefused as exc:
+            results.append(exc.reason.value)
+
+    threads = [threading.Thread(target=cast, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and results.count("already_voted") == 15
+    assert store.count() == 1
+
+
+def test_csv_export_escapes_formulas(tmp_path: Path) -> None:
+    evil = vote("b1", clip_a="=HYPERLINK(\"http://x\")", clip_b="+1", system_a="-2", system_b="@SUM(A1)",
+                session="\tx")
+    plain = vote("b2", clip_a="normal", model_choice=None, scores_a=None, scores_b=None)
+    out = io.StringIO()
+    assert export_votes([evil, plain], "csv", out) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["clip_a"] == "'=HYPERLINK(\"http://x\")"
+    assert (rows[0]["clip_b"], rows[0]["system_a"], rows[0]["system_b"]) == ("'+1", "'-2", "'@SUM(A1)")
+    assert rows[0]["session"] == "'\tx"
+    assert rows[0]["a_coherence"] == "3.5" and rows[0]["choice"] == "A"
+    assert rows[1]["clip_a"] == "normal" and rows[1]["a_coherence"] == "" and rows[1]["model_choice"] == ""
+    assert rows[0]["voted_at_utc"].startswith("1970-01-01T00:16:50")
+
+
+def test_jsonl_export_round_trips(tmp_path: Path) -> None:
+    votes = [vote("b1"), vote("b2", Choice.BOTH_BAD, model_choice=None)]
+    out = io.StringIO()
+    assert export_votes(votes, "jsonl", out) == 2
+    assert list(read_jsonl(out.getvalue().splitlines())) == votes
+    with pytest.raises(ApexError):
+        export_votes(votes, "xlsx", io.StringIO())
+
+
+def test_torn_jsonl_line_is_skipped() -> None:
+    line = json.dumps(vote("b1").to_record())
+    assert [v.battle_id for v in read_jsonl([line, line[:40]])] == ["b1"]
+
+
+class FakeScheduler:
+    """Stands in for huggingface_hub.CommitScheduler (no network)."""
+
+    instances: list["FakeScheduler"] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        self.kwargs = kwargs
+        self.lock = threading.Lock()
+        self.triggered = self.stopped = False
+        FakeScheduler.instances.append(self)
+
+    def trigger(self) -> None:
+        self.triggered = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def hub_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", votes_repo="someone/apex-votes", hf_token="hf_test")
+
+
+def test_hub_restore_and_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    remote = tmp_path / "remote"
+    (remote / HUB_PATH_IN_REPO).mkdir(parents=True)
+    old = [vote("old1"), vote("old2", Choice.TIE)]
+    (remote / HUB_PATH_IN_REPO / "votes-aaa.jsonl").write_text(
+        "".join(json.dumps(v.to_record()) + "\n" for v in old))
+    (remote / HUB_PATH_IN_REPO / "votes-bbb.jsonl").write_text(json.dumps(old[0].to_record()) + "\n")
+    calls: list[dict[str, object]] = []
+
+    def fake_download(**kwargs: object) -> str:
+        calls.append(kwargs)
+        return str(remote)
+
+    FakeScheduler.instances.clear()
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", FakeScheduler)
+    store = VoteStore.open(hub_settings(tmp_path))
+    assert sorted(v.battle_id for v in store.votes()) == ["old1", "old2"]     # duplicates merged
+    assert calls[0]["repo_id"] == "someone/apex-votes" and calls[0]["repo_type"] == "dataset"
+    scheduler = FakeScheduler.instances[-1]
+    assert scheduler.kwargs["repo_type"] == "dataset" and scheduler.kwargs["token"] == "hf_test"
+
+    store.add_vote(vote("new1"))
+    store.add_vote(vote("new2"))
+    logs = list((tmp_path / "data" / "hub_votes").glob("votes-*.jsonl"))
+    assert len(logs) == 1
+    assert [v.battle_id for v in read_jsonl(logs[0].read_text().splitlines())] == ["new1", "new2"]
+    store.close()
+    assert scheduler.triggered and scheduler.stopped
+
+    # A store that already has votes is not restored again (the Hub is only a backup).
+    calls.clear()
+    VoteStore.open(hub_settings(tmp_path)).close()
+    assert calls == []
+
+
+def test_hub_first_start_with_no_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(**kwargs: object) -> str:
+        error = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # its __init__ wants an HTTP response
+        Exception.__init__(error, "404: dataset not found")
+        raise error
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", FakeScheduler)
+    store = VoteStore.open(hub_settings(tmp_path))
+    assert store.count() == 0
+    assert (tmp_path / "data" / DB_FILENAME).is_file()
+    store.close()
+
+
+def test_hub_unreachable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(**kwargs: object) -> str:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(ApexError, match="APEX_VOTES_REPO") as info:
+        VoteStore.open(hub_settings(tmp_path))
+    assert info.value.code.value == "hub_unreachable"
