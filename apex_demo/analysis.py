@@ -16,7 +16,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
+from apex_demo.ranking import OVERALL_DEFINITION, to_percent_scale
+from apex_demo.scores import SCORE_KEYS
 from apex_demo.votes import Choice, Vote
 
 Z_95 = 1.959963984540054
@@ -26,8 +27,7 @@ BT_C = 1.0                 # mild L2 prior: keeps ratings finite when one side a
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
 MIN_VOTES_LISTED = 5
-OVERALL_DEFINITION = ("overall = mean of the outputs present, each rescaled to 0-1 by its range "
-                      "(popularity 0-100, aesthetics 1-5); the model picks the clip with the higher overall.")
+MODEL_PICK_DEFINITION = "The model's pick is the clip with the higher overall score. " + OVERALL_DEFINITION
 PICK_EPSILON = 1e-9
 
 
@@ -66,10 +66,13 @@ class RatingRow:
 
 
 # -- model pick ----------------------------------------------------------------------------
-def overall_score(scores: Mapping[str, float], keys: Sequence[str] = SCORE_KEYS) -> float:
-    """OVERALL_DEFINITION: mean of the present outputs among `keys`, each normalised to 0-1."""
-    values = [(scores[k] - OUTPUT_BY_KEY[k].low) / OUTPUT_BY_KEY[k].scale for k in keys
-              if scores.get(k) is not None]
+def overall_over(scores: Mapping[str, float], keys: Sequence[str] = SCORE_KEYS) -> float:
+    """apex_demo.ranking's overall score (OVERALL_DEFINITION) restricted to `keys`.
+
+    With all seven keys this is exactly `ranking.overall_score`; with one key it
+    ranks by that output alone (used for the per-score agreement).
+    """
+    values = [to_percent_scale(k, scores[k]) for k in keys if scores.get(k) is not None]
     if not values:
         raise ValueError(f"no scores among {list(keys)} to compare")
     return float(np.mean(values))
@@ -78,7 +81,7 @@ def overall_score(scores: Mapping[str, float], keys: Sequence[str] = SCORE_KEYS)
 def model_pick(scores_a: Mapping[str, float], scores_b: Mapping[str, float],
                keys: Sequence[str] = SCORE_KEYS) -> Choice:
     """A or B by the higher overall score over `keys` (TIE when equal)."""
-    diff = overall_score(scores_a, keys) - overall_score(scores_b, keys)
+    diff = overall_over(scores_a, keys) - overall_over(scores_b, keys)
     if abs(diff) <= PICK_EPSILON:
         return Choice.TIE
     return Choice.A if diff > 0 else Choice.B
@@ -256,7 +259,7 @@ class ArenaStats:
             "total_votes": self.total_votes,
             "choice_counts": self.choice_counts,
             "agreement": self.agreement.to_dict(),
-            "overall_definition": OVERALL_DEFINITION,
+            "model_pick_definition": MODEL_PICK_DEFINITION,
             "per_score_agreement": {k: p.to_dict() for k, p in self.per_score.items()},
             "systems": [r.to_dict() for r in self.systems],
             "clips": [r.to_dict() for r in self.clips],

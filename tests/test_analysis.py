@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-from apex_demo.analysis import (agreement, arena_stats, bradley_terry, model_pick, overall_score,
+from apex_demo.analysis import (agreement, arena_stats, bradley_terry, model_pick, overall_over,
                                 per_score_agreement, wilson_interval)
+from apex_demo import ranking
+from apex_demo.scores import Scores
 from apex_demo.votes import Choice, Vote
 
 HIGH = {"score_streams": 80.0, "score_likes": 70.0, "coherence": 4.0, "musicality": 4.0,
@@ -41,9 +43,11 @@ def test_wilson_no_data() -> None:
     assert (p.rate, p.low, p.high, p.n) == (None, None, None, 0)
 
 
-def test_overall_is_mean_of_normalised_outputs() -> None:
-    assert overall_score(HIGH) == pytest.approx((0.8 + 0.7 + 5 * 0.75) / 7)
-    assert overall_score({"score_streams": 50.0, "score_likes": 100.0}) == pytest.approx(0.75)
+def test_overall_is_the_ranking_definition() -> None:
+    assert overall_over(HIGH) == pytest.approx((80 + 70 + 5 * 75) / 7)
+    assert overall_over(HIGH) == pytest.approx(ranking.overall_score(Scores.from_mapping(HIGH)))
+    assert overall_over({"score_streams": 50.0, "score_likes": 100.0}) == pytest.approx(75.0)
+    assert overall_over(HIGH, ("coherence",)) == pytest.approx(75.0)
     assert model_pick(HIGH, LOW) is Choice.A
     assert model_pick(LOW, HIGH) is Choice.B
     assert model_pick(HIGH, HIGH) is Choice.TIE
