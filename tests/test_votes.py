@@ -221,3 +221,31 @@ def test_hub_unreachable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ApexError, match="APEX_VOTES_REPO") as info:
         VoteStore.open(hub_settings(tmp_path))
     assert info.value.code.value == "hub_unreachable"
+
+
+def test_votes_cli_export_and_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from apex_demo.cli import main
+
+    monkeypatch.setenv("APEX_DATA_DIR", str(tmp_path / "data"))
+    assert main(["votes", "stats"]) == 2                       # no store yet: an error, not a new file
+    assert not (tmp_path / "data" / DB_FILENAME).exists()
+    assert "APEX_DATA_DIR" in capsys.readouterr().err
+    store = VoteStore(tmp_path / "data" / DB_FILENAME)
+    for i in range(6):
+        store.add_vote(vote(f"b{i}", Choice.A if i < 5 else Choice.B, clip_a="=cmd|' /C calc'!A0"))
+    store.close()
+
+    out = tmp_path / "out" / "votes.csv"
+    assert main(["votes", "export", "--format", "csv", "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 6 and rows[0]["clip_a"].startswith("'=")
+    assert main(["votes", "export", "--format", "jsonl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["battle_id"] for line in lines] == [f"b{i}" for i in range(6)]
+
+    assert main(["votes", "stats", "--min-votes", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "votes: 6" in table and "s1" in table and "Coherence" in table
+    assert main(["votes", "stats", "--format", "json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["total_votes"] == 6 and stats["systems"][0]["item"] == "s1"

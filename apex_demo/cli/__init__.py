@@ -12,14 +12,15 @@ import logging
 import sys
 from typing import Sequence
 
-from apex_demo.cli import score
+from apex_demo.cli import eval as eval_cmd
+from apex_demo.cli import score, votes
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError
 
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1
 EXIT_USAGE = 2
-SUBCOMMANDS = (score,)
+SUBCOMMANDS = (score, votes, eval_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

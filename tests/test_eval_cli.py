@@ -1,0 +1,85 @@
+"""`python -m apex_demo eval BATTLES.csv` on real clips with the tiny model fixtures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from apex_demo.analysis import PREDICTOR_COLUMNS, PREDICTOR_SETS
+from apex_demo.cli import main
+from apex_demo.cli.eval import evaluate_file
+
+CLIPS = ("loop_garzul.flac", "vocadito_10.wav", "sorohanro_-_solo-trumpet-06.ogg",
+         "admiralbob77_-_Choice_-_Drum-bass.hq.ogg")
+PREFERENCES = ("A", "B", "A", "B", "TIE", "A", "B", "BOTH_BAD", "B", "A", "A", "B")
+
+
+def write_battles(folder: Path, audio_dir: Path) -> Path:
+    """A Music-Arena-style csv whose audio paths are relative to the csv, plus one broken file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "broken.mp3").write_text("this is not audio")
+    rel = [os.path.relpath(audio_dir / name, folder) for name in CLIPS]
+    path = folder / "battles.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["battle_uuid", "prompt", "system_a", "system_b", "preference", "audio_a", "audio_b"])
+        for i, pref in enumerate(PREFERENCES):
+            a, b = rel[i % 4], rel[(i + 1 + i // 4) % 4]
+            writer.writerow([f"u{i}", "a prompt", f"sys{i % 4}", f"sys{(i + 1) % 4}", pref, a, b])
+        writer.writerow(["u-broken", "", "sysX", "sys0", "A", "broken.mp3", rel[0]])
+        writer.writerow(["u-weird", "", "sys0", "sys1", "maybe", rel[0], rel[1]])
+    return path
+
+
+@pytest.fixture()
+def env_for(tiny_settings, monkeypatch: pytest.MonkeyPatch):
+    """Point the CLI's Settings.from_env at the tiny models."""
+    monkeypatch.setenv("APEX_MERT", tiny_settings.mert)
+    monkeypatch.setenv("APEX_HEAD", tiny_settings.head)
+    monkeypatch.setenv("APEX_DEVICE", "cpu")
+    monkeypatch.setenv("APEX_CACHE_DIR", str(tiny_settings.cache_dir))
+    return tiny_settings
+
+
+def test_eval_report_columns_and_ranges(tiny_settings, audio_dir: Path, tmp_path: Path) -> None:
+    report = evaluate_file(write_battles(tmp_path / "b", audio_dir), tiny_settings)
+    assert report["battles"] == len(PREFERENCES) + 2
+    assert report["scored_battles"] == len(PREFERENCES)
+    decisive = sum(p in ("A", "B") for p in PREFERENCES)
+    assert report["decisive_battles"] == decisive
+    assert len(report["failed_files"]) == 1 and report["failed_files"][0]["code"] in ("not_audio", "corrupt_audio")
+    assert report["failed_files"][0]["file"].endswith("broken.mp3")
+    assert {s["battle_uuid"] for s in report["skipped_battles"]} == {"u-broken", "u-weird"}
+    names = [p["predictor"] for p in report["predictors"]]
+    assert names == list(PREDICTOR_SETS) + ["logreg_cv_popularity_pair", "logreg_cv_all_seven"]
+    for row in report["predictors"]:
+        assert list(row) == list(PREDICTOR_COLUMNS)
+        assert row["n"] == decisive
+        assert 0.0 <= row["agreement"] <= 1.0 and 0.0 <= row["agreement_low"] <= row["agreement_high"] <= 1.0
+        assert 0.0 <= row["auc"] <= 1.0
+    assert "5-fold CV, seed 0" in report["predictors"][-1]["note"]   # 5 = the smaller class here
+
+
+def test_eval_command_formats_and_exit_code(env_for, audio_dir: Path, tmp_path: Path, capsys) -> None:
+    battles = write_battles(tmp_path / "b", audio_dir)
+    assert main(["eval", str(battles), "--format", "json"]) == 1       # one file failed, the rest ran
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["predictors"]) == 11
+    out = tmp_path / "report.csv"
+    assert main(["eval", str(battles), "--format", "csv", "--output", str(out)]) == 1
+    rows = list(csv.DictReader(out.open()))
+    assert [r["predictor"] for r in rows][:2] == ["score_streams", "score_likes"]
+    assert main(["eval", str(battles)]) == 1
+    table = capsys.readouterr().out
+    assert "all_seven" in table and "failed:" in table and "broken.mp3" in table
+
+
+def test_eval_rejects_a_file_without_the_columns(env_for, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,winner\n1,A\n")
+    assert main(["eval", str(bad)]) == 2
+    assert "battle_uuid" in capsys.readouterr().err
