@@ -28,6 +28,11 @@ TIMELINE_HEIGHT = 460
 TAKE_COLORS = ("#111827", "#2563eb", "#dc2626", "#16a34a", "#9333ea",
                "#ca8a04", "#0891b2", "#db2777", "#6b7280", "#ea580c")
 AESTHETIC_RANGE = (1.0, 5.0)
+# Timeline y axes get a little room beyond the scale so markers and tick labels at the ends stay clear.
+TIMELINE_POPULARITY_AXIS = (-4.0, 104.0)
+TIMELINE_AESTHETIC_AXIS = (0.85, 5.15)
+RADAR_SIDE_MARGIN = 72
+RADIAL_AXIS_ANGLE = 54  # between the first two spokes (top and top-right), so ticks never hide a label
 POPULARITY_RANGE = (0.0, 100.0)
 NO_AESTHETICS_TEXT = "This model predicts popularity only:<br>no aesthetic dimensions to show."
 EMPTY_TEXT = "No scores yet"
@@ -102,12 +107,15 @@ def radar_figure(takes: Sequence[Take], title: str = "Aesthetic profile (1-5)") 
         ))
     fig.update_layout(
         polar={"radialaxis": {"range": list(AESTHETIC_RANGE), "tickvals": [1, 2, 3, 4, 5],
-                              "gridcolor": GRID_COLOR, "angle": 90, "tickangle": 90},
+                              "gridcolor": GRID_COLOR, "angle": RADIAL_AXIS_ANGLE,
+                              "tickangle": RADIAL_AXIS_ANGLE, "tickfont": {"size": 10, "color": "#6b7280"}},
                "angularaxis": {"gridcolor": GRID_COLOR, "direction": "clockwise", "rotation": 90},
                "bgcolor": "white"},
         showlegend=not single,
     )
-    return _base_layout(fig, title)
+    fig = _base_layout(fig, title)
+    fig.update_layout(margin={"l": RADAR_SIDE_MARGIN, "r": RADAR_SIDE_MARGIN})  # room for spoke labels on a phone
+    return fig
 
 
 def popularity_figure(takes: Sequence[Take], title: str = "Popularity (0-100)") -> go.Figure:
@@ -137,7 +145,7 @@ def format_time(seconds: float) -> str:
 
 
 def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None = None,
-                    title: str = "Scores along the song (per 30 s segment)") -> go.Figure:
+                    title: str = "Along the song (per 30 s segment)") -> go.Figure:
     """Each output across the song's segments, so a weak part stands out.
 
     Popularity (0-100) and aesthetics (1-5) get separate panels because their
@@ -163,11 +171,12 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
     ticks = [s.start_s for s in segments] + [segments[-1].end_s]
     fig.update_xaxes(range=[0, end], tickvals=ticks, ticktext=[format_time(t) for t in ticks],
                      gridcolor=GRID_COLOR, zeroline=False)
-    fig.update_yaxes(range=list(POPULARITY_RANGE), gridcolor=GRID_COLOR, row=1, col=1)
+    fig.update_yaxes(range=list(TIMELINE_POPULARITY_AXIS), tickvals=[0, 25, 50, 75, 100], gridcolor=GRID_COLOR,
+                     zeroline=False, row=1, col=1)
     if has_aesthetics:
-        fig.update_yaxes(range=list(AESTHETIC_RANGE), gridcolor=GRID_COLOR, row=2, col=1)
-    fig.update_xaxes(title_text="time in song (m:ss)", row=rows, col=1)
-    fig.update_layout(legend={"y": -0.16})
+        fig.update_yaxes(range=list(TIMELINE_AESTHETIC_AXIS), tickvals=[1, 2, 3, 4, 5], gridcolor=GRID_COLOR,
+                         zeroline=False, row=2, col=1)
+    fig.update_layout(legend={"y": -0.08})
     return _base_layout(fig, title, TIMELINE_HEIGHT if rows == 2 else FIGURE_HEIGHT)
 
 
@@ -195,3 +204,62 @@ def ranking_figure(labels: Sequence[str], values: Sequence[float], metric_key: s
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(showlegend=False)
     return _base_layout(fig, title, max(220, 100 + 40 * len(labels)))
+
+
+# ---------------------------------------------------------------- arena figures (owned by the Arena)
+
+AGREEMENT_COLOR = "#374151"
+CHANCE_COLOR = "#9ca3af"
+LEADERBOARD_COLOR = "#4f46e5"
+NO_VOTES_TEXT = "No decisive votes yet:<br>vote in the Arena tab."
+NO_RATINGS_TEXT = "Nobody has enough votes to be listed yet."
+
+
+def agreement_figure(overall: tuple[float | None, float | None, float | None, int],
+                     per_score: Sequence[tuple[str, float | None, float | None, float | None, int]],
+                     title: str = "How often the model picks what listeners picked") -> go.Figure:
+    """Agreement with decisive votes (A or B), with 95% Wilson intervals, against the 50% chance line.
+
+    `overall` is (rate, low, high, n); `per_score` rows are (score key, rate, low, high, n).
+    Rates are 0-1 and drawn as percentages.
+    """
+    rows = [("Overall pick", overall[0], overall[1], overall[2], overall[3], AGREEMENT_COLOR)]
+    rows += [(OUTPUT_BY_KEY[k].label, r, lo, hi, n, OUTPUT_BY_KEY[k].color) for k, r, lo, hi, n in per_score]
+    rows = [row for row in rows if row[1] is not None]
+    if not rows:
+        return _message_figure(title, NO_VOTES_TEXT)
+    rates = [100 * r[1] for r in rows]
+    fig = go.Figure(go.Bar(
+        x=rates, y=[r[0] for r in rows], orientation="h", marker_color=[r[5] for r in rows],
+        error_x={"type": "data", "symmetric": False, "color": "#6b7280",
+                 "array": [100 * r[3] - v for r, v in zip(rows, rates)],
+                 "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},
+        text=[f"{v:.0f}% (n={r[4]})" for r, v in zip(rows, rates)], textposition="inside",
+        hovertemplate="%{y}: %{x:.1f}%<extra></extra>", name="agreement",
+    ))
+    fig.add_vline(x=50, line={"color": CHANCE_COLOR, "dash": "dash"}, annotation_text="chance",
+                  annotation_position="top")
+    fig.update_xaxes(range=[0, 100], gridcolor=GRID_COLOR, ticksuffix="%", zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(showlegend=False)
+    return _base_layout(fig, title, max(240, 110 + 34 * len(rows)))
+
+
+def leaderboard_figure(items: Sequence[str], ratings: Sequence[float], lows: Sequence[float],
+                       highs: Sequence[float], title: str = "Bradley-Terry rating (95% CI)") -> go.Figure:
+    """Ratings as dots with bootstrap intervals, best at the top, and the 1000 baseline."""
+    if not items:
+        return _message_figure(title, NO_RATINGS_TEXT)
+    fig = go.Figure(go.Scatter(
+        x=list(ratings), y=[_short(i) for i in items], mode="markers",
+        marker={"color": LEADERBOARD_COLOR, "size": 11},
+        error_x={"type": "data", "symmetric": False, "color": LEADERBOARD_COLOR,
+                 "array": [h - r for h, r in zip(highs, ratings)],
+                 "arrayminus": [r - lo for r, lo in zip(ratings, lows)]},
+        hovertemplate="%{y}: %{x:.0f}<extra></extra>", name="rating",
+    ))
+    fig.add_vline(x=1000, line={"color": CHANCE_COLOR, "dash": "dot"})
+    fig.update_xaxes(gridcolor=GRID_COLOR, zeroline=False, title_text="rating (1000 = average)")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(showlegend=False)
+    return _base_layout(fig, title, max(240, 110 + 36 * len(items)))

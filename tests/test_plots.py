@@ -61,8 +61,12 @@ def test_timeline_has_two_panels_with_every_output() -> None:
     assert list(by_name["Clarity"].y) == [5.0, 4.0, 5.0]
     assert list(by_name["Clarity"].x) == [15.0, 45.0, 75.0]
     assert by_name["Clarity"].line.color == OUTPUT_BY_KEY["clarity"].color
-    assert list(fig.layout.yaxis.range) == [0.0, 100.0]
-    assert list(fig.layout.yaxis2.range) == [1.0, 5.0]
+    assert list(fig.layout.yaxis.tickvals) == [0, 25, 50, 75, 100]
+    low, high = fig.layout.yaxis.range
+    assert low < 0 and 100 < high < 110  # the whole 0-100 scale, with a little room for markers
+    assert list(fig.layout.yaxis2.tickvals) == [1, 2, 3, 4, 5]
+    low, high = fig.layout.yaxis2.range
+    assert 0.5 < low < 1 and 5 < high < 5.5
     assert list(fig.layout.xaxis.range) == [0, 90.0]
 
 

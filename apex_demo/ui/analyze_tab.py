@@ -33,6 +33,7 @@ POPULARITY_NOTE = ("Streams and Likes are predicted engagement on a 0-100 scale 
                    "reference set of songs.")
 TABLE_SONG_COLUMN = "Whole song"
 SEGMENT_PROGRESS_UNIT = "segments"
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 
 
 def popularity_words(value: float) -> str:
@@ -47,18 +48,28 @@ def _aesthetic_extremes(scores: Scores) -> str:
 
 
 def _weakest_part(result: ScoreResult) -> str | None:
+    """Name the segment with the lowest overall score, against the best one."""
     if len(result.segments) < 2:
         return None
-    weakest = min(result.segments, key=lambda s: overall_score(s.scores))
-    return (f"**Weakest part:** {plots.format_time(weakest.start_s)}-{plots.format_time(weakest.end_s)} "
-            f"(overall {overall_score(weakest.scores):.0f} vs {overall_score(result.scores):.0f} for the song; "
-            "see the timeline)")
+    ranked = sorted(result.segments, key=lambda s: overall_score(s.scores))
+    weakest, best = ranked[0], ranked[-1]
+    return (f"**Weakest part:** {_span(weakest.start_s, weakest.end_s)}, overall {overall_score(weakest.scores):.0f} "
+            f"(best: {_span(best.start_s, best.end_s)}, {overall_score(best.scores):.0f}; see the timeline)")
+
+
+def _span(start_s: float, end_s: float) -> str:
+    return f"{plots.format_time(start_s)}-{plots.format_time(end_s)}"
+
+
+def _escape_markdown(text: str) -> str:
+    """File names often hold _ and * that Markdown would turn into italics."""
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
 
 
 def summary_markdown(result: ScoreResult, name: str) -> str:
     """The plain-words reading shown next to the figures."""
     done, total = len(result.segments), max(result.total_segments, len(result.segments))
-    head = f"### {name} · {plots.format_time(result.duration_s)}"
+    head = f"### {_escape_markdown(name)} · {plots.format_time(result.duration_s)}"
     if not result.complete:
         head += f" · scored {done} of {total} segments…"
     elif result.cached:
@@ -79,7 +90,7 @@ def summary_markdown(result: ScoreResult, name: str) -> str:
 def scores_table(result: ScoreResult) -> pd.DataFrame:
     """Outputs as rows; the whole song, then each segment, as columns."""
     columns: dict[str, list[Any]] = {"Output": [], TABLE_SONG_COLUMN: []}
-    segment_names = [f"{plots.format_time(s.start_s)}-{plots.format_time(s.end_s)}" for s in result.segments]
+    segment_names = [_span(s.start_s, s.end_s) for s in result.segments]
     for column in segment_names:
         columns[column] = []
     for spec in OUTPUTS:

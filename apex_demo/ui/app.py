@@ -7,14 +7,14 @@ upload limit), so app.py and the tests launch the same app the same way.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from apex_demo.arena import pool_allowed_paths
 from apex_demo.config import Settings
-from apex_demo.ui import about_tab, analyze_tab, api, compare_tab
+from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, leaderboard_tab
 from apex_demo.ui.context import AppContext, LoadState
 
 TITLE = "APEX: how good is this song?"
@@ -29,11 +29,13 @@ EXAMPLES_DIR = ROOT / "assets" / "examples"
 FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif")
 FONT_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "monospace")
 CSS = """
-.gradio-container { max-width: 1180px !important; margin: 0 auto !important; }
 #apex-header h1 { margin-bottom: 0.2rem; }
 #apex-status { font-size: 0.95rem; }
+/* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted */
+.js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
+.js-plotly-plot:hover .modebar-container { opacity: 1; }
+#analyze-summary h3 { overflow-wrap: anywhere; }
 @media (max-width: 640px) {
-  .gradio-container { padding: 6px !important; }
   #apex-header h1 { font-size: 1.4rem; }
 }
 """
@@ -48,7 +50,7 @@ def theme() -> gr.themes.Base:
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
     return {"theme": theme(), "css": CSS, "max_file_size": f"{settings.max_file_mb:g}mb",
-            "allowed_paths": [str(EXAMPLES_DIR)]}
+            "allowed_paths": [str(EXAMPLES_DIR), *pool_allowed_paths(settings)]}
 
 
 def _status_update(ctx: AppContext) -> tuple[str, gr.Timer]:
@@ -65,15 +67,6 @@ def _header(ctx: AppContext) -> None:
                api_visibility="private", queue=False)
 
 
-def _teammate_tab(module: str, ctx: AppContext) -> None:
-    """TEMPORARY until arena_tab/leaderboard_tab land: build the tab if its module exists."""
-    name = f"apex_demo.ui.{module}"
-    if importlib.util.find_spec(name) is None:
-        gr.Markdown("Coming soon.")
-        return
-    importlib.import_module(name).build(ctx)
-
-
 def build_app(ctx: AppContext) -> gr.Blocks:
     """The whole app; starts loading the models in the background."""
     ctx.start()
@@ -85,9 +78,9 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Compare takes", id="compare"):
                 compare_tab.build(ctx)
             with gr.Tab("Arena", id="arena"):
-                _teammate_tab("arena_tab", ctx)
+                arena_tab.build(ctx)
             with gr.Tab("Leaderboard", id="leaderboard"):
-                _teammate_tab("leaderboard_tab", ctx)
+                leaderboard_tab.build(ctx)
             with gr.Tab("About", id="about"):
                 about_tab.build(ctx)
         api.build(ctx)

@@ -27,9 +27,9 @@ LOCAL_MODELS_HINT = (
     "`amaai-lab/apex` once and start the app with `APEX_MERT=/path/to/MERT-v1-95M` and "
     "`APEX_HEAD=/path/to/apex` (folders or checkpoint files)."
 )
-STATUS_LOADING = "⏳ Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
-STATUS_READY = "✅ Models ready: {mert} + {head}."
-STATUS_FAILED = "⚠️ The models could not be loaded: {message}\n\n" + LOCAL_MODELS_HINT
+STATUS_LOADING = "Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
+STATUS_READY = "Models ready: {mert} + {head}."
+STATUS_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
 STATUS_IDLE = "Models not loaded yet."
 
 Loader = Callable[[Settings], Any]
@@ -169,6 +169,7 @@ class AppContext:
     loader: ModelLoader
     downloads: DownloadDir = field(default_factory=DownloadDir)
     examples: tuple[Path, ...] = ()
+    arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = _default_loader,
