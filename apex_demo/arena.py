@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from apex_demo.analysis import MODEL_PICK_DEFINITION, model_pick, overall_over, wilson_interval
+from apex_demo.analysis import (MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, model_pick,
+                                overall_over, wilson_interval)
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.votes import Battle, Choice, Refusal, Vote, VoteRefused, VoteStore
@@ -218,6 +219,8 @@ class Arena:
         self._battle_limit = RateLimiter(settings.votes_per_minute * BATTLES_PER_VOTE_LIMIT, RATE_WINDOW_S, clock)
         self._tally_lock = threading.Lock()
         self._tally = _Tally()
+        self._stats_lock = threading.Lock()
+        self._stats: tuple[tuple[int, int], ArenaStats] | None = None
         for vote in store.votes():
             self._count(vote)
 
@@ -328,9 +331,11 @@ class Arena:
             LOG.exception("unexpected error scoring arena clip %s", Path(path).name)
         return None
 
-    def warm(self) -> int:
-        """Score every pool clip once so later battles read the engine's cache; returns clips scored."""
-        return sum(self._scores(str(c.path)) is not None for c in self.pool)
+    def warm(self, paths: Sequence[Path | str] | None = None) -> int:
+        """Score clips once (default: the whole pool) so votes on them read the engine's cache
+        instead of running the model inside the vote; returns how many could be scored."""
+        todo = [str(c.path) for c in self.pool] if paths is None else [str(p) for p in paths]
+        return sum(self._scores(p) is not None for p in todo)
 
     # -- reveal and running agreement ------------------------------------------------------
     def _count(self, vote: Vote) -> None:
@@ -339,6 +344,15 @@ class Arena:
         with self._tally_lock:
             self._tally.n += 1
             self._tally.k += int(vote.choice == vote.model_choice)
+
+    def stats(self, min_votes: int = MIN_VOTES_LISTED) -> ArenaStats:
+        """Agreement and leaderboards, recomputed only when the number of votes changed
+        (the bootstrap takes a second or two, and every page load asks for it)."""
+        with self._stats_lock:
+            key = (self.store.count(), min_votes)
+            if self._stats is None or self._stats[0] != key:
+                self._stats = (key, arena_stats(self.store.votes(), min_votes=min_votes))
+            return self._stats[1]
 
     def running_agreement(self) -> dict[str, Any]:
         with self._tally_lock:
@@ -394,6 +408,20 @@ def engine_score_fn(settings: Settings) -> ScoreFn:
         return get_scorer(settings).score_file(path).scores.as_dict()
 
     return score
+
+
+def pool_allowed_paths(settings: Settings) -> list[str]:
+    """Folders the web server may serve pool audio from (for Gradio's `allowed_paths`)."""
+    paths = [str(DEFAULT_POOL_DIR)]
+    source = settings.arena_pool
+    if source and Path(source).expanduser().exists():
+        local = Path(source).expanduser().resolve()
+        paths.append(str(local.parent if local.is_file() else local))
+    elif source:
+        from huggingface_hub import constants  # a Hub pool lives in the Hub cache
+
+        paths.append(str(constants.HF_HUB_CACHE))
+    return paths
 
 
 def build_arena(settings: Settings, store: VoteStore | None = None, score_fn: ScoreFn | None = None) -> Arena:

@@ -278,3 +278,44 @@ def test_vote_reply_shape_for_the_api(arena: Arena) -> None:
     reply = arena.vote_reply("s1", "forged", "A", 10, 10)
     assert reply == {"accepted": False, "reason": Refusal.UNKNOWN_BATTLE.value, "message": reply["message"]}
     assert "new battle" in reply["message"]
+
+
+# -- the page's helpers ----------------------------------------------------------------------
+def test_listening_time_from_play_and_pause_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apex_demo.ui import arena_tab
+
+    now = [100.0]
+    monkeypatch.setattr(arena_tab.time, "monotonic", lambda: now[0])
+    state = arena_tab.fresh_listening()
+    state = arena_tab.started(state, "a")
+    now[0] += 4.0
+    state = arena_tab.stopped(state, "a")
+    state = arena_tab.started(state, "a")
+    state = arena_tab.started(state, "a")          # a second play event while playing counts once
+    now[0] += 2.5
+    assert arena_tab.listened(state, "a") == pytest.approx(6.5)   # still playing
+    assert arena_tab.listened(state, "b") == 0.0
+    state = arena_tab.stopped(arena_tab.stopped(state, "a"), "a")  # stop after pause adds nothing
+    now[0] += 10
+    assert arena_tab.listened(state, "a") == pytest.approx(6.5)
+
+
+def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> None:
+    from apex_demo.ui import arena_tab, leaderboard_tab
+
+    reply = listen_and_vote(arena, clock, choice="A")
+    text = arena_tab.reveal_markdown(reply)
+    assert reply["a"]["system"] in text and reply["b"]["system"] in text
+    assert f"Model's pick: {reply['model_choice']}" in text and "overall" in text
+    figure = arena_tab._radar(reply, "a")
+    assert len(figure.data) == 1
+    stats = arena.stats(min_votes=1)
+    assert "1 votes" in leaderboard_tab.summary_markdown(stats)
+    assert list(leaderboard_tab.board_table(stats.systems).columns) == leaderboard_tab.BOARD_COLUMNS
+    assert leaderboard_tab.summary_markdown(make_arena_stats_empty()) == leaderboard_tab.EMPTY
+
+
+def make_arena_stats_empty():
+    from apex_demo.analysis import arena_stats
+
+    return arena_stats([])

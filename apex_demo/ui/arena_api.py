@@ -1,0 +1,85 @@
+"""The public Arena API for gradio_client: `/arena_new_battle`, `/arena_vote`, `/arena_stats`.
+
+The same Arena object (and rules) as the page: refusals come back as
+`{"accepted": false, "reason": <stable string>, "message": ...}` rather than
+errors, so scripts can branch on `reason`. The session is Gradio's per-client
+session hash (one `gradio_client.Client` = one session), salted and hashed by
+the arena before anything is stored. Hidden components only type the endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from apex_demo.arena import Arena
+from apex_demo.errors import ApexError
+
+NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
+                          "audio A, audio B). System names stay hidden until the vote.")
+VOTE_DESCRIPTION = ("Vote on a battle: battle_id, choice (A, B, TIE or BOTH_BAD), seconds listened to A and "
+                    "to B. Returns {accepted, reason, message} and, when accepted, the reveal: model_choice, "
+                    "agreed, both clips' systems and scores, running_agreement.")
+STATS_DESCRIPTION = ("Arena statistics: total votes, model agreement with a 95% Wilson interval, agreement "
+                     "of each score alone, and Bradley-Terry leaderboards of systems and clips.")
+ARENA_CONCURRENCY_ID = "apex-arena"
+# Arena calls are short (a few SQLite statements; clip scores come from the engine's cache,
+# warmed at start), so they run side by side instead of waiting in the shared queue, whose
+# max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
+ARENA_CONCURRENCY_LIMIT = 64
+
+
+def session_of(request: gr.Request | None) -> str:
+    """Gradio's session hash for this client (never an IP or user name)."""
+    return (request.session_hash if request is not None else None) or "anonymous"
+
+
+def make_new_battle(arena: Arena):
+    def arena_new_battle(request: gr.Request) -> tuple[dict[str, Any], str, str]:
+        try:
+            battle = arena.new_battle(session_of(request))
+        except ApexError as exc:
+            raise gr.Error(exc.message, print_exception=False) from exc
+        info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
+        return info, battle.path_a, battle.path_b
+
+    return arena_new_battle
+
+
+def make_vote(arena: Arena):
+    def arena_vote(battle_id: str, choice: str, listened_a_s: float | None, listened_b_s: float | None,
+                   request: gr.Request) -> dict[str, Any]:
+        return arena.vote_reply(session_of(request), battle_id, choice, listened_a_s, listened_b_s)
+
+    return arena_vote
+
+
+def make_stats(arena: Arena):
+    def arena_stats() -> dict[str, Any]:
+        return arena.stats().to_dict()
+
+    return arena_stats
+
+
+def build(arena: Arena) -> None:
+    """Register the three endpoints on invisible components (call inside the Blocks)."""
+    with gr.Column(visible=False):
+        info_out = gr.JSON(label="battle")
+        # gr.File, not gr.Audio: the same file for a script, without Audio's per-call ffprobe
+        audio_a = gr.File(label="audio_a")
+        audio_b = gr.File(label="audio_b")
+        battle_in = gr.Textbox(label="battle_id")
+        choice_in = gr.Textbox(label="choice")
+        listened_a = gr.Number(label="listened_a_s")
+        listened_b = gr.Number(label="listened_b_s")
+        vote_out = gr.JSON(label="vote")
+        stats_out = gr.JSON(label="stats")
+        new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
+    queue = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
+    new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
+                      api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
+    vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],
+                       api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue)
+    stats_trigger.click(make_stats(arena), inputs=None, outputs=[stats_out], api_name="arena_stats",
+                        api_description=STATS_DESCRIPTION, **queue)

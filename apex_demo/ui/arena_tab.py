@@ -1,0 +1,223 @@
+"""Arena tab: listen to two clips blind, vote, then see both radars and whether APEX agreed.
+
+Listening time is measured from the players' play/pause/stop events, timed on
+the server, and handed to the arena, whose rules decide (minimum listening
+time on each clip, and not sooner than that after the battle was served).
+A refused vote keeps the battle open and says why in a toast.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Mapping
+
+import gradio as gr
+
+from apex_demo import plots
+from apex_demo.arena import Arena, build_arena
+from apex_demo.errors import ApexError, ErrorCode, ModelError
+from apex_demo.scores import Scores
+from apex_demo.ui import arena_api
+from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
+from apex_demo.ui.context import AppContext, LoadState
+
+INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
+         "After your vote you see what each clip was, both clips' APEX profiles, and whether the model "
+         "picked the same one. Be warned: in the APEX paper the model agreed with single listeners only a "
+         "little more often than chance (ROC AUC about 0.52-0.60), so disagreeing with it is normal.")
+POOL_NOTE = ("The bundled pool holds openly licensed real recordings, labelled by artist or source, not "
+             "AI generators; a real arena pool is configured with `APEX_ARENA_POOL`.")
+UNAVAILABLE = "⚠️ The arena is not available: {message}"
+NO_BATTLE = "Press **New battle** (or upload your own pair) to start."
+BATTLE_READY = "🎧 Battle ready. Listen to A and B, then vote."
+UPLOAD_NEEDED = "Upload both takes first."
+NO_MODEL_PICK = ("The model had no scores for these clips yet (models still loading), so this battle has "
+                 "no model pick; your vote still counts.")
+CHOICES = (("A is better", "A"), ("B is better", "B"), ("Tie", "TIE"), ("Both bad", "BOTH_BAD"))
+SIDES = ("a", "b")
+
+
+# -- the arena behind the tab ---------------------------------------------------------------
+def loaded_score_fn(ctx: AppContext):
+    """Scores from the app's one shared scorer; refuses (no waiting) while the models load."""
+
+    def score(path: Any) -> Mapping[str, float]:
+        if ctx.loader.state is not LoadState.READY:
+            raise ModelError("models still loading", ErrorCode.MODEL_NOT_FOUND)
+        return ctx.loader.wait(0).score_file(path).scores.as_dict()
+
+    return score
+
+
+def get_arena(ctx: AppContext) -> Arena:
+    """The app's one Arena (vote store + pool), created on first use at build time."""
+    if ctx.arena is None:
+        ctx.arena = build_arena(ctx.settings, score_fn=loaded_score_fn(ctx))
+        _warm_in_background(ctx, ctx.arena)
+    return ctx.arena
+
+
+def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
+    """Once the models are loaded, score the pool so battles reveal instantly (engine cache)."""
+
+    def warm() -> None:
+        try:
+            ctx.loader.wait(None)
+        except ApexError:
+            return  # the header already shows why the models failed
+        arena.warm()
+
+    threading.Thread(target=warm, name="apex-arena-warm", daemon=True).start()
+
+
+# -- listening time -------------------------------------------------------------------------
+def fresh_listening() -> dict[str, list[float | None]]:
+    """Per side: [playing since (monotonic s) or None, seconds listened so far]."""
+    return {side: [None, 0.0] for side in SIDES}
+
+
+def started(state: dict[str, list[float | None]], side: str) -> dict[str, list[float | None]]:
+    state = {k: list(v) for k, v in (state or fresh_listening()).items()}
+    if state[side][0] is None:
+        state[side][0] = time.monotonic()
+    return state
+
+
+def stopped(state: dict[str, list[float | None]], side: str) -> dict[str, list[float | None]]:
+    state = {k: list(v) for k, v in (state or fresh_listening()).items()}
+    since, total = state[side]
+    if since is not None:
+        state[side] = [None, float(total or 0.0) + time.monotonic() - since]
+    return state
+
+
+def listened(state: dict[str, list[float | None]], side: str) -> float:
+    since, total = (state or fresh_listening())[side]
+    return float(total or 0.0) + (time.monotonic() - since if since is not None else 0.0)
+
+
+# -- reveal ---------------------------------------------------------------------------------
+def _clip_line(side: str, clip: Mapping[str, Any]) -> str:
+    name = clip.get("prompt") or clip.get("clip_id")
+    credit = f" · {clip['licence']}: {clip['attribution']}" if clip.get("licence") else ""
+    overall = f" · overall {clip['overall']:.1f}" if clip.get("overall") is not None else ""
+    return f"- **{side.upper()}** was **{clip['system']}**, *{name}*{overall}{credit}"
+
+
+def reveal_markdown(reply: Mapping[str, Any]) -> str:
+    """The after-vote text: who was who, the model's pick, agreement so far."""
+    lines = [f"### You voted **{reply['choice']}**", _clip_line("a", reply["a"]), _clip_line("b", reply["b"]), ""]
+    if reply["model_choice"] is None:
+        lines.append(NO_MODEL_PICK)
+    else:
+        verdict = {True: "✅ the model agreed with you", False: "❌ the model disagreed",
+                   None: "(only A/B votes count for agreement)"}[reply["agreed"]]
+        lines.append(f"**Model's pick: {reply['model_choice']}** {verdict}.")
+    run = reply["running_agreement"]
+    if run["n"]:
+        lines.append(f"\nSo far the model agreed with **{100 * run['rate']:.0f}%** of {run['n']} decisive votes "
+                     f"(95% interval {100 * run['low']:.0f}-{100 * run['high']:.0f}%; chance is 50%).")
+    lines.append(f"\n<small>{reply['model_pick_definition']}</small>")
+    return "\n".join(lines)
+
+
+def _radar(reply: Mapping[str, Any], side: str):
+    clip = reply[side]
+    takes = [(f"{side.upper()}: {clip['system']}", Scores.from_mapping(clip["scores"]))] if clip["scores"] else []
+    return plots.radar_figure(takes, title=f"{side.upper()}: {clip['system']}")
+
+
+# -- handlers -------------------------------------------------------------------------------
+def _battle_outputs(battle_id: str, path_a: str, path_b: str) -> tuple[Any, ...]:
+    buttons = [gr.Button(interactive=True) for _ in CHOICES]
+    return (battle_id, fresh_listening(), path_a, path_b, BATTLE_READY, plots.radar_figure([]),
+            plots.radar_figure([]), *buttons)
+
+
+def make_new_battle(arena: Arena):
+    def new_battle(request: gr.Request) -> tuple[Any, ...]:
+        try:
+            battle = arena.new_battle(arena_api.session_of(request))
+        except ApexError as exc:
+            raise gr.Error(exc.message, print_exception=False) from exc
+        return _battle_outputs(battle.battle_id, battle.path_a, battle.path_b)
+
+    return new_battle
+
+
+def make_upload_battle(arena: Arena):
+    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
+        if not take_1 or not take_2:
+            raise gr.Error(UPLOAD_NEEDED, print_exception=False)
+        try:
+            battle = arena.new_upload_battle(arena_api.session_of(request), take_1, take_2)
+        except ApexError as exc:
+            raise gr.Error(exc.message, print_exception=False) from exc
+        arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
+        return _battle_outputs(battle.battle_id, battle.path_a, battle.path_b)
+
+    return upload_battle
+
+
+def make_vote(arena: Arena, choice: str):
+    def vote(battle_id: str | None, state: dict, request: gr.Request) -> tuple[Any, ...]:
+        if not battle_id:
+            raise gr.Error(NO_BATTLE, print_exception=False)
+        reply = arena.vote_reply(arena_api.session_of(request), battle_id, choice,
+                                 listened(state, "a"), listened(state, "b"))
+        if not reply["accepted"]:
+            gr.Warning(reply["message"])
+            return (gr.skip(),) * (4 + len(CHOICES))
+        buttons = [gr.Button(interactive=False) for _ in CHOICES]
+        return None, reveal_markdown(reply), _radar(reply, "a"), _radar(reply, "b"), *buttons
+
+    return vote
+
+
+# -- layout ---------------------------------------------------------------------------------
+def build(ctx: AppContext) -> None:
+    """The Arena tab (call inside a gr.Tab) and the /arena_* API endpoints."""
+    try:
+        arena = get_arena(ctx)
+    except ApexError as exc:
+        gr.Markdown(UNAVAILABLE.format(message=exc.message))
+        return
+    gr.Markdown(INTRO.format(min_listen=ctx.settings.min_listen_s))
+    battle_id = gr.State(None)
+    listening = gr.State(fresh_listening())
+    with gr.Row():
+        new = gr.Button("🎲 New battle", variant="primary")
+    with gr.Accordion("Bring your own pair (two takes of one song)", open=False):
+        with gr.Row():
+            take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
+            take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
+        upload = gr.Button("Start a blind battle with my takes")
+    status = gr.Markdown(NO_BATTLE)
+    with gr.Row(equal_height=True):
+        audio_a = gr.Audio(label="A", interactive=False, type="filepath")
+        audio_b = gr.Audio(label="B", interactive=False, type="filepath")
+    with gr.Row():
+        buttons = [gr.Button(label, interactive=False) for label, _ in CHOICES]
+    with gr.Row(equal_height=True):
+        radar_a = gr.Plot(show_label=False)
+        radar_b = gr.Plot(show_label=False)
+    gr.Markdown(f"<small>{POOL_NOTE}</small>")
+
+    battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
+    private = {"api_visibility": "private"}
+    new.click(make_new_battle(arena), inputs=None, outputs=battle_outputs, api_name="ui_arena_new", **private)
+    upload.click(make_upload_battle(arena), inputs=[take_1, take_2], outputs=battle_outputs,
+                 api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID,
+                 concurrency_limit=MODEL_CONCURRENCY_LIMIT, **private)
+    for audio, side in ((audio_a, "a"), (audio_b, "b")):
+        audio.play(lambda s, side=side: started(s, side), inputs=listening, outputs=listening, queue=False,
+                   **private)
+        for event in (audio.pause, audio.stop):
+            event(lambda s, side=side: stopped(s, side), inputs=listening, outputs=listening, queue=False,
+                  **private)
+    for button, (_, choice) in zip(buttons, CHOICES):
+        button.click(make_vote(arena, choice), inputs=[battle_id, listening],
+                     outputs=[battle_id, status, radar_a, radar_b, *buttons], api_name=f"ui_arena_vote_{choice}",
+                     **private)
+    arena_api.build(arena)
