@@ -138,7 +138,8 @@ def _factory_lock() -> threading.Lock:
 
 @functools.lru_cache(maxsize=2)
 def _build_scorer(key: ModelKey) -> Scorer:
-    encoder = load_encoder(key.mert, key.mert_revision, key.device, key.token, AUTOCAST_DTYPES[key.precision])
+    encoder = load_encoder(key.mert, key.mert_revision, key.device, key.token, AUTOCAST_DTYPES[key.precision],
+                           fast=key.fast)
     head = load_head(key.head, key.head_revision, key.token)
     if head.head.config.input_dim != encoder.hidden_size:
         raise ModelError(f"The APEX head {key.head} expects {head.head.config.input_dim}-d embeddings but the "
