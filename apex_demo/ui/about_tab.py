@@ -13,8 +13,8 @@ HUB_URL = "https://huggingface.co/{repo}"
 PAPER_URL = "https://arxiv.org/abs/2605.03395"
 CODE_URL = "https://github.com/AMAAI-Lab/apex"
 HONEST_NOTE = (
-    "**How far to trust it.** APEX was trained on about 211k Suno and Udio songs. On its own held-out songs "
-    "it tracks the training labels well, but when the paper tested it on about 1,259 blind pairwise votes "
+    "**How far to trust it.** APEX was trained on about 211k Suno and Udio songs. When the paper tested it "
+    "on about 1,259 blind pairwise votes "
     "from Music Arena (music from systems it never saw), predicting which clip a listener preferred was only "
     "modestly above chance: ROC AUC about 0.52-0.56 for any single score and about 0.60 for a logistic "
     "regression on all score differences (0.5 is a coin flip). Use the scores to spot weak parts and to "
@@ -31,8 +31,8 @@ METHOD = (
 
 def scores_markdown() -> str:
     """A table of every output, its range and meaning, from apex_demo.scores."""
-    rows = ["| Score | Range | Meaning |", "|---|---|---|"]
-    rows += [f"| <span style='color:{o.color}'>■</span> {o.label} | {o.low:g}-{o.high:g} | {o.description} |"
+    rows = ["| Score | Scale | Meaning |", "|---|---|---|"]
+    rows += [f"| <span style='color:{o.color}'>■</span>&nbsp;{o.label} | {o.low:g}-{o.high:g} | {o.description} |"
              for o in OUTPUTS]
     return "\n".join(rows)
 

@@ -130,9 +130,9 @@ def make_handler(ctx: AppContext):
             for result in scorer.iter_score(Path(audio_path), name):
                 total = max(result.total_segments, len(result.segments), 1)
                 progress((len(result.segments), total), desc="Scoring 30 s segments", unit=SEGMENT_PROGRESS_UNIT)
-                yield render(ctx, result, name)
                 if result.complete:
-                    show_warnings(result)
+                    show_warnings(result)  # before the yield: a toast after a generator's last yield breaks its outputs
+                yield render(ctx, result, name)
 
     return analyze
 

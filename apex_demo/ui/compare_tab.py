@@ -115,20 +115,22 @@ def make_handlers(ctx: AppContext):
     """The streaming Compare handler and the re-sort handler, bound to this app's context."""
 
     def compare(paths: list[str] | None, by: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+        # Every toast is followed by a yield: in Gradio 6.31 a gr.Warning after a generator's
+        # last yield turns all its outputs into "Error".
         paths = check_count(paths)
         raw: list[Scored] = []
-        scored: list[Scored] = []
         for path, (name, outcome) in zip(paths, score_each(ctx, paths, progress)):
             if isinstance(outcome, ApexError):
                 gr.Warning(user_message(outcome, path), title=ERROR_TITLE)
-                continue
-            show_warnings(outcome, name)
-            raw.append((name, outcome))
-            scored = unique_names(raw)
-            takes = [(n, r.scores) for n, r in scored]
-            yield (plots.radar_figure(takes, title="Aesthetic profiles (1-5)"), plots.popularity_figure(takes),
-                   *render(ctx, scored, by), scored)
-        if not scored:
+            else:
+                show_warnings(outcome, name)
+                raw.append((name, outcome))
+            if raw:
+                scored = unique_names(raw)
+                takes = [(n, r.scores) for n, r in scored]
+                yield (plots.radar_figure(takes, title="Aesthetic profiles (1-5)"), plots.popularity_figure(takes),
+                       *render(ctx, scored, by), scored)
+        if not raw:
             raise gr.Error(NONE_SCORED, title=ERROR_TITLE, print_exception=False)
 
     def resort(scored: list[Scored] | None, by: str) -> tuple[Any, ...]:

@@ -1,0 +1,123 @@
+"""UI pieces without a browser: the model loader, downloads, the Analyze reading, and a failed model load."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from apex_demo.config import Settings
+from apex_demo.errors import ErrorCode, ModelError
+from apex_demo.result import ModelInfo, ScoreResult, SegmentScore
+from apex_demo.scores import Scores
+from apex_demo.ui import build_app, create_context, launch_options
+from apex_demo.ui.analyze_tab import popularity_words, scores_table, summary_markdown
+from apex_demo.ui.context import DownloadDir, LoadState, ModelLoader
+
+FULL = Scores(score_streams=81.0, score_likes=12.0, coherence=3.0, musicality=4.0, memorability=2.0,
+              clarity=4.5, naturalness=1.5)
+WEAK = Scores(score_streams=10.0, score_likes=10.0, coherence=1.5, musicality=1.5, memorability=1.5,
+              clarity=1.5, naturalness=1.5)
+POP_ONLY = Scores(score_streams=55.0, score_likes=45.0)
+
+
+def result(segment_scores: list[Scores], song: Scores, complete: bool = True, total: int | None = None) -> ScoreResult:
+    segments = tuple(SegmentScore(i, 30.0 * i, 30.0 * (i + 1), s) for i, s in enumerate(segment_scores))
+    return ScoreResult(file="take_1.wav", duration_s=30.0 * (total or len(segments)), sample_rate=44100,
+                       channels=2, scores=song, segments=segments, embedding=np.zeros(4, dtype=np.float32),
+                       model=ModelInfo(mert="m", head="h"), total_segments=total or len(segments),
+                       complete=complete)
+
+
+def test_loader_reports_failure_with_local_copy_hint() -> None:
+    def broken(settings: Settings) -> object:
+        raise ModelError("Cannot reach the Hugging Face Hub.", ErrorCode.HUB_UNREACHABLE)
+
+    loader = ModelLoader(Settings(), broken)
+    assert loader.state is LoadState.IDLE
+    loader.start()
+    with pytest.raises(ModelError) as info:
+        loader.wait(10)
+    assert info.value.code is ErrorCode.HUB_UNREACHABLE
+    assert "APEX_MERT" in info.value.message and "APEX_HEAD" in info.value.message
+    assert loader.state is LoadState.FAILED
+    assert "Cannot reach the Hugging Face Hub." in loader.status_text()
+
+
+def test_loader_loads_once_in_background() -> None:
+    calls: list[Settings] = []
+
+    def slow(settings: Settings) -> str:
+        calls.append(settings)
+        time.sleep(0.2)
+        return "scorer"
+
+    loader = ModelLoader(Settings(), slow)
+    loader.start()
+    loader.start()
+    assert loader.state is LoadState.LOADING
+    assert loader.wait(10) == "scorer" and loader.wait(10) == "scorer"
+    assert len(calls) == 1 and loader.state is LoadState.READY
+
+
+def test_download_dir_writes_prunes_and_cleans_up() -> None:
+    downloads = DownloadDir(max_age_s=0.0)
+    first = downloads.write_text("a.json", "{}")
+    second = downloads.write_text("a.json", "[]")  # same name: no collision, the old one is pruned
+    assert second.read_text() == "[]" and not first.exists()
+    downloads.cleanup()
+    assert not second.exists()
+
+
+def test_popularity_words_are_bands_not_percentiles() -> None:
+    assert [popularity_words(v) for v in (95, 60, 50, 25, 3)] == ["very high", "high", "in the middle", "low",
+                                                                 "very low"]
+
+
+def test_summary_names_weakest_part_only_when_complete() -> None:
+    full = result([FULL, WEAK, FULL], FULL)
+    text = summary_markdown(full, "take_1.wav")
+    assert "**Streams 81 / 100**: very high" in text and "**Likes 12 / 100**: very low" in text
+    assert "**Weakest part:** 0:30-1:00" in text
+    assert "Strongest:** Clarity 4.50" in text and "weakest:** Naturalness 1.50" in text
+    assert "take\\_1" in text  # file names are escaped for Markdown
+    partial = summary_markdown(result([FULL], FULL, complete=False, total=3), "song.wav")
+    assert "scored 1 of 3 segments" in partial and "Weakest part" not in partial
+
+
+def test_scores_table_has_song_and_segment_columns_and_skips_missing_outputs() -> None:
+    table = scores_table(result([POP_ONLY, POP_ONLY], POP_ONLY))
+    assert list(table.columns) == ["Output", "Whole song", "0:00-0:30", "0:30-1:00"]
+    assert list(table["Output"]) == ["Streams (0-100)", "Likes (0-100)"]
+    assert list(table["Whole song"]) == [55.0, 45.0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_page_and_api_explain_a_failed_model_load(tmp_path: Path, audio_dir: Path) -> None:
+    settings = Settings(mert=str(tmp_path / "missing-mert"), head=str(tmp_path / "missing-head"), device="cpu",
+                        cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
+    ctx = create_context(settings)
+    demo = build_app(ctx)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(settings))
+    try:
+        with pytest.raises(ModelError):
+            ctx.loader.wait(60)
+        assert "could not be loaded" in ctx.loader.status_text()
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(AppError, match="APEX_MERT"):
+            client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
+    finally:
+        demo.close()
+        ctx.close()
