@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -118,6 +119,25 @@ def test_page_and_api_explain_a_failed_model_load(tmp_path: Path, audio_dir: Pat
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         with pytest.raises(AppError, match="APEX_MERT"):
             client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
+    finally:
+        demo.close()
+        ctx.close()
+
+
+def test_upload_over_the_size_limit_is_refused_and_app_keeps_serving(tiny_settings: Settings,
+                                                                     audio_dir: Path) -> None:
+    settings = dataclasses.replace(tiny_settings, max_file_mb=0.1)  # 100 KiB: loop_garzul.flac is 748 KiB
+    ctx = create_context(settings)
+    demo = build_app(ctx)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(settings))
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(Exception, match="exceeds the maximum file size of 104857 bytes"):
+            client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
+        small = client.predict(handle_file(str(audio_dir / "sorohanro_-_solo-trumpet-06.ogg")), api_name="/score")
+        assert small["file"] == "sorohanro_-_solo-trumpet-06.ogg"
     finally:
         demo.close()
         ctx.close()

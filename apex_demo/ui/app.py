@@ -49,7 +49,7 @@ def theme() -> gr.themes.Base:
 
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
-    return {"theme": theme(), "css": CSS, "max_file_size": f"{settings.max_file_mb:g}mb",
+    return {"theme": theme(), "css": CSS, "max_file_size": int(settings.max_file_mb * 1024 * 1024),
             "allowed_paths": [str(EXAMPLES_DIR), *pool_allowed_paths(settings)]}
 
 

@@ -22,6 +22,8 @@ from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 
 DOWNLOAD_MAX_AGE_S = 3600.0
+BACKGROUND_JOIN_S = 60.0  # close() waits this long for background work (one clip at most) to stop
+SHUTTING_DOWN = "The app is shutting down; no more scoring."
 LOCAL_MODELS_HINT = (
     "To use local copies instead of the Hugging Face Hub, download `m-a-p/MERT-v1-95M` and "
     "`amaai-lab/apex` once and start the app with `APEX_MERT=/path/to/MERT-v1-95M` and "
@@ -64,6 +66,7 @@ class ModelLoader:
         self._thread: threading.Thread | None = None
         self._scorer: Any = None
         self._error: ApexError | None = None
+        self._closed = threading.Event()
 
     def start(self) -> None:
         """Begin loading in the background (no-op when already started)."""
@@ -111,11 +114,19 @@ class ModelLoader:
     def wait(self, timeout: float | None = None) -> Any:
         """The scorer, once loaded; raises the load error, or ModelError on timeout."""
         self.start()
+        if self._closed.is_set():
+            raise ModelError(SHUTTING_DOWN, ErrorCode.MODEL_NOT_FOUND)
         if not self._done.wait(timeout):
             raise ModelError("The models are still loading; try again in a minute.", ErrorCode.MODEL_NOT_FOUND)
         if self._error is not None:
             raise ModelError(f"{self._error.message} {LOCAL_MODELS_HINT}", self._error.code)
         return self._scorer
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse further `wait()` calls (background work then drains fast) and wait for the load thread."""
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 class DownloadDir:
@@ -169,6 +180,8 @@ class AppContext:
     loader: ModelLoader
     downloads: DownloadDir = field(default_factory=DownloadDir)
     examples: tuple[Path, ...] = ()
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _background: list[threading.Thread] = field(default_factory=list)
     arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
 
     @classmethod
@@ -183,6 +196,22 @@ class AppContext:
         """Start the background model load (idempotent)."""
         self.loader.start()
 
-    def close(self) -> None:
-        """Remove temporary downloads."""
+    def run_in_background(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        """Start background work that `close()` waits for.
+
+        Work using the models must stop soon after `stopping` is set (the loader then
+        refuses the scorer): a thread still inside torch at interpreter exit aborts
+        the process ("terminate called without an active exception").
+        """
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._background.append(thread)
+        thread.start()
+        return thread
+
+    def close(self, timeout: float = BACKGROUND_JOIN_S) -> None:
+        """Stop background work, wait for it, and remove temporary downloads."""
+        self.stopping.set()
+        self.loader.close(timeout)
+        for thread in self._background:
+            thread.join(timeout)
         self.downloads.cleanup()
