@@ -259,7 +259,7 @@ class Arena:
     def _check_battle_rate(self, raw_session: str) -> str:
         session = self.session_key(raw_session)
         if not self._battle_limit.allow(session):
-            raise VoteRefused(Refusal.RATE_LIMITED, "too many battles started in the last minute; "
+            raise VoteRefused(Refusal.RATE_LIMITED, "Too many battles started in the last minute; "
                               "wait a little and try again.")
         return session
 
@@ -269,7 +269,7 @@ class Arena:
         """Apply the rules, commit the vote, and return the reveal. Raises VoteRefused."""
         session = self.session_key(raw_session)
         if not self._vote_limit.allow(session):
-            raise VoteRefused(Refusal.RATE_LIMITED, f"more than {self.settings.votes_per_minute} votes "
+            raise VoteRefused(Refusal.RATE_LIMITED, f"More than {self.settings.votes_per_minute} votes "
                               "in a minute from this session; wait a little.")
         verdict = Choice.parse(choice)
         listened = (_listen_seconds(listened_a_s), _listen_seconds(listened_b_s))
@@ -295,24 +295,24 @@ class Arena:
     def _open_battle(self, session: str, battle_id: str) -> Battle:
         battle = self.store.get_battle(battle_id) if isinstance(battle_id, str) and battle_id else None
         if battle is None:
-            raise VoteRefused(Refusal.UNKNOWN_BATTLE, "this battle id is not known; start a new battle.")
+            raise VoteRefused(Refusal.UNKNOWN_BATTLE, "This battle id is not known; start a new battle.")
         if battle.session != session:
-            raise VoteRefused(Refusal.WRONG_SESSION, "this battle was served to another session; "
+            raise VoteRefused(Refusal.WRONG_SESSION, "This battle was served to another session; "
                               "start a new battle.")
         if self.store.has_vote(battle_id):
-            raise VoteRefused(Refusal.ALREADY_VOTED, "this battle already has a vote; start a new battle.")
+            raise VoteRefused(Refusal.ALREADY_VOTED, "This battle already has a vote; start a new battle.")
         if self._clock() - battle.served_at > self._ttl:
-            raise VoteRefused(Refusal.EXPIRED, f"this battle was served more than {self._ttl / 60:.0f} "
+            raise VoteRefused(Refusal.EXPIRED, f"This battle was served more than {self._ttl / 60:.0f} "
                               "minutes ago; start a new battle.")
         return battle
 
     def _check_listening(self, battle: Battle, listened: tuple[float, float]) -> None:
         need = self.settings.min_listen_s
         if self._clock() - battle.served_at < need:
-            raise VoteRefused(Refusal.TOO_EARLY, f"votes open {need:g} s after the battle starts; "
+            raise VoteRefused(Refusal.TOO_EARLY, f"Votes open {need:g} s after the battle starts; "
                               "listen to both clips first.")
         if min(listened) < need:
-            raise VoteRefused(Refusal.NOT_LISTENED, f"listen to each clip for at least {need:g} s before "
+            raise VoteRefused(Refusal.NOT_LISTENED, f"Listen to each clip for at least {need:g} s before "
                               f"voting (A: {listened[0]:.1f} s, B: {listened[1]:.1f} s so far).")
 
     def _scores(self, path: str) -> dict[str, float] | None:
@@ -386,7 +386,7 @@ def _listen_seconds(value: object) -> float:
     except (TypeError, ValueError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise VoteRefused(Refusal.BAD_LISTEN_TIME, f"listening time must be a number of seconds >= 0, "
+        raise VoteRefused(Refusal.BAD_LISTEN_TIME, f"Listening time must be a number of seconds >= 0, "
                           f"got {value!r}.")
     return seconds
 

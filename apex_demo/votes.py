@@ -62,7 +62,7 @@ class Choice(str, Enum):
             return cls(text)
         except ValueError:
             raise VoteRefused(Refusal.INVALID_CHOICE,
-                              f"choice must be one of {[c.value for c in cls]}, got {value!r}.") from None
+                              f"Choice must be one of {[c.value for c in cls]}, got {value!r}.") from None
 
 
 class Refusal(str, Enum):
@@ -288,7 +288,7 @@ class VoteStore:
                 self._conn.execute(f"INSERT INTO votes ({','.join(_VOTE_COLUMNS)}) VALUES ({marks})", row)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
-                raise VoteRefused(Refusal.ALREADY_VOTED, "this battle already has a vote; "
+                raise VoteRefused(Refusal.ALREADY_VOTED, "This battle already has a vote; "
                                   "start a new battle.") from None
             raise VoteError(f"the vote was not stored: {exc}", ErrorCode.BAD_REQUEST) from exc
         if self._hub is not None:

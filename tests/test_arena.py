@@ -319,3 +319,35 @@ def make_arena_stats_empty():
     from apex_demo.analysis import arena_stats
 
     return arena_stats([])
+
+
+def test_arena_figures() -> None:
+    from apex_demo import plots
+
+    fig = plots.agreement_figure((0.6, 0.45, 0.74, 40), [("coherence", 0.55, 0.4, 0.7, 40),
+                                                          ("naturalness", None, None, None, 0)])
+    assert len(fig.data) == 1 and list(fig.data[0].y) == ["Overall pick", "Coherence"]   # n=0 left out
+    assert list(fig.data[0].x) == pytest.approx([60.0, 55.0])
+    assert list(fig.layout.xaxis.range) == [0, 100]
+    assert fig.data[0].error_x.array[0] == pytest.approx(14.0)
+    empty = plots.agreement_figure((None, None, None, 0), [])
+    assert len(empty.data) == 0 and "No decisive votes" in empty.layout.annotations[0].text
+    board = plots.leaderboard_figure(["x", "y"], [1100.0, 900.0], [1050.0, 860.0], [1160.0, 950.0])
+    assert list(board.data[0].x) == [1100.0, 900.0]
+    assert list(board.data[0].error_x.array) == pytest.approx([60.0, 50.0])
+    assert list(board.data[0].error_x.arrayminus) == pytest.approx([50.0, 40.0])
+    assert len(plots.leaderboard_figure([], [], [], []).data) == 0
+
+
+def test_leaderboard_download_writes_escaped_csv(arena: Arena, clock: FakeClock) -> None:
+    from apex_demo.ui import leaderboard_tab
+    from apex_demo.ui.context import DownloadDir
+
+    class Ctx:
+        downloads = DownloadDir()
+
+    listen_and_vote(arena, clock)
+    update = leaderboard_tab.make_download(Ctx(), arena, "csv", leaderboard_tab.CSV_NAME)()
+    text = Path(update.value["path"]).read_text()
+    assert text.splitlines()[0].startswith("battle_id,choice") and len(text.splitlines()) == 2
+    Ctx.downloads.cleanup()

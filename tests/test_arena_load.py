@@ -236,3 +236,20 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path: Path) -> None:
     assert set(acked) <= stored                             # every acknowledged vote is there
     assert len(stored) == store.count()                     # and nothing is doubled
     store.close()
+
+
+def test_readme_gradio_client_example(served: tuple[str, AppContext]) -> None:
+    """The README's gradio_client flow: files come back, a vote is revealed, a replay is refused."""
+    url, ctx = served
+    client = Client(url, verbose=False)
+    info, audio_a, audio_b = client.predict(api_name="/arena_new_battle")
+    assert Path(audio_a).is_file() and Path(audio_b).is_file() and info["min_listen_s"] == 0.0
+    reply = client.predict(info["battle_id"], "B", 6.0, 6.0, api_name="/arena_vote")
+    assert reply["accepted"] and reply["choice"] == "B" and reply["agreed"] == (reply["model_choice"] == "B")
+    assert set(reply["a"]["scores"]) == {"score_streams", "score_likes", "coherence", "musicality",
+                                         "memorability", "clarity", "naturalness"}
+    again = client.predict(info["battle_id"], "A", 6.0, 6.0, api_name="/arena_vote")
+    assert again == {"accepted": False, "reason": "already_voted", "message": again["message"]}
+    stored = [v for v in ctx.arena.store.votes() if v.battle_id == info["battle_id"]]
+    assert len(stored) == 1 and stored[0].choice.value == "B"
+    client.close()

@@ -8,7 +8,6 @@ A refused vote keeps the battle open and says why in a toast.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Mapping
 
@@ -68,7 +67,7 @@ def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
             return  # the header already shows why the models failed
         arena.warm()
 
-    threading.Thread(target=warm, name="apex-arena-warm", daemon=True).start()
+    ctx.run_in_background("apex-arena-warm", warm)  # close() stops and waits for it
 
 
 # -- listening time -------------------------------------------------------------------------
@@ -101,7 +100,9 @@ def listened(state: dict[str, list[float | None]], side: str) -> float:
 def _clip_line(side: str, clip: Mapping[str, Any]) -> str:
     name = clip.get("prompt") or clip.get("clip_id")
     credit = f" · {clip['licence']}: {clip['attribution']}" if clip.get("licence") else ""
-    overall = f" · overall {clip['overall']:.1f}" if clip.get("overall") is not None else ""
+    scores = clip.get("scores") or {}
+    overall = (f" · overall {clip['overall']:.1f} (Streams {scores['score_streams']:.0f}, "
+               f"Likes {scores['score_likes']:.0f})") if clip.get("overall") is not None else ""
     return f"- **{side.upper()}** was **{clip['system']}**, *{name}*{overall}{credit}"
 
 
@@ -193,12 +194,12 @@ def build(ctx: AppContext) -> None:
             take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
             take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
         upload = gr.Button("Start a blind battle with my takes")
-    status = gr.Markdown(NO_BATTLE)
     with gr.Row(equal_height=True):
         audio_a = gr.Audio(label="A", interactive=False, type="filepath")
         audio_b = gr.Audio(label="B", interactive=False, type="filepath")
     with gr.Row():
         buttons = [gr.Button(label, interactive=False) for label, _ in CHOICES]
+    status = gr.Markdown(NO_BATTLE)
     with gr.Row(equal_height=True):
         radar_a = gr.Plot(show_label=False)
         radar_b = gr.Plot(show_label=False)

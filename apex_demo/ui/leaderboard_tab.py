@@ -70,10 +70,10 @@ def make_refresh(arena: Arena):
 
 
 def make_download(ctx: AppContext, arena: Arena, fmt: str, name: str):
-    def download() -> str:
+    def download() -> gr.File:
         out = io.StringIO()
         export_votes(arena.store.votes(), fmt, out)
-        return str(ctx.downloads.write_text(name, out.getvalue()))
+        return gr.File(value=str(ctx.downloads.write_text(name, out.getvalue())), visible=True)
 
     return download
 
@@ -99,7 +99,7 @@ def build(ctx: AppContext) -> None:
         refresh = gr.Button("↻ Refresh")
         csv_button = gr.Button("Download votes (CSV)")
         jsonl_button = gr.Button("Download votes (JSONL)")
-    file_out = gr.File(label="Raw votes", interactive=False)
+    file_out = gr.File(label="Raw votes", interactive=False, visible=False)
     outputs = [summary, agreement, systems_plot, systems_table, clips_plot, clips_table]
     private = {"api_visibility": "private"}
     refresh.click(refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_refresh", **private)

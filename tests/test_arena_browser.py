@@ -1,0 +1,89 @@
+"""The Arena page in headless Chromium: a vote before listening is refused, after listening it counts.
+
+Proves that the page's play/pause events reach the server and become the listening
+times the arena rules check. Uses the stand-in scorer of the load test.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from apex_demo.config import Settings
+from apex_demo.ui import build_app, launch_options
+from apex_demo.ui.context import AppContext
+from tests.test_arena_load import FakeScorer, free_port
+from tests.test_e2e_browser import browser, browser_binaries  # noqa: F401  (the fixture)
+
+MIN_LISTEN_S = 2.0
+UI_WAIT_S = 60
+
+
+@pytest.fixture()
+def arena_app(tmp_path: Path) -> Iterator[tuple[str, AppContext]]:
+    settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
+                        min_listen_s=MIN_LISTEN_S)
+    ctx = AppContext.create(settings, load=lambda s: FakeScorer())
+    demo = build_app(ctx)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(settings))
+    try:
+        ctx.loader.wait(UI_WAIT_S)
+        yield f"http://127.0.0.1:{port}/", ctx
+    finally:
+        demo.close()
+        ctx.close()
+
+
+def wait_for(condition, timeout: float = UI_WAIT_S):
+    """Poll the page (no fixed sleeps for results)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("the page did not get there in time")
+
+
+def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    url, ctx = arena_app
+
+    def button(text: str):
+        found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
+        return found[0] if found else None
+
+    def players(label: str):
+        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
+                 if b.is_displayed()]
+        return found if len(found) == 2 else None
+
+    browser.get(url)
+    wait_for(lambda: button("Arena")).click()
+    wait_for(lambda: button("New battle")).click()
+    wait_for(lambda: button("A is better") and button("A is better").is_enabled())
+    wait_for(lambda: players("Play"))
+    wait_for(lambda: ctx.arena.store.battle_count() == 1)
+    time.sleep(MIN_LISTEN_S)                       # past "too early": now only listening is missing
+    button("A is better").click()
+    wait_for(lambda: "Listen to each clip" in browser.page_source)
+    assert ctx.arena.store.count() == 0
+
+    for play in players("Play"):
+        play.click()
+    time.sleep(MIN_LISTEN_S + 1)                   # real playback time, measured by the server
+    for pause in wait_for(lambda: players("Pause")):
+        pause.click()
+    button("B is better").click()
+    wait_for(lambda: "You voted" in browser.page_source)
+    (vote,) = ctx.arena.store.votes()
+    assert vote.choice.value == "B"
+    assert vote.listened_a_s >= MIN_LISTEN_S and vote.listened_b_s >= MIN_LISTEN_S
+    browser.save_screenshot(str(tmp_path / "arena_after_vote.png"))
