@@ -235,6 +235,7 @@ def agreement_figure(overall: tuple[float | None, float | None, float | None, in
                  "array": [100 * r[3] - v for r, v in zip(rows, rates)],
                  "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},
         text=[f"{v:.0f}% (n={r[4]})" for r, v in zip(rows, rates)], textposition="inside",
+        insidetextanchor="start",
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>", name="agreement",
     ))
     fig.add_vline(x=50, line={"color": CHANCE_COLOR, "dash": "dash"}, annotation_text="chance",
