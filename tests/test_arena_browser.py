@@ -6,7 +6,6 @@ times the arena rules check. Uses the stand-in scorer of the load test.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -17,10 +16,30 @@ from apex_demo.config import Settings
 from apex_demo.ui import build_app, launch_options
 from apex_demo.ui.context import AppContext
 from tests.test_arena_load import FakeScorer, free_port
-from tests.test_e2e_browser import browser, browser_binaries  # noqa: F401  (the fixture)
 
 MIN_LISTEN_S = 2.0
 UI_WAIT_S = 60
+CHROMIUM_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+HEADLESS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,2000",
+            "--autoplay-policy=no-user-gesture-required")
+
+
+@pytest.fixture()
+def browser():
+    """Headless Chromium (Debian packages chromium + chromium-driver); skipped with the reason if absent."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    if not all(p.exists() for p in CHROMIUM_BINARIES):
+        pytest.skip("no /usr/bin/chromium + /usr/bin/chromedriver; install the Debian packages chromium and "
+                    "chromium-driver to run this test")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM_BINARIES[0])
+    for flag in HEADLESS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMIUM_BINARIES[1])), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture()
@@ -51,7 +70,7 @@ def wait_for(condition, timeout: float = UI_WAIT_S):
     raise AssertionError("the page did not get there in time")
 
 
-def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) -> None:  # noqa: F811
+def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     url, ctx = arena_app
