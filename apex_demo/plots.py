@@ -31,7 +31,7 @@ AESTHETIC_RANGE = (1.0, 5.0)
 # Timeline y axes get a little room beyond the scale so markers and tick labels at the ends stay clear.
 TIMELINE_POPULARITY_AXIS = (-4.0, 104.0)
 TIMELINE_AESTHETIC_AXIS = (0.85, 5.15)
-RADAR_SIDE_MARGIN = 72
+RADAR_SIDE_MARGIN = 80
 RADIAL_AXIS_ANGLE = 54  # between the first two spokes (top and top-right), so ticks never hide a label
 POPULARITY_RANGE = (0.0, 100.0)
 NO_AESTHETICS_TEXT = "This model predicts popularity only:<br>no aesthetic dimensions to show."

@@ -8,7 +8,7 @@ app keeps serving the next request.
 from __future__ import annotations
 
 import dataclasses
-import socket
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -18,18 +18,12 @@ from gradio_client.exceptions import AppError
 
 from apex_demo.config import Settings
 from apex_demo.scoring import get_scorer
-from apex_demo.ui import build_app, create_context, launch_options
+from tests.app_server import running_app
 
 SHORT_CLIP = "loop_garzul.flac"                  # 8.0 s, stereo FLAC, one segment
 OTHER_CLIP = "sorohanro_-_solo-trumpet-06.ogg"    # 5.3 s, mono Vorbis
 LONG_CLIP = "vocadito_10.wav"                    # 9.1 s: over the limit set below
 MAX_SECONDS = 8.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +37,9 @@ def app_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path],
 
 @pytest.fixture(scope="module")
 def client(app_settings: Settings) -> Iterator[Client]:
-    ctx = create_context(app_settings)
-    demo = build_app(ctx)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(app_settings))
-    try:
+    with running_app(app_settings) as (ctx, url):
         ctx.loader.wait(120)
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
-        ctx.close()
+        yield Client(url, verbose=False)
 
 
 def engine_record(settings: Settings, path: Path) -> dict:
@@ -81,12 +67,12 @@ def test_compare_endpoint_returns_records_in_upload_order(client: Client, app_se
 
 
 def test_compare_reports_a_bad_file_as_an_error_record(client: Client, audio_dir: Path, tmp_path: Path) -> None:
-    fake = tmp_path / "fake.mp3"
+    fake = tmp_path / f"fake_{uuid.uuid4().hex[:8]}.mp3"  # unique: see bad_upload
     fake.write_text("this is not audio\n" * 20)
     records = client.predict([handle_file(str(audio_dir / OTHER_CLIP)), handle_file(str(fake))],
                              api_name="/compare")
     assert "scores" in records[0]
-    assert records[1]["file"] == "fake.mp3"
+    assert records[1]["file"] == fake.name
     assert records[1]["error"]["code"] in {"not_audio", "corrupt_audio"}
     assert "/tmp" not in records[1]["error"]["message"]  # no server paths leak
 
@@ -97,21 +83,26 @@ def test_compare_needs_two_takes(client: Client, audio_dir: Path) -> None:
 
 
 def bad_upload(kind: str, folder: Path, audio_dir: Path) -> Path:
-    """A file the engine must refuse: text renamed .mp3, an empty file, or a clip over the limit."""
+    """A file the engine must refuse: text renamed .mp3, an empty file, or a clip over the limit.
+
+    Names are unique per run: Gradio stores uploads under a hash of their content, and an app that
+    shuts down deletes its uploads, so two test runs at once must not share a path.
+    """
+    tag = uuid.uuid4().hex[:8]
     if kind == "text_as_mp3":
-        path = folder / "notes.mp3"
+        path = folder / f"notes_{tag}.mp3"
         path.write_text("Lyrics, second verse: not an mp3 at all.\n" * 50)
         return path
     if kind == "empty":
-        path = folder / "empty.wav"
+        path = folder / f"empty_{tag}.wav"
         path.write_bytes(b"")
         return path
     return audio_dir / LONG_CLIP
 
 
 @pytest.mark.parametrize("kind, expected", [
-    ("text_as_mp3", "notes.mp3: not a readable audio file"),
-    ("empty", "empty.wav: the file is empty"),
+    ("text_as_mp3", r"notes_\w+\.mp3: not a readable audio file"),
+    ("empty", r"empty_\w+\.wav: the file is empty"),
     ("too_long", "longer than the limit"),
 ])
 def test_bad_upload_gives_app_error_and_app_keeps_serving(client: Client, audio_dir: Path, tmp_path: Path,

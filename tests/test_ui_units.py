@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from apex_demo.config import Settings
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.scores import Scores
-from apex_demo.ui import build_app, create_context, launch_options
 from apex_demo.ui.analyze_tab import popularity_words, scores_table, summary_markdown
 from apex_demo.ui.context import DownloadDir, LoadState, ModelLoader
+from tests.app_server import running_app
 
 FULL = Scores(score_streams=81.0, score_likes=12.0, coherence=3.0, musicality=4.0, memorability=2.0,
               clarity=4.5, naturalness=1.5)
@@ -98,46 +97,24 @@ def test_scores_table_has_song_and_segment_columns_and_skips_missing_outputs() -
     assert list(table["Whole song"]) == [55.0, 45.0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_page_and_api_explain_a_failed_model_load(tmp_path: Path, audio_dir: Path) -> None:
     settings = Settings(mert=str(tmp_path / "missing-mert"), head=str(tmp_path / "missing-head"), device="cpu",
                         cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
-    ctx = create_context(settings)
-    demo = build_app(ctx)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(settings))
-    try:
+    with running_app(settings) as (ctx, url):
         with pytest.raises(ModelError):
             ctx.loader.wait(60)
         assert "could not be loaded" in ctx.loader.status_text()
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(url, verbose=False)
         with pytest.raises(AppError, match="APEX_MERT"):
             client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
-    finally:
-        demo.close()
-        ctx.close()
 
 
 def test_upload_over_the_size_limit_is_refused_and_app_keeps_serving(tiny_settings: Settings,
                                                                      audio_dir: Path) -> None:
     settings = dataclasses.replace(tiny_settings, max_file_mb=0.1)  # 100 KiB: loop_garzul.flac is 748 KiB
-    ctx = create_context(settings)
-    demo = build_app(ctx)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(settings))
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        with pytest.raises(Exception, match="exceeds the maximum file size of 104857 bytes"):
+    with running_app(settings) as (_, url):
+        client = Client(url, verbose=False)
+        with pytest.raises(ValueError, match="exceeds the maximum file size of 104857 bytes"):
             client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
         small = client.predict(handle_file(str(audio_dir / "sorohanro_-_solo-trumpet-06.ogg")), api_name="/score")
         assert small["file"] == "sorohanro_-_solo-trumpet-06.ogg"
-    finally:
-        demo.close()
-        ctx.close()
