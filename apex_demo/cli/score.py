@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
+from apex_demo import batch
 from apex_demo.config import DEVICES, Settings
 from apex_demo.errors import ApexError
 from apex_demo.result import error_record, flat_row
@@ -20,28 +21,33 @@ from apex_demo.scoring import get_scorer
 
 FORMATS = ("table", "json", "csv")
 TABLE_MISSING = "-"
+FAST_NOTE = "note: fast mode is on (bf16): scores are approximate (about 1e-2 off) and labelled mode=fast"
 TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
                  "status": "status"}
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("score", help="score audio files", description=__doc__)
-    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg)")
+    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg) or folders")
+    p.add_argument("--recursive", action="store_true", help="also score audio in sub-folders of folder inputs")
     p.add_argument("--mert", help="MERT Hub id or folder (default: $APEX_MERT or m-a-p/MERT-v1-95M)")
     p.add_argument("--head", help="APEX head Hub id, folder or checkpoint file (default: $APEX_HEAD or "
                                   "amaai-lab/apex)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    p.add_argument("--output", type=Path, help="write to this file instead of standard output; .csv, .parquet "
+                                               "or .jsonl write rows as they go and resume an interrupted run")
     p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
     p.add_argument("--device", choices=DEVICES, help="where MERT runs (default: $APEX_DEVICE or auto)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--fast", action="store_true", help="approximate fast mode (bf16; results labelled "
+                                                       "mode=fast; default: $APEX_FAST or off)")
     p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
     """CLI flags win over the environment."""
     return settings.with_overrides(mert=args.mert, head=args.head, device=args.device,
-                                   use_cache=False if args.no_cache else None)
+                                   use_cache=False if args.no_cache else None, fast=True if args.fast else None)
 
 
 def score_records(paths: list[str], settings: Settings, with_embedding: bool) -> Iterator[dict[str, Any]]:
@@ -56,7 +62,12 @@ def score_records(paths: list[str], settings: Settings, with_embedding: bool) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings_from_args(args, settings)
-    records = list(score_records(list(args.audio), settings, args.with_embedding))
+    paths = batch.find_audio(args.audio, args.recursive)
+    if settings.fast:
+        print(FAST_NOTE, file=sys.stderr)
+    if batch.is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (batch.py)
+        return run_batch(paths, args.output, settings)
+    records = list(score_records(paths, settings, args.with_embedding))
     text = render(records, args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +78,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
     return 1 if any("error" in r for r in records) else 0
+
+
+def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
+    scorer = get_scorer(settings)
+    summary = batch.score_to_file(paths, output, lambda p: scorer.score_file(p, display_name=p).to_record())
+    print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
+          f"(mode {scorer.model_info.mode})", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def render(records: list[dict[str, Any]], fmt: str) -> str:
