@@ -58,16 +58,20 @@ def get_arena(ctx: AppContext) -> Arena:
 
 
 def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
-    """Once the models are loaded, score the pool so battles reveal instantly (engine cache)."""
+    """Once the models are loaded, score the pool so battles reveal instantly (engine cache).
+    Clip by clip, stopping as soon as the app shuts down (no thread left inside torch at exit)."""
 
     def warm() -> None:
         try:
             ctx.loader.wait(None)
         except ApexError:
             return  # the header already shows why the models failed
-        arena.warm()
+        for clip in arena.pool:
+            if ctx.stopping.is_set():
+                return
+            arena.warm([clip.path])
 
-    ctx.run_in_background("apex-arena-warm", warm)  # close() stops and waits for it
+    ctx.run_in_background("apex-arena-warm", warm)
 
 
 # -- listening time -------------------------------------------------------------------------
