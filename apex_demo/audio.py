@@ -92,7 +92,7 @@ def decode(path: Path, max_seconds: float) -> DecodedAudio:
 
 def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
     return AudioError(
-        f"{path}: {seconds:.0f} s is longer than the limit of {max_seconds:.0f} s. Trim the file, or "
+        f"{path}: {seconds:.1f} s is longer than the limit of {max_seconds:g} s. Trim the file, or "
         "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG)
 
 
@@ -116,8 +116,8 @@ def _unreadable(path: Path, exc: "sf.LibsndfileError") -> AudioError:
     if "malformed" in exc.error_string.lower():
         return AudioError(f"{path}: the file is damaged ({exc.error_string}). Re-export or re-download it.",
                           ErrorCode.CORRUPT_AUDIO)
-    return AudioError(f"{path}: not a readable audio file ({exc.error_string}); its name says "
-                      f"{path.suffix or 'nothing'} but the content is not. Check that it is audio, or "
+    return AudioError(f"{path}: not a readable audio file: its name ends in {path.suffix or '(nothing)'} but "
+                      "libsndfile does not recognise the content as audio. Check that it is audio, or "
                       "re-export it as WAV, FLAC, OGG or MP3.", ErrorCode.NOT_AUDIO)
 
 

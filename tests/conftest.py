@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import tempfile  # noqa: E402
+
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
+# Gradio keeps uploads under $GRADIO_TEMP_DIR/<content hash>/ and deletes them when an app closes: a private
+# folder per test run keeps concurrent runs (or a developer's app) from deleting each other's files.
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="apex_tests_gradio_")
 
 from apex_demo.config import Settings  # noqa: E402
 from tests.fixtures import build_head_files, build_mert_folder  # noqa: E402
