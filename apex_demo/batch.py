@@ -79,8 +79,11 @@ class RowWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         _drop_partial_last_line(path)
         new = not path.exists() or path.stat().st_size == 0
+        if fmt == "csv" and not new:  # appending: keep the existing file's columns, whatever wrote it
+            with path.open(newline="", encoding="utf-8") as handle:
+                self.fieldnames = next(csv.reader(handle), fieldnames) or fieldnames
         self._handle = path.open("a", newline="", encoding="utf-8")
-        self._csv = csv.DictWriter(self._handle, fieldnames=fieldnames, lineterminator="\n",
+        self._csv = csv.DictWriter(self._handle, fieldnames=self.fieldnames, lineterminator="\n",
                                    extrasaction="ignore") if fmt == "csv" else None
         if self._csv is not None and new:
             self._csv.writeheader()
@@ -158,15 +161,23 @@ def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[st
     done = {_file_key(str(r["file"])) for r in read_rows(output) + (read_rows(sidecar) if sidecar else [])}
     todo = [f for f in dict.fromkeys(files) if _file_key(f) not in done]
     summary = BatchSummary(skipped=len(files) - len(todo))
-    fieldnames = list(flat_row({"file": ""}))
-    with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", fieldnames) as writer:
+    with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", row_columns()) as writer:
         for record in _records(todo, score, show_progress):
-            writer.write(flat_row(record))
+            writer.write(batch_row(record))
             summary.failed += "error" in record
             summary.scored += "error" not in record
     if sidecar is not None:
         _finish_parquet(output, sidecar)
     return summary
+
+
+def batch_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The CLI's CSV row plus `mode`, so approximate (--fast) rows are marked as such in the file."""
+    return {**flat_row(record), "mode": record.get("model", {}).get("mode", "")}
+
+
+def row_columns() -> list[str]:
+    return list(batch_row({"file": ""}))
 
 
 def _records(files: list[str], score: Callable[[str], dict[str, Any]], show_progress: bool) -> Iterator[dict]:
@@ -185,7 +196,7 @@ def _finish_parquet(output: Path, sidecar: Path) -> None:
     import pandas as pd
 
     rows = read_rows(output) + read_rows(sidecar)
-    frame = pd.DataFrame(rows, columns=list(flat_row({"file": ""})))
+    frame = pd.DataFrame(rows, columns=row_columns())
     tmp = output.with_name(output.name + ".tmp")
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, output)

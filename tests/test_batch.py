@@ -58,6 +58,7 @@ def test_cli_folder_to_csv(song_dir: Path, tmp_path: Path, tiny_settings, monkey
     for name in ("vocadito_10.wav", "loop_garzul.flac", "trumpet.ogg"):
         assert 1 <= float(by_name[name]["coherence"]) <= 5 and 0 <= float(by_name[name]["score_streams"]) <= 100
     assert float(by_name["vocadito_10.wav"]["duration_s"]) == pytest.approx(9.1, abs=0.05)
+    assert by_name["trumpet.ogg"]["mode"] == "exact"
 
 
 def test_resume_after_interruption_without_duplicates(song_dir: Path, tmp_path: Path, tiny_settings,
@@ -119,3 +120,17 @@ def test_parquet_keeps_a_sidecar_until_complete(song_dir: Path, tmp_path: Path, 
     frame = pd.read_parquet(out)
     assert sorted(frame["file"]) == sorted(files) and not sidecar.exists()
     assert frame["coherence"].notna().sum() == 3  # the broken file is a row with its error code
+
+
+def test_appending_keeps_an_older_files_columns(tmp_path: Path) -> None:
+    """A results.csv written before the `mode` column existed still gets aligned rows."""
+    out = tmp_path / "old.csv"
+    old_columns = [c for c in batch.row_columns() if c != "mode"]
+    out.write_text(",".join(old_columns) + "\n" + "done.wav" + "," * (len(old_columns) - 1) + "\n")
+    record = {"file": "new.wav", "duration_s": 12.5, "sample_rate": 44100, "channels": 2,
+              "scores": {"coherence": 3.25}, "segments": [{}], "model": {"mode": "exact"}}
+    summary = batch.score_to_file(["done.wav", "new.wav"], out, lambda p: record, show_progress=False)
+    assert (summary.scored, summary.skipped) == (1, 1)
+    rows = csv_rows(out)
+    assert list(rows[1]) == old_columns
+    assert rows[1]["file"] == "new.wav" and rows[1]["coherence"] == "3.25" and rows[1]["channels"] == "2"
