@@ -96,14 +96,21 @@ class MertEncoder:
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
+    @property
+    def mode(self) -> str:
+        """"exact" (reference numerics) or "fast" (reduced precision), as actually run, not as asked."""
+        reduced_cpu = self.cpu_runner is not None and self.cpu_runner.dtype != torch.float32
+        return "fast" if reduced_cpu or self.autocast_dtype is not None else "exact"
+
     @torch.inference_mode()
     def layer_means(self, segments: torch.Tensor) -> torch.Tensor:
         """[B, samples] -> [B, 4, hidden]: time-mean of hidden_states[2, 5, 8, -1], fp32 on CPU."""
         if self.cpu_runner is not None:
             return self.cpu_runner.layer_means(segments)
         inputs = segments.to(self.device, torch.float32)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype is not None):
+        # cuDNN convolutions default to TF32 on recent GPUs; exact mode must keep fp32 numerics.
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False), \
+                torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             out = self.model(inputs, output_hidden_states=True)
         means = [out.hidden_states[k].float().mean(dim=1) for k in MERT_LAYERS]
         return torch.stack(means, dim=1).cpu()

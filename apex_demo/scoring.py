@@ -34,28 +34,30 @@ class Scorer:
     """Scores files with one encoder and one head; safe to share between threads."""
 
     def __init__(self, encoder: MertEncoder, head: LoadedHead, cache: EmbeddingCache | None,
-                 max_seconds: float, mode: str = "exact") -> None:
+                 max_seconds: float) -> None:
         self.encoder = encoder
         self.head = head
         self.cache = cache
         self.max_seconds = max_seconds
-        self.mode = mode
+        self.mode = encoder.mode
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
-                                    head_revision=head.revision, mode=mode)
+                                    head_revision=head.revision, mode=self.mode)
         self._encode_lock = threading.Lock()  # one MERT forward at a time: the CPU is the bottleneck
 
     def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError)."""
         result = None
-        for result in self.iter_score(path, display_name):
+        for result in self.iter_score(path, display_name, partial=False):
             pass
         assert result is not None and result.complete
         return result
 
-    def iter_score(self, path: str | Path, display_name: str | None = None) -> Iterator[ScoreResult]:
-        """Yield a partial result after each encoded segment, the complete one last.
+    def iter_score(self, path: str | Path, display_name: str | None = None,
+                   partial: bool = True) -> Iterator[ScoreResult]:
+        """Yield a partial result after each encoded segment (when `partial`), the complete one last.
 
-        A cache hit yields the complete result at once.
+        A cache hit yields the complete result at once. Callers that only want the
+        final result pass partial=False, which skips re-applying the head per segment.
         """
         path = Path(path)
         name = display_name if display_name is not None else str(path)
@@ -74,9 +76,8 @@ class Scorer:
         means: list[np.ndarray] = []
         for index in range(total):
             means.append(self.encode_segment(audio.segment(wave, index)))
-            stacked = np.stack(means)
-            if index + 1 < total:
-                yield self._result(name, sha, stacked, meta, total, complete=False)
+            if partial and index + 1 < total:
+                yield self._result(name, sha, np.stack(means), meta, total, complete=False)
         stacked = np.stack(means)
         if self.cache is not None:
             self.cache.put(key, CacheEntry(stacked, meta))
@@ -146,5 +147,4 @@ def _build_scorer(key: ModelKey) -> Scorer:
                          f"MERT encoder {key.mert} gives {encoder.hidden_size}-d. Use the head trained on "
                          "this encoder (MERT-v1-95M for amaai-lab/apex).", ErrorCode.HEAD_MISMATCH)
     cache = EmbeddingCache(key.cache_dir, key.cache_max_mb) if key.cache_dir is not None else None
-    mode = "exact" if key.precision == "fp32" and not key.fast else "fast"
-    return Scorer(encoder, head, cache, key.max_seconds, mode)
+    return Scorer(encoder, head, cache, key.max_seconds)

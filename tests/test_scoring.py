@@ -140,3 +140,24 @@ def test_bad_environment_value_exits_2(monkeypatch, capsys) -> None:
     monkeypatch.setenv("APEX_MAX_SECONDS", "ten")
     assert main(["score", "x.wav"]) == 2
     assert "APEX_MAX_SECONDS" in capsys.readouterr().err
+
+
+def test_mode_label_says_what_actually_ran(tiny_settings, audio_dir: Path) -> None:
+    from apex_demo.fastpath import bf16_available
+
+    exact = get_scorer(tiny_settings)
+    assert exact.mode == "exact" and exact.encoder.cpu_runner is not None
+    fast = get_scorer(tiny_settings.with_overrides(fast=True))
+    # on a CPU without bf16 kernels the fast request runs the exact path, and must say so
+    assert fast.mode == ("fast" if bf16_available() else "exact")
+    assert fast.score_file(audio_dir / SHORT).to_record()["model"]["mode"] == fast.mode
+
+
+def test_score_file_skips_partial_results(tiny_settings, audio_dir: Path, monkeypatch) -> None:
+    scorer = get_scorer(tiny_settings)
+    calls = []
+    original = Scorer._result
+    monkeypatch.setattr(Scorer, "_result", lambda self, *a, **k: calls.append(k) or original(self, *a, **k))
+    result = scorer.score_file(audio_dir / LONG)
+    assert result.complete and len(result.segments) == 3
+    assert len(calls) == 1  # only the final result is assembled

@@ -118,3 +118,20 @@ def test_upload_over_the_size_limit_is_refused_and_app_keeps_serving(tiny_settin
             client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")
         small = client.predict(handle_file(str(audio_dir / "sorohanro_-_solo-trumpet-06.ogg")), api_name="/score")
         assert small["file"] == "sorohanro_-_solo-trumpet-06.ogg"
+
+
+def test_fast_mode_is_labelled_in_the_reading() -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from apex_demo.result import ModelInfo, ScoreResult
+    from apex_demo.scores import Scores
+    from apex_demo.ui.analyze_tab import FAST_MODE_NOTE, summary_markdown
+
+    scores = Scores(50.0, 60.0, 3.0, 3.0, 3.0, 3.0, 3.0)
+    result = ScoreResult("a.wav", 10.0, 44100, 2, scores, (), np.zeros(4, np.float32),
+                         ModelInfo("m", "h", mode="exact"), total_segments=1)
+    assert FAST_MODE_NOTE not in summary_markdown(result, "a.wav")
+    fast = replace(result, model=ModelInfo("m", "h", mode="fast"))
+    assert FAST_MODE_NOTE in summary_markdown(fast, "a.wav")

@@ -36,6 +36,11 @@ SEGMENT_PROGRESS_UNIT = "segments"
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 
 
+FAST_MODE = "fast"
+FAST_MODE_NOTE = ("**Fast mode is on** (APEX_FAST): MERT ran in reduced precision, so these numbers differ "
+                  "slightly from the reference (measured up to about 0.004 on the 1-5 scale and 0.2 on 0-100).")
+
+
 def popularity_words(value: float) -> str:
     """A plain reading of a 0-100 popularity score (no invented percentiles)."""
     return next(word for floor, word in POPULARITY_WORDS if value >= floor)
@@ -83,6 +88,8 @@ def summary_markdown(result: ScoreResult, name: str) -> str:
     weakest = _weakest_part(result) if result.complete else None
     if weakest:
         lines.append(weakest)
+    if result.model.mode == FAST_MODE:
+        lines.append(FAST_MODE_NOTE)
     lines.append(f"<small>{POPULARITY_NOTE}</small>")
     return "\n\n".join(lines)
 

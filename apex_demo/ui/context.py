@@ -31,6 +31,7 @@ LOCAL_MODELS_HINT = (
 )
 STATUS_LOADING = "Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
 STATUS_READY = "Models ready: {mert} + {head}."
+STATUS_FAST = " ⚡ Fast mode is on: reduced precision, numbers differ slightly from the reference."
 STATUS_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
 STATUS_IDLE = "Models not loaded yet."
 
@@ -103,7 +104,8 @@ class ModelLoader:
         names = {"mert": self._settings.mert, "head": self._settings.head}
         state = self.state
         if state is LoadState.READY:
-            return STATUS_READY.format(**names)
+            fast = getattr(self._scorer, "mode", "exact") == "fast"
+            return STATUS_READY.format(**names) + (STATUS_FAST if fast else "")
         if state is LoadState.FAILED:
             assert self._error is not None
             return STATUS_FAILED.format(message=self._error.message)

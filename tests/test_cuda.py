@@ -1,0 +1,39 @@
+"""The CUDA path gives the CPU path's numbers (runs only where PyTorch sees a GPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from apex_demo.scores import AESTHETIC_KEYS, POPULARITY_KEYS
+from apex_demo.scoring import get_scorer
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
+CLIPS = ["vocadito_10.wav", "Kevin_MacLeod_-_Vibe_Ace.ogg"]
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_cuda_exact_matches_cpu(clip: str, tiny_settings, audio_dir: Path) -> None:
+    cpu = get_scorer(tiny_settings.with_overrides(use_cache=False)).score_file(audio_dir / clip)
+    gpu_scorer = get_scorer(tiny_settings.with_overrides(device="cuda", use_cache=False))
+    assert gpu_scorer.encoder.device.type == "cuda" and gpu_scorer.mode == "exact"
+    gpu = gpu_scorer.score_file(audio_dir / clip)
+    for key in AESTHETIC_KEYS:
+        assert abs(getattr(gpu.scores, key) - getattr(cpu.scores, key)) < 1e-4, key
+    for key in POPULARITY_KEYS:
+        assert abs(getattr(gpu.scores, key) - getattr(cpu.scores, key)) < 1e-2, key
+    rel = np.linalg.norm(gpu.embedding - cpu.embedding) / np.linalg.norm(cpu.embedding)
+    assert rel < 1e-4
+    print(f"{clip}: max |gpu-cpu| on 1-5 = "
+          f"{max(abs(getattr(gpu.scores, k) - getattr(cpu.scores, k)) for k in AESTHETIC_KEYS):.2e}, "
+          f"embedding rel {rel:.2e}")
+
+
+def test_cuda_fast_mode_is_labelled(tiny_settings, audio_dir: Path) -> None:
+    scorer = get_scorer(tiny_settings.with_overrides(device="cuda", fast=True, use_cache=False))
+    result = scorer.score_file(audio_dir / CLIPS[0])
+    assert scorer.mode == "fast" and result.model.mode == "fast"
+    assert all(1 <= getattr(result.scores, k) <= 5 for k in AESTHETIC_KEYS)
