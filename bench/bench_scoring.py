@@ -43,8 +43,6 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 import torch
-import torch.nn.functional as F
-import torchaudio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # runnable as a plain script from a checkout
@@ -53,7 +51,7 @@ from apex_demo.config import Settings  # noqa: E402
 from apex_demo.head import ApexHead, HeadConfig  # noqa: E402
 from apex_demo.scores import SCORE_KEYS  # noqa: E402
 from apex_demo.scoring import Scorer, get_scorer  # noqa: E402
-from tests.reference_loop import AGG_B, AGG_W, SEG, load_reference_mert, reference_head  # noqa: E402
+from tests.reference_loop import load_reference_mert, reference_head, reference_segment_embeddings  # noqa: E402
 
 DEFAULT_AUDIO = REPO.parent / "shared" / "audio" / "outfoxing.mp3"
 MIN_AUDIO_S = 90.0
@@ -110,28 +108,14 @@ def reference_run(path: Path, model: torch.nn.Module, head_state: dict, device: 
                   first_only: bool = False) -> dict:
     """APEX inference.py step by step; returns scores, embedding and the time to the first segment's scores."""
     start = time.perf_counter()
-    wave, sr = sf.read(str(path), dtype="float32")
-    if wave.ndim > 1:
-        wave = wave.mean(axis=1)
-    wave = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), sr, 24000)
-    torch.manual_seed(42)
-    aggregator = torch.nn.Conv1d(4, 1, 1)
-    assert aggregator.weight.flatten().tolist() == AGG_W and aggregator.bias.item() == AGG_B
-    aggregator = aggregator.to(device)
     embeddings, first = [], None
-    with torch.no_grad():
-        for i in range(math.ceil(len(wave) / SEG)):
-            seg = wave[i * SEG:(i + 1) * SEG]
-            if len(seg) < SEG:
-                seg = F.pad(seg, (0, SEG - len(seg)))
-            hs = model(seg.unsqueeze(0).to(device), output_hidden_states=True).hidden_states
-            layers = torch.stack([hs[k].mean(dim=1) for k in (2, 5, 8, -1)], dim=1)
-            embeddings.append(aggregator(layers).squeeze(1).cpu())
-            if first is None:
-                scores = reference_head(embeddings[0][0], head_state)  # the first segment's scores
-                first = time.perf_counter() - start
-                if first_only:
-                    return {"scores": scores, "embedding": embeddings[0][0].numpy(), "first_s": first}
+    for embedding in reference_segment_embeddings(path, model, device):
+        embeddings.append(embedding)
+        if first is None:
+            scores = reference_head(embeddings[0][0], head_state)  # the first segment's scores
+            first = time.perf_counter() - start
+            if first_only:
+                return {"scores": scores, "embedding": embeddings[0][0].numpy(), "first_s": first}
     embedding = torch.stack(embeddings).mean(dim=0)[0]
     return {"scores": reference_head(embedding, head_state), "embedding": embedding.numpy(), "first_s": first}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -38,23 +39,30 @@ def load_reference_mert(folder: Path) -> HubertModel:
     return model.eval()
 
 
-def reference_embedding(path: Path, model: HubertModel) -> torch.Tensor:
+def reference_segment_embeddings(path: Path, model: HubertModel,
+                                 device: torch.device = torch.device("cpu")) -> Iterator[torch.Tensor]:
+    """The published loop, yielding each 30 s segment's embedding ([1, D], on the CPU) as it is made."""
     wave, sr = sf.read(str(path), dtype="float32")
     if wave.ndim > 1:
         wave = wave.mean(axis=1)
     wave = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), sr, 24000)
     torch.manual_seed(42)
     aggregator = torch.nn.Conv1d(4, 1, 1)
-    embeddings = []
+    assert aggregator.weight.flatten().tolist() == AGG_W and aggregator.bias.item() == AGG_B
+    aggregator = aggregator.to(device)
     with torch.no_grad():
         for i in range(math.ceil(len(wave) / SEG)):
             seg = wave[i * SEG:(i + 1) * SEG]
             if len(seg) < SEG:
                 seg = F.pad(seg, (0, SEG - len(seg)))
-            hs = model(seg.unsqueeze(0), output_hidden_states=True).hidden_states
+            hs = model(seg.unsqueeze(0).to(device), output_hidden_states=True).hidden_states
             layers = torch.stack([hs[k].mean(dim=1) for k in (2, 5, 8, -1)], dim=1)  # [1, 4, D]
-            embeddings.append(aggregator(layers).squeeze(1))
-    return torch.stack(embeddings).mean(dim=0)[0]  # [D]
+            yield aggregator(layers).squeeze(1).cpu()
+
+
+def reference_embedding(path: Path, model: HubertModel) -> torch.Tensor:
+    """Song embedding: the plain mean of the segment embeddings ([D])."""
+    return torch.stack(list(reference_segment_embeddings(path, model))).mean(dim=0)[0]
 
 
 def _block(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:

@@ -26,7 +26,7 @@ from gradio_client import Client
 
 from apex_demo.config import Settings
 from apex_demo.scores import Scores
-from apex_demo.ui import build_app, create_context, launch_options
+from apex_demo.ui import build_app, launch_options
 from apex_demo.ui.context import AppContext
 from apex_demo.votes import DB_FILENAME
 

@@ -57,6 +57,15 @@ def get_arena(ctx: AppContext) -> Arena:
     return ctx.arena
 
 
+def arena_or_notice(ctx: AppContext) -> Arena | None:
+    """The Arena, or None after showing why it is unavailable (a tab then shows only that notice)."""
+    try:
+        return get_arena(ctx)
+    except ApexError as exc:
+        gr.Markdown(UNAVAILABLE.format(message=exc.message))
+        return None
+
+
 def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
     """Once the models are loaded, score the pool so battles reveal instantly (engine cache).
     Clip by clip, stopping as soon as the app shuts down (no thread left inside torch at exit)."""
@@ -183,10 +192,8 @@ def make_vote(arena: Arena, choice: str):
 # -- layout ---------------------------------------------------------------------------------
 def build(ctx: AppContext) -> None:
     """The Arena tab (call inside a gr.Tab) and the /arena_* API endpoints."""
-    try:
-        arena = get_arena(ctx)
-    except ApexError as exc:
-        gr.Markdown(UNAVAILABLE.format(message=exc.message))
+    arena = arena_or_notice(ctx)
+    if arena is None:
         return
     gr.Markdown(INTRO.format(min_listen=ctx.settings.min_listen_s))
     battle_id = gr.State(None)

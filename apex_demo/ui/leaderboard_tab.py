@@ -15,9 +15,8 @@ import pandas as pd
 from apex_demo import plots
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, RatingRow
 from apex_demo.arena import Arena
-from apex_demo.errors import ApexError
 from apex_demo.scores import SCORE_KEYS
-from apex_demo.ui.arena_tab import UNAVAILABLE, get_arena
+from apex_demo.ui.arena_tab import arena_or_notice
 from apex_demo.ui.context import AppContext
 from apex_demo.votes import export_votes
 
@@ -80,10 +79,8 @@ def make_download(ctx: AppContext, arena: Arena, fmt: str, name: str):
 
 def build(ctx: AppContext) -> None:
     """The Leaderboard tab (call inside a gr.Tab)."""
-    try:
-        arena = get_arena(ctx)
-    except ApexError as exc:
-        gr.Markdown(UNAVAILABLE.format(message=exc.message))
+    arena = arena_or_notice(ctx)
+    if arena is None:
         return
     gr.Markdown(INTRO.format(min_votes=MIN_VOTES_LISTED))
     refresh_fn = make_refresh(arena)
