@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
 from apex_demo.audio import SNDFILE_EXTENSIONS
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.result import error_record, flat_row
+
+LOGGER = logging.getLogger(__name__)
 
 # Containers that need ffmpeg, scored too when found in a folder.
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".webm", ".wma", ".mka"})
@@ -162,8 +165,8 @@ def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[st
     todo = [f for f in dict.fromkeys(files) if _file_key(f) not in done]
     summary = BatchSummary(skipped=len(files) - len(todo))
     with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", row_columns()) as writer:
-        for record in _records(todo, score, show_progress):
-            writer.write(batch_row(record))
+        for record in score_records(todo, score, show_progress):
+            writer.write(flat_row(record))
             summary.failed += "error" in record
             summary.scored += "error" not in record
     if sidecar is not None:
@@ -171,16 +174,17 @@ def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[st
     return summary
 
 
-def batch_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The CLI's CSV row plus `mode`, so approximate (--fast) rows are marked as such in the file."""
-    return {**flat_row(record), "mode": record.get("model", {}).get("mode", "")}
-
-
 def row_columns() -> list[str]:
-    return list(batch_row({"file": ""}))
+    return list(flat_row({"file": ""}))
 
 
-def _records(files: list[str], score: Callable[[str], dict[str, Any]], show_progress: bool) -> Iterator[dict]:
+def score_records(files: Sequence[str], score: Callable[[str], dict[str, Any]],
+                  show_progress: bool = True) -> Iterator[dict[str, Any]]:
+    """One record per file, in order; a file that fails becomes an error record and the rest go on.
+
+    Unexpected exceptions (a bug, a full disk, out of memory) are logged with their traceback and
+    reported as `internal_error` for that file only: one bad file never loses the others' results.
+    """
     bar = tqdm(files, desc=PROGRESS_DESC, unit="file", file=sys.stderr, disable=not show_progress or None,
                dynamic_ncols=True)
     for path in bar:
@@ -188,6 +192,9 @@ def _records(files: list[str], score: Callable[[str], dict[str, Any]], show_prog
         try:
             yield score(path)
         except ApexError as exc:
+            yield error_record(path, exc)
+        except Exception as exc:  # noqa: BLE001 - see docstring: reported, logged, never silent
+            LOGGER.exception("unexpected error while scoring %s", path)
             yield error_record(path, exc)
 
 

@@ -34,6 +34,8 @@ class ErrorCode(str, Enum):
     ARENA_EMPTY = "arena_empty"
     # Anything else the user can fix by changing their input
     BAD_REQUEST = "bad_request"
+    # A bug or an environment failure (disk, memory): reported per file, never fatal for the others
+    INTERNAL = "internal_error"
 
 
 class ApexError(Exception):

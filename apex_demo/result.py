@@ -95,11 +95,13 @@ class ScoreResult:
 
 def error_record(file: str, error: Exception) -> dict[str, Any]:
     """The JSON object for an input that could not be scored."""
-    from apex_demo.errors import ApexError
+    from apex_demo.errors import ApexError, ErrorCode
 
     if isinstance(error, ApexError):
         return {"file": file, "error": error.to_dict()}
-    return {"file": file, "error": {"code": "internal_error", "message": f"{type(error).__name__}: {error}"}}
+    message = (f"{type(error).__name__}: {error}. This is not a problem with the file's format; retry, and "
+               "report it if it happens again.")
+    return {"file": file, "error": {"code": ErrorCode.INTERNAL.value, "message": message}}
 
 
 def flat_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -118,4 +120,5 @@ def flat_row(record: dict[str, Any]) -> dict[str, Any]:
     row["warnings"] = ";".join(w["code"] for w in record.get("warnings", []))
     row["error_code"] = error["code"] if error else ""
     row["error_message"] = error["message"] if error else ""
+    row["mode"] = record.get("model", {}).get("mode", "")  # marks approximate (--fast) rows
     return row

@@ -15,14 +15,13 @@ import argparse
 import csv
 import io
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from tqdm import tqdm
-
 from apex_demo.analysis import CV_FOLDS, CV_SEED, PREDICTOR_COLUMNS, evaluate_predictors
+from apex_demo.batch import score_records
+from apex_demo.cli.score import record_of
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scoring import get_scorer
@@ -71,11 +70,12 @@ def score_clips(paths: set[Path], settings: Settings) -> tuple[dict[Path, Mappin
     scorer = get_scorer(settings)
     scores: dict[Path, Mapping[str, float]] = {}
     failed: list[dict[str, str]] = []
-    for path in tqdm(sorted(paths), desc="scoring", unit="clip", file=sys.stderr, disable=len(paths) < 2 or None):
-        try:
-            scores[path] = scorer.score_file(path, display_name=str(path)).scores.as_dict()
-        except ApexError as exc:
-            failed.append({"file": str(path), **exc.to_dict()})
+    ordered = sorted(paths)
+    for path, record in zip(ordered, score_records([str(p) for p in ordered], record_of(scorer), len(ordered) > 1)):
+        if "error" in record:
+            failed.append({"file": str(path), **record["error"]})
+        else:
+            scores[path] = record["scores"]
     return scores, failed
 
 

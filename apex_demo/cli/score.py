@@ -8,16 +8,13 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
-
-from tqdm import tqdm
+from typing import Any, Callable
 
 from apex_demo import batch
 from apex_demo.config import DEVICES, Settings
-from apex_demo.errors import ApexError
-from apex_demo.result import error_record, flat_row
+from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
-from apex_demo.scoring import get_scorer
+from apex_demo.scoring import Scorer, get_scorer
 
 FORMATS = ("table", "json", "csv")
 TABLE_MISSING = "-"
@@ -34,7 +31,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     p.add_argument("--mert", help="MERT Hub id or folder (default: $APEX_MERT or m-a-p/MERT-v1-95M)")
     p.add_argument("--head", help="APEX head Hub id, folder or checkpoint file (default: $APEX_HEAD or "
                                   "amaai-lab/apex)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from --output's name, .json or "
+                                                     ".csv, else table)")
     p.add_argument("--output", type=Path, help="write to this file instead of standard output; .csv, .parquet "
                                                "or .jsonl write rows as they go and resume an interrupted run")
     p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
@@ -51,14 +49,9 @@ def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings
                                    use_cache=False if args.no_cache else None, fast=True if args.fast else None)
 
 
-def score_records(paths: list[str], settings: Settings, with_embedding: bool) -> Iterator[dict[str, Any]]:
-    """One JSON record per input, in input order; failures become error records."""
-    scorer = get_scorer(settings)
-    for path in tqdm(paths, desc="scoring", unit="file", file=sys.stderr, disable=len(paths) < 2 or None):
-        try:
-            yield scorer.score_file(path, display_name=path).to_record(with_embedding)
-        except ApexError as exc:
-            yield error_record(path, exc)
+def record_of(scorer: Scorer, with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
+    """path -> its JSON record, with the file named as the user gave it."""
+    return lambda path: scorer.score_file(path, display_name=path).to_record(with_embedding)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,8 +61,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(FAST_NOTE, file=sys.stderr)
     if batch.is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (batch.py)
         return run_batch(paths, args.output, settings)
-    records = list(score_records(paths, settings, args.with_embedding))
-    text = render(records, args.format)
+    scorer = get_scorer(settings)
+    records = list(batch.score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
+    text = render(records, output_format(args))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
@@ -81,9 +75,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any("error" in r for r in records) else 0
 
 
+def output_format(args: argparse.Namespace) -> str:
+    """--format, else what --output's name says (.json, .csv), else the human table."""
+    if args.format:
+        return args.format
+    suffix = args.output.suffix.lower() if args.output else ""
+    return {".json": "json", ".csv": "csv"}.get(suffix, "table")
+
+
 def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
     scorer = get_scorer(settings)
-    summary = batch.score_to_file(paths, output, lambda p: scorer.score_file(p, display_name=p).to_record())
+    summary = batch.score_to_file(paths, output, record_of(scorer))
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
           f"(mode {scorer.model_info.mode})", file=sys.stderr)
     return 1 if summary.failed else 0
