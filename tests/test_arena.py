@@ -351,3 +351,28 @@ def test_leaderboard_download_writes_escaped_csv(arena: Arena, clock: FakeClock)
     text = Path(update.value["path"]).read_text()
     assert text.splitlines()[0].startswith("battle_id,choice") and len(text.splitlines()) == 2
     Ctx.downloads.cleanup()
+
+
+def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from apex_demo.ui import arena_tab
+    from apex_demo.ui.context import DownloadDir
+
+    downloads = DownloadDir()
+    request = SimpleNamespace(session_hash="s1")
+    src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))[:2]
+    try:
+        for outputs in (arena_tab.make_new_battle(arena, downloads)(request),
+                        arena_tab.make_upload_battle(arena, downloads)(str(src[0]), str(src[1]), request)):
+            battle = arena.store.get_battle(outputs[0])
+            path_a, path_b = Path(outputs[2]), Path(outputs[3])
+            assert (path_a.name, path_b.name) == ("A.ogg", "B.ogg") and path_a.parent == path_b.parent
+            telltales = (battle.clip_a, battle.clip_b, battle.system_a, battle.system_b,
+                         Path(battle.path_a).stem, Path(battle.path_b).stem)
+            assert not [t for t in telltales if t.lower() in str(path_a.parent).lower()]
+            assert path_a.read_bytes() == Path(battle.path_a).read_bytes()
+            assert path_b.read_bytes() == Path(battle.path_b).read_bytes()
+            assert Path(battle.path_a).is_file()                      # the pool itself is untouched
+    finally:
+        downloads.cleanup()

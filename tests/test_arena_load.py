@@ -19,6 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -252,4 +253,18 @@ def test_readme_gradio_client_example(served: tuple[str, AppContext]) -> None:
     assert again == {"accepted": False, "reason": "already_voted", "message": again["message"]}
     stored = [v for v in ctx.arena.store.votes() if v.battle_id == info["battle_id"]]
     assert len(stored) == 1 and stored[0].choice.value == "B"
+    client.close()
+
+
+def test_battle_clips_reach_the_client_under_neutral_names(served: tuple[str, AppContext]) -> None:
+    """Blind: nothing the client receives for a battle's audio names the clip, its system or its file."""
+    url, ctx = served
+    client = RestClient(url, Counter())
+    telltales = {t.lower() for c in ctx.arena.pool for t in (c.clip_id, c.system, c.path.name, c.path.stem)}
+    for _ in range(5):
+        _, audio_a, audio_b = client.predict("arena_new_battle")
+        for side, audio in (("A", audio_a), ("B", audio_b)):
+            assert audio["orig_name"] == f"{side}.ogg" and Path(audio["path"]).name == f"{side}.ogg"
+            seen = unquote(" ".join(str(audio[k]) for k in ("path", "url", "orig_name"))).lower()
+            assert not [t for t in telltales if t in seen], seen
     client.close()

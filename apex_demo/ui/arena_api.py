@@ -5,16 +5,23 @@ The same Arena object (and rules) as the page: refusals come back as
 errors, so scripts can branch on `reason`. The session is Gradio's per-client
 session hash (one `gradio_client.Client` = one session), salted and hashed by
 the arena before anything is stored. Hidden components only type the endpoints.
+
+The arena stays blind: a battle's clips reach the browser (page or API) only
+as neutral copies, `<random folder>/A.<ext>` and `B.<ext>` (`blind_files`),
+never under the pool file's own path or name, which would name the artist.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from apex_demo.arena import Arena
 from apex_demo.errors import ApexError
+from apex_demo.ui.context import DownloadDir
+from apex_demo.votes import Battle
 
 NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
                           "audio A, audio B). System names stay hidden until the vote.")
@@ -28,6 +35,15 @@ ARENA_CONCURRENCY_ID = "apex-arena"
 # warmed at start), so they run side by side instead of waiting in the shared queue, whose
 # max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
 ARENA_CONCURRENCY_LIMIT = 64
+BLIND_NAMES = ("A", "B")
+
+
+def blind_files(downloads: DownloadDir, battle: Battle) -> tuple[str, str]:
+    """The battle's two clips as `<random folder>/A.<ext>` and `B.<ext>` (the real extension kept),
+    so no file name or URL the browser sees gives away the clip, its system or its file."""
+    sources = (Path(battle.path_a), Path(battle.path_b))
+    a, b = downloads.offer_files([(name + src.suffix, src) for name, src in zip(BLIND_NAMES, sources)])
+    return str(a), str(b)
 
 
 def session_of(request: gr.Request | None) -> str:
@@ -35,14 +51,14 @@ def session_of(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "anonymous"
 
 
-def make_new_battle(arena: Arena):
+def make_new_battle(arena: Arena, downloads: DownloadDir):
     def arena_new_battle(request: gr.Request) -> tuple[dict[str, Any], str, str]:
         try:
             battle = arena.new_battle(session_of(request))
         except ApexError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
         info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
-        return info, battle.path_a, battle.path_b
+        return (info, *blind_files(downloads, battle))
 
     return arena_new_battle
 
@@ -62,7 +78,7 @@ def make_stats(arena: Arena):
     return arena_stats
 
 
-def build(arena: Arena) -> None:
+def build(arena: Arena, downloads: DownloadDir) -> None:
     """Register the three endpoints on invisible components (call inside the Blocks)."""
     with gr.Column(visible=False):
         info_out = gr.JSON(label="battle")
@@ -77,7 +93,7 @@ def build(arena: Arena) -> None:
         stats_out = gr.JSON(label="stats")
         new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
     queue = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
-    new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
+    new_trigger.click(make_new_battle(arena, downloads), inputs=None, outputs=[info_out, audio_a, audio_b],
                       api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
     vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],
                        api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue)

@@ -3,7 +3,8 @@
 Listening time is measured from the players' play/pause/stop events, timed on
 the server, and handed to the arena, whose rules decide (minimum listening
 time on each clip, and not sooner than that after the battle was served).
-A refused vote keeps the battle open and says why in a toast.
+A refused vote keeps the battle open and says why in a toast. The players get
+the clips under neutral names only (`arena_api.blind_files`), so the page stays blind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
-from apex_demo.ui.context import AppContext, LoadState
+from apex_demo.ui.context import AppContext, DownloadDir, LoadState
+from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
          "After your vote you see what each clip was, both clips' APEX profiles, and whether the model "
@@ -143,24 +145,25 @@ def _radar(reply: Mapping[str, Any], side: str):
 
 
 # -- handlers -------------------------------------------------------------------------------
-def _battle_outputs(battle_id: str, path_a: str, path_b: str) -> tuple[Any, ...]:
+def _battle_outputs(battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
+    """A fresh battle on the page: its clips only under neutral names (arena_api.blind_files)."""
     buttons = [gr.Button(interactive=True) for _ in CHOICES]
-    return (battle_id, fresh_listening(), path_a, path_b, BATTLE_READY, plots.radar_figure([]),
-            plots.radar_figure([]), *buttons)
+    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(downloads, battle), BATTLE_READY,
+            plots.radar_figure([]), plots.radar_figure([]), *buttons)
 
 
-def make_new_battle(arena: Arena):
+def make_new_battle(arena: Arena, downloads: DownloadDir):
     def new_battle(request: gr.Request) -> tuple[Any, ...]:
         try:
             battle = arena.new_battle(arena_api.session_of(request))
         except ApexError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
-        return _battle_outputs(battle.battle_id, battle.path_a, battle.path_b)
+        return _battle_outputs(battle, downloads)
 
     return new_battle
 
 
-def make_upload_battle(arena: Arena):
+def make_upload_battle(arena: Arena, downloads: DownloadDir):
     def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
@@ -169,7 +172,7 @@ def make_upload_battle(arena: Arena):
         except ApexError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
         arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
-        return _battle_outputs(battle.battle_id, battle.path_a, battle.path_b)
+        return _battle_outputs(battle, downloads)
 
     return upload_battle
 
@@ -218,8 +221,9 @@ def build(ctx: AppContext) -> None:
 
     battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
     private = {"api_visibility": "private"}
-    new.click(make_new_battle(arena), inputs=None, outputs=battle_outputs, api_name="ui_arena_new", **private)
-    upload.click(make_upload_battle(arena), inputs=[take_1, take_2], outputs=battle_outputs,
+    new.click(make_new_battle(arena, ctx.downloads), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
+              **private)
+    upload.click(make_upload_battle(arena, ctx.downloads), inputs=[take_1, take_2], outputs=battle_outputs,
                  api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID,
                  concurrency_limit=MODEL_CONCURRENCY_LIMIT, **private)
     for audio, side in ((audio_a, "a"), (audio_b, "b")):
@@ -232,4 +236,4 @@ def build(ctx: AppContext) -> None:
         button.click(make_vote(arena, choice), inputs=[battle_id, listening],
                      outputs=[battle_id, status, radar_a, radar_b, *buttons], api_name=f"ui_arena_vote_{choice}",
                      **private)
-    arena_api.build(arena)
+    arena_api.build(arena, ctx.downloads)
