@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from apex_demo.ranking import OVERALL_DEFINITION, to_percent_scale
+from apex_demo.ranking import OVERALL_DEFINITION, model_pick, overall_score
 from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
 from apex_demo.votes import Choice, Vote
 
@@ -32,7 +32,6 @@ BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
 MIN_VOTES_LISTED = 5
 MODEL_PICK_DEFINITION = "The model's pick is the clip with the higher overall score. " + OVERALL_DEFINITION
-PICK_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -67,28 +66,6 @@ class RatingRow:
         return {"rank": self.rank, "item": self.item, "rating": round(self.rating, 1),
                 "ci_low": round(self.ci_low, 1), "ci_high": round(self.ci_high, 1),
                 "votes": self.votes, "wins": self.wins, "ties": self.ties, "losses": self.losses}
-
-
-# -- model pick ----------------------------------------------------------------------------
-def overall_over(scores: Mapping[str, float], keys: Sequence[str] = SCORE_KEYS) -> float:
-    """apex_demo.ranking's overall score (OVERALL_DEFINITION) restricted to `keys`.
-
-    With all seven keys this is exactly `ranking.overall_score`; with one key it
-    ranks by that output alone (used for the per-score agreement).
-    """
-    values = [to_percent_scale(k, scores[k]) for k in keys if scores.get(k) is not None]
-    if not values:
-        raise ValueError(f"no scores among {list(keys)} to compare")
-    return float(np.mean(values))
-
-
-def model_pick(scores_a: Mapping[str, float], scores_b: Mapping[str, float],
-               keys: Sequence[str] = SCORE_KEYS) -> Choice:
-    """A or B by the higher overall score over `keys` (TIE when equal)."""
-    diff = overall_over(scores_a, keys) - overall_over(scores_b, keys)
-    if abs(diff) <= PICK_EPSILON:
-        return Choice.TIE
-    return Choice.A if diff > 0 else Choice.B
 
 
 # -- agreement -----------------------------------------------------------------------------
@@ -323,7 +300,7 @@ def _rule_row(name: str, keys: Sequence[str], battles: Sequence[ScoredBattle]) -
     diffs, labels = [], []
     for a, b, choice in battles:
         try:
-            diffs.append(overall_over(a, keys) - overall_over(b, keys))
+            diffs.append(overall_score(a, keys) - overall_score(b, keys))
         except ValueError:  # this head does not predict these keys
             continue
         labels.append(1 if choice is Choice.A else 0)

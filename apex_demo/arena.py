@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from apex_demo.analysis import (MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, model_pick,
-                                overall_over, wilson_interval)
+from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
+from apex_demo.ranking import model_pick, overall_score
 from apex_demo.votes import Battle, Choice, Refusal, Vote, VoteRefused, VoteStore
 
 LOG = logging.getLogger(__name__)
@@ -362,7 +362,7 @@ class Arena:
         clip = self._by_id.get(clip_id)
         info = clip.to_public() if clip else {"clip_id": clip_id, "system": system}
         info["scores"] = dict(scores) if scores else None
-        info["overall"] = round(overall_over(scores), 2) if scores else None
+        info["overall"] = round(overall_score(scores), 2) if scores else None
         return info
 
     def _reveal(self, vote: Vote) -> dict[str, Any]:

@@ -1,18 +1,21 @@
-"""One definition of the "overall" score and of ranking several takes by any score.
+"""The one definition of the "overall" score, of the model's pick between two clips,
+and of ranking several takes by any score.
 
-Defined here, outside the UI, so the Compare tab, its CSV export and the Arena's
-"model pick" all rank songs the same way. APEX itself predicts seven separate
-numbers; the overall score is a transparent convenience for sorting, not a
-model output, so its definition is shown wherever it is used.
+Defined here, outside the UI, so the Analyze and Compare tabs, the Compare CSV,
+the Arena's "model pick" and the Leaderboard's agreement statistics
+(apex_demo.analysis) all rank songs the same way. APEX itself predicts seven
+separate numbers; the overall score is a transparent convenience for sorting,
+not a model output, so its definition is shown wherever it is used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Mapping, Sequence
 
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS, Scores
+from apex_demo.votes import Choice
 
 OVERALL_KEY = "overall"
 OVERALL_LABEL = "Overall"
@@ -23,8 +26,7 @@ OVERALL_DEFINITION = (
     "All outputs weigh the same; it is a convenience for sorting, not something APEX was trained to predict."
 )
 SORT_KEYS: tuple[str, ...] = (OVERALL_KEY,) + SCORE_KEYS
-
-Pick = Literal["A", "B", "TIE"]
+PICK_EPSILON = 1e-9  # overall scores closer than this are a tie (float noise, not a preference)
 
 
 def to_percent_scale(key: str, value: float) -> float:
@@ -33,10 +35,18 @@ def to_percent_scale(key: str, value: float) -> float:
     return (value - spec.low) / (spec.high - spec.low) * 100.0
 
 
-def overall_score(scores: Scores) -> float:
-    """The overall score (see OVERALL_DEFINITION) of one song or segment."""
-    values = [to_percent_scale(key, value) for key, value in scores]
-    return sum(values) / len(values)
+def overall_score(scores: Scores | Mapping[str, float | None], keys: Sequence[str] = SCORE_KEYS) -> float:
+    """The overall score (see OVERALL_DEFINITION) of one song or segment, over the outputs it has.
+
+    `scores` may be a Scores or a {key: value} mapping (as votes store them). Restricted
+    to some `keys`, it ranks by those outputs alone (one key: that output), as the
+    per-score agreement does. Raises ValueError when none of `keys` has a value.
+    """
+    values = scores.as_dict() if isinstance(scores, Scores) else scores
+    scaled = [to_percent_scale(k, values[k]) for k in keys if values.get(k) is not None]
+    if not scaled:
+        raise ValueError(f"no scores among {list(keys)} to compare")
+    return sum(scaled) / len(scaled)
 
 
 def sort_value(scores: Scores, by: str) -> float:
@@ -69,9 +79,10 @@ def rank_takes(takes: Sequence[tuple[str, Scores]], by: str = OVERALL_KEY) -> li
             for i, (label, scores) in enumerate(ordered)]
 
 
-def model_pick(a: Scores, b: Scores, tie_margin: float = 0.0) -> Pick:
-    """Which of two songs the model prefers by overall score ("TIE" within `tie_margin` points)."""
-    diff = overall_score(a) - overall_score(b)
-    if abs(diff) <= tie_margin:
-        return "TIE"
-    return "A" if diff > 0 else "B"
+def model_pick(scores_a: Scores | Mapping[str, float | None], scores_b: Scores | Mapping[str, float | None],
+               keys: Sequence[str] = SCORE_KEYS) -> Choice:
+    """A or B by the higher overall score over `keys` (TIE when equal)."""
+    diff = overall_score(scores_a, keys) - overall_score(scores_b, keys)
+    if abs(diff) <= PICK_EPSILON:
+        return Choice.TIE
+    return Choice.A if diff > 0 else Choice.B

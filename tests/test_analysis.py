@@ -6,9 +6,8 @@ import math
 
 import pytest
 
-from apex_demo.analysis import (agreement, arena_stats, bradley_terry, model_pick, overall_over,
-                                per_score_agreement, wilson_interval)
-from apex_demo import ranking
+from apex_demo.analysis import agreement, arena_stats, bradley_terry, per_score_agreement, wilson_interval
+from apex_demo.ranking import model_pick, overall_score
 from apex_demo.scores import Scores
 from apex_demo.votes import Choice, Vote
 
@@ -44,13 +43,16 @@ def test_wilson_no_data() -> None:
 
 
 def test_overall_is_the_ranking_definition() -> None:
-    assert overall_over(HIGH) == pytest.approx((80 + 70 + 5 * 75) / 7)
-    assert overall_over(HIGH) == pytest.approx(ranking.overall_score(Scores.from_mapping(HIGH)))
-    assert overall_over({"score_streams": 50.0, "score_likes": 100.0}) == pytest.approx(75.0)
-    assert overall_over(HIGH, ("coherence",)) == pytest.approx(75.0)
+    assert overall_score(HIGH) == pytest.approx((80 + 70 + 5 * 75) / 7)
+    assert overall_score(HIGH) == pytest.approx(overall_score(Scores.from_mapping(HIGH)))
+    assert overall_score({"score_streams": 50.0, "score_likes": 100.0}) == pytest.approx(75.0)
+    assert overall_score(HIGH, ("coherence",)) == pytest.approx(75.0)
     assert model_pick(HIGH, LOW) is Choice.A
     assert model_pick(LOW, HIGH) is Choice.B
     assert model_pick(HIGH, HIGH) is Choice.TIE
+    assert model_pick(Scores.from_mapping(HIGH), Scores.from_mapping(LOW)) is Choice.A
+    with pytest.raises(ValueError):
+        overall_score({"score_streams": 50.0}, ("coherence",))
 
 
 def test_agreement_counts_only_decisive_scored_votes() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apex_demo import plots
-from apex_demo.ranking import (OVERALL_KEY, model_pick, overall_score, rank_takes, sort_value,
+from apex_demo.ranking import (OVERALL_KEY, overall_score, rank_takes, sort_value,
                                to_percent_scale)
 from apex_demo.errors import ApexError
 from apex_demo.result import SegmentScore
@@ -113,8 +113,3 @@ def test_rank_takes_sorts_best_first_by_any_key() -> None:
     with pytest.raises(ApexError):
         sort_value(FULL, "loudness")
 
-
-def test_model_pick() -> None:
-    assert model_pick(OTHER, FULL) == "A"
-    assert model_pick(FULL, OTHER) == "B"
-    assert model_pick(FULL, FULL) == "TIE"
