@@ -74,6 +74,16 @@ def test_download_dir_writes_prunes_and_cleans_up() -> None:
     assert not second.exists()
 
 
+def test_compare_take_names_stay_unique_when_an_upload_already_has_the_suffix() -> None:
+    from apex_demo.ui.compare_tab import ranking_table, unique_names
+
+    takes = [result([FULL], FULL), result([WEAK], WEAK), result([POP_ONLY], POP_ONLY), result([FULL], FULL)]
+    named = unique_names(list(zip(["a.wav", "a.wav (2)", "a.wav", "a.wav"], takes)))
+    assert [n for n, _ in named] == ["a.wav", "a.wav (2)", "a.wav (3)", "a.wav (4)"]
+    assert [r for _, r in named] == takes
+    assert len(dict(named)) == 4 and len(ranking_table(named, "overall")) == 4
+
+
 def test_popularity_words_are_bands_not_percentiles() -> None:
     assert [popularity_words(v) for v in (95, 60, 50, 25, 3)] == ["very high", "high", "in the middle", "low",
                                                                  "very low"]

@@ -102,12 +102,18 @@ def render(ctx: AppContext, scored: Sequence[Scored], by: str) -> tuple[Any, ...
 
 
 def unique_names(scored: list[Scored]) -> list[Scored]:
-    """Make take names unique (two uploads called take.wav become take.wav and take.wav (2))."""
-    seen: dict[str, int] = {}
+    """Make take names unique (two uploads called take.wav become take.wav and take.wav (2)), so
+    no two takes merge when looked up by name. A suffix is raised until the name is free: an
+    upload may itself be called "take.wav (2)"."""
+    used: set[str] = set()
     out = []
     for name, result in scored:
-        seen[name] = seen.get(name, 0) + 1
-        out.append((name if seen[name] == 1 else f"{name} ({seen[name]})", result))
+        unique, n = name, 1
+        while unique in used:
+            n += 1
+            unique = f"{name} ({n})"
+        used.add(unique)
+        out.append((unique, result))
     return out
 
 
