@@ -81,13 +81,11 @@ def decode(path: Path, max_seconds: float) -> DecodedAudio:
     refused without decoding it.
     """
     check_file(path)
-    extra: tuple[ScoreWarning, ...] = ()
     if path.suffix.lower() in SNDFILE_EXTENSIONS:
-        data, sr, extra = _decode_with_soundfile(path, max_seconds)
+        data, sr, decode_warnings = _decode_with_soundfile(path, max_seconds)
     else:
-        data, sr = _decode_other(path, max_seconds)
-    decoded = _finish(path, data, sr, max_seconds)
-    return DecodedAudio(decoded.samples, decoded.sample_rate, decoded.channels, decoded.warnings + extra)
+        data, sr, decode_warnings = _decode_other(path, max_seconds)
+    return _finish(path, data, sr, max_seconds, decode_warnings)
 
 
 def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
@@ -96,12 +94,14 @@ def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
         "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG)
 
 
-def _decode_with_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int, tuple[ScoreWarning, ...]]:
+def _decode_with_soundfile(path: Path, max_seconds: float,
+                           info: "sf._SoundFileInfo | None" = None) -> tuple[np.ndarray, int, tuple[ScoreWarning, ...]]:
     """libsndfile decode (the reference decoder), with the length limit checked from the header."""
-    try:
-        info = sf.info(str(path))
-    except sf.LibsndfileError as exc:
-        raise _unreadable(path, exc) from None
+    if info is None:
+        try:
+            info = sf.info(str(path))
+        except sf.LibsndfileError as exc:
+            raise _unreadable(path, exc) from None
     if info.samplerate > 0 and info.frames / info.samplerate > max_seconds * 1.05:
         raise _too_long(path, info.frames / info.samplerate, max_seconds)
     try:
@@ -121,14 +121,14 @@ def _unreadable(path: Path, exc: "sf.LibsndfileError") -> AudioError:
                       "re-export it as WAV, FLAC, OGG or MP3.", ErrorCode.NOT_AUDIO)
 
 
-def _decode_other(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+def _decode_other(path: Path, max_seconds: float) -> tuple[np.ndarray, int, tuple[ScoreWarning, ...]]:
     """Unusual extensions: libsndfile if it knows the content, else the ffmpeg program."""
     try:
-        sf.info(str(path))
+        info = sf.info(str(path))
     except sf.LibsndfileError:
-        return _decode_with_ffmpeg(path, max_seconds)
-    data, sr, _ = _decode_with_soundfile(path, max_seconds)
-    return data, sr
+        data, sr = _decode_with_ffmpeg(path, max_seconds)
+        return data, sr, ()
+    return _decode_with_soundfile(path, max_seconds, info)
 
 
 def _check_truncated(path: Path, info: "sf._SoundFileInfo", decoded: int) -> tuple[ScoreWarning, ...]:
@@ -175,7 +175,8 @@ def _decode_with_ffmpeg(path: Path, max_seconds: float) -> tuple[np.ndarray, int
     return data, int(sr)
 
 
-def _finish(path: Path, data: np.ndarray, sr: int, max_seconds: float) -> DecodedAudio:
+def _finish(path: Path, data: np.ndarray, sr: int, max_seconds: float,
+            decode_warnings: tuple[ScoreWarning, ...] = ()) -> DecodedAudio:
     """Validate decoded samples, downmix by channel mean, collect warnings."""
     frames, channels = data.shape
     if frames == 0:
@@ -188,7 +189,7 @@ def _finish(path: Path, data: np.ndarray, sr: int, max_seconds: float) -> Decode
                          "(e.g. as 16- or 24-bit PCM WAV/FLAC).", ErrorCode.NON_FINITE)
     mono = data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0]
     mono = np.ascontiguousarray(mono, dtype=np.float32)
-    return DecodedAudio(mono, sr, channels, _warnings_for(mono, sr, channels))
+    return DecodedAudio(mono, sr, channels, _warnings_for(mono, sr, channels) + decode_warnings)
 
 
 def _warnings_for(mono: np.ndarray, sr: int, channels: int) -> tuple[ScoreWarning, ...]:

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from apex_demo.audio import SNDFILE_EXTENSIONS
+from apex_demo.csvsafe import escape_row, unescape_cell
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.result import error_record, flat_row
 
@@ -94,7 +95,7 @@ class RowWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is not None:
-            self._csv.writerow(row)
+            self._csv.writerow(escape_row(row))
         else:
             self._handle.write(json.dumps(row) + "\n")
         self._sync()
@@ -137,7 +138,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         with path.open(newline="", encoding="utf-8") as handle:
             if suffix == ".jsonl":  # also the parquet sidecar (*.parquet.partial.jsonl)
                 return [json.loads(line) for line in handle if line.strip()]
-            return list(csv.DictReader(handle))
+            return [{k: unescape_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
     except (OSError, ValueError) as exc:
         raise ApexError(f"Cannot read the existing results file {path} to resume ({exc}). Move it away or "
                         "choose another --output.", ErrorCode.BAD_REQUEST) from None

@@ -35,9 +35,9 @@ class CacheEntry:
     meta: dict[str, Any]  # duration_s, sample_rate, channels, warnings, ...
 
 
-def cache_key(file_sha256: str, encoder: str, revision: str | None, pipeline_version: str, mode: str) -> str:
-    """One stable name per (content, encoder, pipeline, mode)."""
-    material = "\n".join([file_sha256, encoder, revision or "", pipeline_version, mode])
+def cache_key(file_sha256: str, encoder: str, revision: str | None, pipeline_version: str, numerics: str) -> str:
+    """One stable name per (content, encoder, pipeline, numerics: see MertEncoder.numerics)."""
+    material = "\n".join([file_sha256, encoder, revision or "", pipeline_version, numerics])
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -71,6 +71,7 @@ class EmbeddingCache:
     def put(self, key: str, entry: CacheEntry) -> None:
         """Write atomically (temp file + rename) and evict old entries past the bound."""
         path = self._path(key)
+        tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -81,6 +82,8 @@ class EmbeddingCache:
         except OSError as exc:
             # A full or read-only disk must not stop scoring: the result is still returned.
             LOGGER.warning("could not write cache entry %s: %s (scoring continues uncached)", path, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)  # never leave a half-written file outside the size bound
             return
         self._evict()
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,11 @@ from transformers import HubertConfig, HubertModel
 from apex_demo import hub
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.fastpath import CpuMertRunner, cpu_runner_for
-from apex_demo.weights import describe_keys, read_checkpoint
+from apex_demo.weights import WEIGHT_FILES, read_checkpoint, state_mismatch
 
 LOGGER = logging.getLogger(__name__)
 
 MERT_LAYERS = (2, 5, 8, -1)  # hidden_states indices the APEX reference averages
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_FILE = "config.json"
 ENV_VAR = "APEX_MERT"
 # MERT-only config values this path cannot reproduce: (key, value that is fine).
@@ -91,6 +91,7 @@ class MertEncoder:
     autocast_dtype: torch.dtype | None = None
     # Same numbers, ~3x faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
     cpu_runner: CpuMertRunner | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def hidden_size(self) -> int:
@@ -99,12 +100,32 @@ class MertEncoder:
     @property
     def mode(self) -> str:
         """"exact" (reference numerics) or "fast" (reduced precision), as actually run, not as asked."""
-        reduced_cpu = self.cpu_runner is not None and self.cpu_runner.dtype != torch.float32
-        return "fast" if reduced_cpu or self.autocast_dtype is not None else "exact"
+        return "exact" if self.numerics == "exact" else "fast"
+
+    @property
+    def numerics(self) -> str:
+        """What arithmetic MERT runs with, e.g. "exact", "fast-cpu-bfloat16", "fast-cuda-float16".
+
+        Part of the embedding cache key, so results of one reduced precision are never served
+        for another.
+        """
+        if self.cpu_runner is not None and self.cpu_runner.dtype != torch.float32:
+            return f"fast-cpu-{str(self.cpu_runner.dtype).removeprefix('torch.')}"
+        if self.autocast_dtype is not None:
+            return f"fast-{self.device.type}-{str(self.autocast_dtype).removeprefix('torch.')}"
+        return "exact"
+
+    def layer_means(self, segments: torch.Tensor) -> torch.Tensor:
+        """[B, samples] -> [B, 4, hidden]: time-mean of hidden_states[2, 5, 8, -1], fp32 on CPU.
+
+        One forward at a time per model (the lock): the CPU or GPU is the bottleneck, and
+        several Scorers may share this encoder.
+        """
+        with self.lock:
+            return self._layer_means(segments)
 
     @torch.inference_mode()
-    def layer_means(self, segments: torch.Tensor) -> torch.Tensor:
-        """[B, samples] -> [B, 4, hidden]: time-mean of hidden_states[2, 5, 8, -1], fp32 on CPU."""
+    def _layer_means(self, segments: torch.Tensor) -> torch.Tensor:
         if self.cpu_runner is not None:
             return self.cpu_runner.layer_means(segments)
         inputs = segments.to(self.device, torch.float32)
@@ -152,16 +173,8 @@ def _load_weights(model: HubertModel, path: Path) -> None:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path} is not a plain MERT state dict of tensors.", ErrorCode.WEIGHTS_MISMATCH)
     state = rename_legacy_keys(state)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and k not in OPTIONAL_KEYS]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-                   if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong_shape:
-        parts = [f"missing: {describe_keys(missing)}" if missing else "",
-                 f"unexpected: {describe_keys(unexpected)}" if unexpected else "",
-                 f"wrong shape: {describe_keys(wrong_shape)}" if wrong_shape else ""]
-        raise ModelError(f"MERT weights {path} do not match its config.json ("
-                         + "; ".join(p for p in parts if p) + "). Use the config and weights of the "
-                         "same MERT-v1 checkpoint.", ErrorCode.WEIGHTS_MISMATCH)
+    mismatch = state_mismatch(model.state_dict(), state, optional=OPTIONAL_KEYS)
+    if mismatch:
+        raise ModelError(f"MERT weights {path} do not match its config.json ({mismatch}). Use the config and "
+                         "weights of the same MERT-v1 checkpoint.", ErrorCode.WEIGHTS_MISMATCH)
     model.load_state_dict(state, strict=False)

@@ -20,12 +20,11 @@ from torch import nn
 from apex_demo import hub
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.scores import AESTHETIC_KEYS, OUTPUT_BY_KEY, POPULARITY_KEYS, SCORE_KEYS, Scores
-from apex_demo.weights import describe_keys, read_checkpoint
+from apex_demo.weights import WEIGHT_FILES, describe_keys, read_checkpoint, state_mismatch
 
 LOGGER = logging.getLogger(__name__)
 
 ENV_VAR = "APEX_HEAD"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 SHARED_DROPOUT = 0.3
 BRANCH_DROPOUT = 0.1
 NUM_LAYER_MEANS = 4
@@ -218,12 +217,8 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], where: str) 
     for key, value in expected.items():  # older exports drop BatchNorm's step counter
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in expected.items()
-             if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        raise ModelError(f"{where} does not match the APEX head built from its shapes. Missing: "
-                         f"{describe_keys(missing) or '-'}; unexpected: {describe_keys(unexpected) or '-'}; "
-                         f"wrong shape: {describe_keys(wrong) or '-'}.", ErrorCode.HEAD_MISMATCH)
+    mismatch = state_mismatch(expected, state)
+    if mismatch:
+        raise ModelError(f"{where} does not match the APEX head built from its shapes ({mismatch}).",
+                         ErrorCode.HEAD_MISMATCH)
     module.load_state_dict(state, strict=True)

@@ -42,7 +42,6 @@ class Scorer:
         self.mode = encoder.mode
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
                                     head_revision=head.revision, mode=self.mode)
-        self._encode_lock = threading.Lock()  # one MERT forward at a time: the CPU is the bottleneck
 
     def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError)."""
@@ -63,7 +62,7 @@ class Scorer:
         name = display_name if display_name is not None else str(path)
         audio.check_file(path)
         sha = audio.file_sha256(path)
-        key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.mode)
+        key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.encoder.numerics)
         entry = self.cache.get(key) if self.cache else None
         if entry is not None:
             yield self._result(name, sha, entry.layer_means, entry.meta, len(entry.layer_means), cached=True)
@@ -85,8 +84,7 @@ class Scorer:
 
     def encode_segment(self, segment: torch.Tensor) -> np.ndarray:
         """One 30 s segment -> [4, hidden] layer means."""
-        with self._encode_lock:
-            return self.encoder.layer_means(segment.unsqueeze(0))[0].numpy()
+        return self.encoder.layer_means(segment.unsqueeze(0))[0].numpy()
 
     def _result(self, name: str, sha: str, layer_means: np.ndarray, meta: dict, total: int,
                 cached: bool = False, complete: bool = True) -> ScoreResult:
@@ -106,7 +104,7 @@ class Scorer:
 
 @dataclass(frozen=True)
 class ModelKey:
-    """The settings that decide which models a Scorer holds (others do not matter)."""
+    """The settings that decide which models are loaded (nothing else may cause a reload)."""
 
     mert: str
     mert_revision: str | None
@@ -115,21 +113,31 @@ class ModelKey:
     device: str
     precision: str
     fast: bool
-    cache_dir: Path | None
-    cache_max_mb: float
-    max_seconds: float
     token: str | None
 
     @classmethod
     def from_settings(cls, s: Settings) -> "ModelKey":
-        return cls(s.mert, s.mert_revision, s.head, s.head_revision, s.device, s.precision, s.fast,
-                   s.cache_dir if s.use_cache else None, s.cache_max_mb, s.max_seconds, s.hf_token)
+        return cls(s.mert, s.mert_revision, s.head, s.head_revision, s.device, s.precision, s.fast, s.hf_token)
+
+
+@dataclass(frozen=True)
+class ScorerKey:
+    """The loaded models plus the cheap per-scorer settings (cache folder, duration limit)."""
+
+    models: ModelKey
+    cache_dir: Path | None
+    cache_max_mb: float
+    max_seconds: float
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "ScorerKey":
+        return cls(ModelKey.from_settings(s), s.cache_dir if s.use_cache else None, s.cache_max_mb, s.max_seconds)
 
 
 def get_scorer(settings: Settings) -> Scorer:
     """The process-wide Scorer for these settings: models are loaded once, on first use."""
     with _factory_lock():
-        return _build_scorer(ModelKey.from_settings(settings))
+        return _build_scorer(ScorerKey.from_settings(settings))
 
 
 @functools.cache
@@ -137,8 +145,16 @@ def _factory_lock() -> threading.Lock:
     return threading.Lock()
 
 
+@functools.lru_cache(maxsize=8)
+def _build_scorer(key: ScorerKey) -> Scorer:
+    encoder, head = _load_models(key.models)
+    cache = EmbeddingCache(key.cache_dir, key.cache_max_mb) if key.cache_dir is not None else None
+    return Scorer(encoder, head, cache, key.max_seconds)
+
+
 @functools.lru_cache(maxsize=2)
-def _build_scorer(key: ModelKey) -> Scorer:
+def _load_models(key: ModelKey) -> tuple[MertEncoder, LoadedHead]:
+    """MERT and the head, built once per model choice and shared by every Scorer that uses them."""
     encoder = load_encoder(key.mert, key.mert_revision, key.device, key.token, AUTOCAST_DTYPES[key.precision],
                            fast=key.fast)
     head = load_head(key.head, key.head_revision, key.token)
@@ -146,5 +162,4 @@ def _build_scorer(key: ModelKey) -> Scorer:
         raise ModelError(f"The APEX head {key.head} expects {head.head.config.input_dim}-d embeddings but the "
                          f"MERT encoder {key.mert} gives {encoder.hidden_size}-d. Use the head trained on "
                          "this encoder (MERT-v1-95M for amaai-lab/apex).", ErrorCode.HEAD_MISMATCH)
-    cache = EmbeddingCache(key.cache_dir, key.cache_max_mb) if key.cache_dir is not None else None
-    return Scorer(encoder, head, cache, key.max_seconds)
+    return encoder, head

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, TextIO
 
 from apex_demo.config import Settings
+from apex_demo.csvsafe import escape_cell, escape_row  # noqa: F401 - escape_cell is re-exported for the UI
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.scores import SCORE_KEYS
 
@@ -41,7 +42,6 @@ BUSY_TIMEOUT_MS = 10_000
 HUB_FOLDER = "hub_votes"          # local folder under data_dir that CommitScheduler watches
 HUB_PATH_IN_REPO = "votes"        # folder inside the Hub dataset
 HUB_EVERY_MINUTES = 1.0
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Choice(str, Enum):
@@ -343,13 +343,6 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def escape_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: a text cell starting with = + - @ tab or CR gets a leading '."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _csv_row(vote: Vote) -> dict[str, Any]:
     record = vote.to_record()
     row = {c: record[c] for c in _VOTE_COLUMNS if c not in ("scores_a", "scores_b")}
@@ -357,7 +350,7 @@ def _csv_row(vote: Vote) -> dict[str, Any]:
     for side, scores in (("a", vote.scores_a), ("b", vote.scores_b)):
         for key in SCORE_KEYS:
             row[f"{side}_{key}"] = (scores or {}).get(key)
-    return {k: escape_cell(v) for k, v in row.items()}
+    return escape_row(row)
 
 
 def export_votes(votes: Iterable[Vote], fmt: str, out: TextIO) -> int:

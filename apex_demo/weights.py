@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Mapping
 
 import torch
 from safetensors.torch import load_file as load_safetensors
 
 from apex_demo.errors import ErrorCode, ModelError
+
+# Weight files a model folder or Hub repo may hold, in order of preference (safetensors loads without pickle).
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def read_checkpoint(path: Path, what: str) -> Any:
@@ -28,3 +31,15 @@ def describe_keys(keys: list[str], limit: int = 12) -> str:
     shown = ", ".join(sorted(keys)[:limit])
     more = len(keys) - limit
     return shown + (f", ... (+{more} more)" if more > 0 else "")
+
+
+def state_mismatch(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+                   optional: Collection[str] = ()) -> str | None:
+    """None when `state` fits `expected` exactly; else which tensors are missing, unexpected or mis-shaped."""
+    missing = [k for k in expected if k not in state and k not in optional]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    parts = [f"{label}: {describe_keys(keys)}" for label, keys in
+             (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+    return "; ".join(parts) or None

@@ -136,3 +136,10 @@ def test_m4a_decodes_through_ffmpeg(audio_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(AudioError) as err:
         audio.decode(fake, 600)
     assert err.value.code is ErrorCode.NOT_AUDIO
+
+
+def test_truncation_warning_kept_for_unusual_extensions(audio_dir: Path, tmp_path: Path) -> None:
+    data = (audio_dir / "outfoxing.mp3").read_bytes()
+    cut = tmp_path / "cut.mpga"  # MP3 content under a name libsndfile's list does not claim
+    cut.write_bytes(data[: len(data) // 5])
+    assert [w.code for w in audio.decode(cut, 600).warnings] == ["truncated"]

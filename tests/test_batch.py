@@ -134,3 +134,17 @@ def test_appending_keeps_an_older_files_columns(tmp_path: Path) -> None:
     rows = csv_rows(out)
     assert list(rows[1]) == old_columns
     assert rows[1]["file"] == "new.wav" and rows[1]["coherence"] == "3.25" and rows[1]["channels"] == "2"
+
+
+def test_csv_cells_are_formula_escaped_and_resume_still_matches(tmp_path: Path) -> None:
+    from apex_demo.batch import score_to_file
+
+    name = "=HYPERLINK(evil).wav"  # as the user typed it, relative
+    out = tmp_path / "rows.csv"
+    record = {"file": name, "error": {"code": "not_audio", "message": "-not audio"}}
+    calls = []
+    score_to_file([name], out, lambda p: calls.append(p) or record, show_progress=False)
+    text = out.read_text()
+    assert f"'{name}" in text and "'-not audio" in text
+    summary = score_to_file([name], out, lambda p: calls.append(p) or record, show_progress=False)
+    assert calls == [name] and summary.skipped == 1  # the escaped row is recognised on resume

@@ -142,18 +142,30 @@ def test_bad_environment_value_exits_2(monkeypatch, capsys) -> None:
     assert "APEX_MAX_SECONDS" in capsys.readouterr().err
 
 
-def test_mode_label_says_what_actually_ran(tiny_settings, audio_dir: Path) -> None:
-    from apex_demo.fastpath import bf16_available
+@pytest.mark.parametrize("deviation", [0.001, 0.3])
+def test_mode_label_says_what_actually_ran(deviation: float, tiny_settings, audio_dir: Path, monkeypatch) -> None:
+    from apex_demo import fastpath
+    from apex_demo.scoring import _load_models
 
+    monkeypatch.setattr(fastpath, "fast_mode_deviation", lambda *a: deviation)
+    _load_models.cache_clear()
     exact = get_scorer(tiny_settings)
     assert exact.mode == "exact" and exact.encoder.cpu_runner is not None
     fast = get_scorer(tiny_settings.with_overrides(fast=True))
-    # without bf16 kernels, or when they fail the load-time self-check, the fast request runs the
-    # exact fp32 path, and must say so
-    ran_bf16 = fast.encoder.cpu_runner.dtype == torch.bfloat16
-    assert ran_bf16 <= bf16_available()
-    assert fast.mode == ("fast" if ran_bf16 else "exact")
-    assert fast.score_file(audio_dir / SHORT).to_record()["model"]["mode"] == fast.mode
+    # without bf16 kernels, or when they fail the load-time self-check, a fast request runs the exact
+    # fp32 path and must say so
+    expected = "fast" if fastpath.bf16_available() and deviation < fastpath.FAST_MODE_MAX_REL_DEVIATION else "exact"
+    assert fast.mode == expected
+    assert fast.score_file(audio_dir / SHORT).to_record()["model"]["mode"] == expected
+    _load_models.cache_clear()
+
+
+def test_models_are_shared_between_scorers(tiny_settings, tmp_path: Path) -> None:
+    one = get_scorer(tiny_settings)
+    other = get_scorer(tiny_settings.with_overrides(cache_dir=tmp_path / "other-cache", max_seconds=60.0))
+    assert one is not other and one.cache.root != other.cache.root and other.max_seconds == 60.0
+    assert one.encoder is other.encoder and one.head is other.head  # no second copy of MERT
+    assert get_scorer(tiny_settings) is one
 
 
 def test_score_file_skips_partial_results(tiny_settings, audio_dir: Path, monkeypatch) -> None:
@@ -164,3 +176,22 @@ def test_score_file_skips_partial_results(tiny_settings, audio_dir: Path, monkey
     result = scorer.score_file(audio_dir / LONG)
     assert result.complete and len(result.segments) == 3
     assert len(calls) == 1  # only the final result is assembled
+
+
+def test_csv_output_escapes_formula_file_names(tiny_settings, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", "=cmd.wav", "--format", "csv", "--mert", tiny_settings.mert, "--head",
+                 tiny_settings.head]) == 1
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["file"] == "'=cmd.wav" and row["error_code"] == "file_not_found"
+
+
+def test_failed_cache_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    cache = EmbeddingCache(tmp_path, max_mb=10)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    cache.put("cd" * 32, CacheEntry(np.zeros((1, 4, 2), np.float32), {}))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

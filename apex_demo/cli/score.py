@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from apex_demo import batch
 from apex_demo.config import DEVICES, Settings
+from apex_demo.csvsafe import escape_row
 from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 from apex_demo.scoring import Scorer, get_scorer
@@ -103,7 +104,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["file"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(escape_row(row) for row in rows)
     return buffer.getvalue()
 
 
