@@ -84,6 +84,36 @@ def test_compare_take_names_stay_unique_when_an_upload_already_has_the_suffix() 
     assert len(dict(named)) == 4 and len(ranking_table(named, "overall")) == 4
 
 
+def test_download_dir_prunes_safely_from_many_threads() -> None:
+    """Threads writing at once all prune the same expired folders: none may fail on a folder
+    another thread has just deleted, and every fresh file must survive."""
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads, old_folders = 8, 300
+    downloads = DownloadDir(max_age_s=600.0)
+    root = downloads.new_folder().parent
+    long_ago = time.time() - 3600
+    for i in range(old_folders):
+        (root / f"old{i}").mkdir()
+        (root / f"old{i}" / "x.csv").write_text("x")
+        os.utime(root / f"old{i}", (long_ago, long_ago))
+    start = threading.Barrier(threads)
+
+    def write(i: int) -> Path:
+        start.wait()
+        return downloads.write_text("votes.csv", str(i))
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            written = list(pool.map(write, range(threads)))
+        assert [p.read_text() for p in written] == [str(i) for i in range(threads)]
+        assert not list(root.glob("old*"))
+    finally:
+        downloads.cleanup()
+
+
 def test_popularity_words_are_bands_not_percentiles() -> None:
     assert [popularity_words(v) for v in (95, 60, 50, 25, 3)] == ["very high", "high", "in the middle", "low",
                                                                  "very low"]

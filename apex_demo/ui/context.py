@@ -145,16 +145,17 @@ class DownloadDir:
         self._lock = threading.Lock()
 
     def _folder(self) -> Path:
-        with self._lock:
-            if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="apex_downloads_"))
-            return self._root
+        """The root folder, made on first use (the caller holds the lock)."""
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="apex_downloads_"))
+        return self._root
 
     def new_folder(self) -> Path:
         """A fresh, randomly named subfolder (so names never collide); old ones are pruned first."""
-        root = self._folder()
-        self.prune()
-        return Path(tempfile.mkdtemp(dir=root))
+        with self._lock:
+            root = self._folder()
+            self._prune(root)
+            return Path(tempfile.mkdtemp(dir=root))
 
     def write_text(self, name: str, text: str) -> Path:
         """Write `text` to a fresh subfolder and return the file path."""
@@ -181,11 +182,20 @@ class DownloadDir:
 
     def prune(self) -> None:
         """Delete download folders older than the maximum age."""
-        if self._root is None:
-            return
+        with self._lock:
+            if self._root is not None:
+                self._prune(self._root)
+
+    def _prune(self, root: Path) -> None:
+        """Under the lock, so two requests never delete the same folder; an entry that vanishes
+        anyway (a system temp cleaner) is skipped rather than failing the download."""
         cutoff = time.time() - self._max_age_s
-        for child in self._root.iterdir():
-            if child.stat().st_mtime < cutoff:
+        for child in list(root.iterdir()):
+            try:
+                expired = child.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if expired:
                 shutil.rmtree(child, ignore_errors=True)
 
     def cleanup(self) -> None:
