@@ -114,6 +114,21 @@ def test_download_dir_prunes_safely_from_many_threads() -> None:
         downloads.cleanup()
 
 
+def test_closing_the_app_context_closes_the_vote_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    from apex_demo.arena import build_arena
+    from apex_demo.ui.context import AppContext
+
+    settings = Settings(data_dir=tmp_path / "data", vote_salt="close-test")
+    ctx = AppContext.create(settings, load=lambda s: "scorer")
+    ctx.arena = build_arena(settings, score_fn=lambda path: {})
+    assert ctx.arena.store.count() == 0
+    ctx.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        ctx.arena.store.count()
+
+
 def test_popularity_words_are_bands_not_percentiles() -> None:
     assert [popularity_words(v) for v in (95, 60, 50, 25, 3)] == ["very high", "high", "in the middle", "low",
                                                                  "very low"]

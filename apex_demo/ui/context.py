@@ -242,9 +242,12 @@ class AppContext:
         return thread
 
     def close(self, timeout: float = BACKGROUND_JOIN_S) -> None:
-        """Stop background work, wait for it, and remove temporary downloads."""
+        """Stop background work, wait for it, close the arena's vote store (its SQLite
+        connection, and pending Hub uploads) and remove temporary downloads."""
         self.stopping.set()
         self.loader.close(timeout)
         for thread in self._background:
             thread.join(timeout)
+        if self.arena is not None:
+            self.arena.store.close()
         self.downloads.cleanup()
