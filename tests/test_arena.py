@@ -339,17 +339,29 @@ def test_arena_figures() -> None:
     assert len(plots.leaderboard_figure([], [], [], []).data) == 0
 
 
-def test_leaderboard_download_writes_escaped_csv(arena: Arena, clock: FakeClock) -> None:
+def test_leaderboard_download_writes_escaped_csv(tmp_path: Path, clock: FakeClock) -> None:
+    import csv
+
     from apex_demo.ui import leaderboard_tab
     from apex_demo.ui.context import DownloadDir
 
     class Ctx:
         downloads = DownloadDir()
 
+    src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))[:2]
+    pool = [PoolClip("=HYPERLINK(\"http://x\")", src[0], "=cmd|' /C calc'!A0"), PoolClip("plain", src[1], "sys")]
+    cfg = Settings(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, vote_salt="test-salt")
+    arena = Arena(cfg, VoteStore.open(cfg), pool, score_fn=fake_scores, clock=clock, rng=random.Random(0))
     listen_and_vote(arena, clock)
     update = leaderboard_tab.make_download(Ctx(), arena, "csv", leaderboard_tab.CSV_NAME)()
     text = Path(update.value["path"]).read_text()
     assert text.splitlines()[0].startswith("battle_id,choice") and len(text.splitlines()) == 2
+    (row,) = list(csv.DictReader(text.splitlines()))
+    side = "a" if row["clip_a"] != "plain" else "b"
+    assert row[f"clip_{side}"] == "'=HYPERLINK(\"http://x\")"
+    assert row[f"system_{side}"] == "'=cmd|' /C calc'!A0"
+    assert not [cell for cell in row.values() if cell.startswith(("=", "+", "@"))]
+    arena.store.close()
     Ctx.downloads.cleanup()
 
 
