@@ -33,7 +33,6 @@ from apex_demo.votes import DB_FILENAME
 
 CLIENTS = 50
 BATTLES_PER_CLIENT = 20
-TIME_LIMIT_S = 180          # generous bound for a shared 2-core machine (36 s measured); printed with -s
 MAX_QUEUE_RETRIES = 50
 HTTP_TIMEOUT_S = 120.0
 
@@ -141,11 +140,10 @@ def test_fifty_clients_twenty_battles_each(served: tuple[str, AppContext]) -> No
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         results = list(pool.map(lambda i: play(url, i, stats), range(CLIENTS)))
-    elapsed = time.monotonic() - start
+    elapsed = time.monotonic() - start      # printed (run with -s), never asserted: unit tests do not time
     print(f"\n{CLIENTS} clients x {BATTLES_PER_CLIENT} battles: {elapsed:.1f} s, "
           f"{CLIENTS * (2 * BATTLES_PER_CLIENT + 3) / elapsed:.0f} API calls/s, "
           f"queue-full retries: {stats['queue_full_retries']}")
-    assert elapsed < TIME_LIMIT_S
 
     acked = [b for r in results for b in r["accepted"]]
     assert len(acked) == len(set(acked)) == CLIENTS * BATTLES_PER_CLIENT
