@@ -47,10 +47,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # runnable as a plain script from a checkout
 
-from apex_demo.config import Settings  # noqa: E402
-from apex_demo.head import ApexHead, HeadConfig  # noqa: E402
-from apex_demo.scores import SCORE_KEYS  # noqa: E402
+from apex_demo.config import DEVICES, Settings  # noqa: E402
+from apex_demo.encoder import resolve_device  # noqa: E402
+from apex_demo.head import HeadConfig  # noqa: E402
+from apex_demo.scores import AESTHETIC_KEYS, POPULARITY_KEYS  # noqa: E402
 from apex_demo.scoring import Scorer, get_scorer  # noqa: E402
+from tests.fixtures import build_mert_folder, random_head_state, training_checkpoint  # noqa: E402
 from tests.reference_loop import load_reference_mert, reference_head, reference_segment_embeddings  # noqa: E402
 
 DEFAULT_AUDIO = REPO.parent / "shared" / "audio" / "outfoxing.mp3"
@@ -66,40 +68,14 @@ MERT_CONFIG = {
     "num_conv_pos_embedding_groups": 16, "feature_extractor_cqt": False, "deepnorm": False,
     "attention_relax": -1.0, "sample_rate": 24000,
 }
-LEGACY = {".parametrizations.weight.original0": ".weight_g", ".parametrizations.weight.original1": ".weight_v"}
 
 
-# ----- models in the published formats ------------------------------------------------------
+# ----- models in the published formats (the same builders as the test fixtures) -------------
 def write_models(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """A MERT-format folder and an APEX training checkpoint, random weights."""
-    from transformers import HubertModel
-
-    from apex_demo.encoder import hubert_config_from_mert
-
-    mert = root / "mert-v1-95m-random"
-    mert.mkdir()
-    torch.manual_seed(seed)
-    model = HubertModel(hubert_config_from_mert(MERT_CONFIG))
-    state = {}
-    for key, value in model.state_dict().items():
-        for new, old in LEGACY.items():
-            key = key[: -len(new)] + old if key.endswith(new) else key
-        state[key] = value
-    (mert / "config.json").write_text(json.dumps(MERT_CONFIG))
-    (mert / "preprocessor_config.json").write_text(json.dumps({"do_normalize": False, "sampling_rate": 24000}))
-    torch.save(state, mert / "pytorch_model.bin")
-    head_state = {}
-    gen = torch.Generator().manual_seed(seed + 1)
-    for key, value in ApexHead(HeadConfig()).state_dict().items():
-        if key.endswith("running_mean"):
-            value = 0.2 * torch.randn(value.shape, generator=gen)
-        elif key.endswith("running_var"):
-            value = 0.5 + 1.5 * torch.rand(value.shape, generator=gen)
-        elif value.ndim == 2:
-            value = torch.randn(value.shape, generator=gen) * (1.5 / value.shape[1] ** 0.5)
-        head_state[key] = value
+    """A MERT-format folder (real MERT-v1-95M config, random weights) and an APEX training checkpoint."""
+    mert = build_mert_folder(root / "mert-v1-95m-random", seed=seed, config=MERT_CONFIG)
     head = root / "apex_best_model.pt"
-    torch.save({"model_state": head_state, "task": "full", "shared": 2, "mode": "song"}, head)
+    torch.save(training_checkpoint(random_head_state(HeadConfig(), seed + 1), "full", 2), head)
     return mert, head
 
 
@@ -194,7 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help=f"a recording of at least {MIN_AUDIO_S:.0f} s")
     p.add_argument("--runs", type=int, default=3, help="timed runs per method after one warm-up (median)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
     p.add_argument("--no-fast", action="store_true", help="skip the approximate-mode rows")
     return p.parse_args(argv)
@@ -230,8 +206,8 @@ def summarise(name: str, runs: list[dict], ref_runs: list[dict], ref_out: dict, 
         "ratio_pairwise_median": statistics.median(r / m for r, m in zip(ref_walls, walls)),
         "first_segment_s_runs": [r["first_s"] for r in runs],
         "max_abs_diff_outputs": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in ref_out["scores"]),
-        "max_abs_diff_aesthetic_1_5": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in SCORE_KEYS[2:]),
-        "max_abs_diff_popularity_0_100": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in SCORE_KEYS[:2]),
+        "max_abs_diff_aesthetic_1_5": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in AESTHETIC_KEYS),
+        "max_abs_diff_popularity_0_100": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in POPULARITY_KEYS),
         "max_abs_diff_embedding": float(np.abs(last["embedding"] - ref_out["embedding"]).max()),
         "scores": last["scores"],
     }
@@ -257,8 +233,7 @@ def print_table(rows: list[dict], meta: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     audio_s = sf.info(str(args.audio)).duration
     if audio_s < MIN_AUDIO_S:
         raise SystemExit(f"{args.audio} is {audio_s:.0f} s long; the bench needs at least {MIN_AUDIO_S:.0f} s")

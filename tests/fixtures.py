@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import HubertModel
 
-from apex_demo.encoder import hubert_config_from_mert
+from apex_demo.encoder import LEGACY_RENAMES, hubert_config_from_mert
 from apex_demo.head import ApexHead, HeadConfig
 from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
 
@@ -41,7 +41,7 @@ TINY_MERT_CONFIG = {
 PREPROCESSOR_CONFIG = {"do_normalize": False, "feature_extractor_type": "Wav2Vec2FeatureExtractor",
                        "feature_size": 1, "padding_side": "right", "padding_value": 0,
                        "return_attention_mask": True, "sampling_rate": 24000}
-LEGACY = {".parametrizations.weight.original0": ".weight_g", ".parametrizations.weight.original1": ".weight_v"}
+LEGACY = {new: old for old, new in LEGACY_RENAMES.items()}  # current weight-norm names -> legacy ones
 
 
 def build_mert_folder(folder: Path, seed: int = 0, config: dict | None = None) -> Path:
