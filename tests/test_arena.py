@@ -6,6 +6,7 @@ import json
 import math
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Mapping
 
@@ -13,7 +14,7 @@ import pytest
 
 from apex_demo.arena import (BATTLE_TTL_S, DEFAULT_POOL_DIR, Arena, PoolClip, draw_pair, load_pool)
 from apex_demo.config import Settings
-from apex_demo.errors import ApexError, ErrorCode
+from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.votes import Choice, Refusal, VoteRefused, VoteStore
 
 MIN_LISTEN = 5.0
@@ -388,3 +389,31 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
             assert Path(battle.path_a).is_file()                      # the pool itself is untouched
     finally:
         downloads.cleanup()
+
+
+@pytest.mark.parametrize("failure", [VoteError("the vote was not stored: disk full", ErrorCode.BAD_REQUEST),
+                                     sqlite3.OperationalError("database is locked")])
+def test_a_store_failure_reaches_the_voter_as_a_clear_error(arena: Arena, clock: FakeClock,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             failure: Exception) -> None:
+    """Not a refusal (those are replies): the page and the API raise a gr.Error that says what happened."""
+    import gradio as gr
+    from types import SimpleNamespace
+
+    from apex_demo.ui import arena_api, arena_tab
+
+    request = SimpleNamespace(session_hash="s1")
+    battle = arena.new_battle("s1")
+    clock.advance(MIN_LISTEN)
+
+    def broken(vote: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(arena.store, "add_vote", broken)
+    want = "disk full" if isinstance(failure, VoteError) else "OperationalError"
+    with pytest.raises(gr.Error, match=want):
+        arena_api.make_vote(arena)(battle.battle_id, "A", MIN_LISTEN, MIN_LISTEN, request)
+    monkeypatch.setattr(arena_tab, "listened", lambda state, side: MIN_LISTEN)
+    with pytest.raises(gr.Error, match=want):
+        arena_tab.make_vote(arena, "A")(battle.battle_id, arena_tab.fresh_listening(), request)
+    assert arena.store.count() == 0

@@ -13,13 +13,14 @@ never under the pool file's own path or name, which would name the artist.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from apex_demo.arena import Arena
-from apex_demo.errors import ApexError
+from apex_demo.ui.common import engine_errors
 from apex_demo.ui.context import DownloadDir
 from apex_demo.votes import Battle
 
@@ -36,6 +37,13 @@ ARENA_CONCURRENCY_ID = "apex-arena"
 # max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
 ARENA_CONCURRENCY_LIMIT = 64
 BLIND_NAMES = ("A", "B")
+ARENA_ERROR_TITLE = "Arena"
+
+
+def arena_errors() -> AbstractContextManager[None]:
+    """Every arena handler's errors as a gr.Error with a clear message: an ApexError's own (a
+    battle refused by the rate limit, a vote the store could not keep), any other failure as such."""
+    return engine_errors(title=ARENA_ERROR_TITLE, unexpected=True)
 
 
 def blind_files(downloads: DownloadDir, battle: Battle) -> tuple[str, str]:
@@ -53,12 +61,10 @@ def session_of(request: gr.Request | None) -> str:
 
 def make_new_battle(arena: Arena, downloads: DownloadDir):
     def arena_new_battle(request: gr.Request) -> tuple[dict[str, Any], str, str]:
-        try:
+        with arena_errors():
             battle = arena.new_battle(session_of(request))
-        except ApexError as exc:
-            raise gr.Error(exc.message, print_exception=False) from exc
-        info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
-        return (info, *blind_files(downloads, battle))
+            info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
+            return (info, *blind_files(downloads, battle))
 
     return arena_new_battle
 
@@ -66,14 +72,16 @@ def make_new_battle(arena: Arena, downloads: DownloadDir):
 def make_vote(arena: Arena):
     def arena_vote(battle_id: str, choice: str, listened_a_s: float | None, listened_b_s: float | None,
                    request: gr.Request) -> dict[str, Any]:
-        return arena.vote_reply(session_of(request), battle_id, choice, listened_a_s, listened_b_s)
+        with arena_errors():  # refusals come back as a reply; anything else is an error
+            return arena.vote_reply(session_of(request), battle_id, choice, listened_a_s, listened_b_s)
 
     return arena_vote
 
 
 def make_stats(arena: Arena):
     def arena_stats() -> dict[str, Any]:
-        return arena.stats().to_dict()
+        with arena_errors():
+            return arena.stats().to_dict()
 
     return arena_stats
 

@@ -154,11 +154,9 @@ def _battle_outputs(battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
 
 def make_new_battle(arena: Arena, downloads: DownloadDir):
     def new_battle(request: gr.Request) -> tuple[Any, ...]:
-        try:
+        with arena_api.arena_errors():
             battle = arena.new_battle(arena_api.session_of(request))
-        except ApexError as exc:
-            raise gr.Error(exc.message, print_exception=False) from exc
-        return _battle_outputs(battle, downloads)
+            return _battle_outputs(battle, downloads)
 
     return new_battle
 
@@ -167,12 +165,10 @@ def make_upload_battle(arena: Arena, downloads: DownloadDir):
     def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
-        try:
+        with arena_api.arena_errors():
             battle = arena.new_upload_battle(arena_api.session_of(request), take_1, take_2)
-        except ApexError as exc:
-            raise gr.Error(exc.message, print_exception=False) from exc
-        arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
-        return _battle_outputs(battle, downloads)
+            arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
+            return _battle_outputs(battle, downloads)
 
     return upload_battle
 
@@ -181,8 +177,9 @@ def make_vote(arena: Arena, choice: str):
     def vote(battle_id: str | None, state: dict, request: gr.Request) -> tuple[Any, ...]:
         if not battle_id:
             raise gr.Error(NO_BATTLE, print_exception=False)
-        reply = arena.vote_reply(arena_api.session_of(request), battle_id, choice,
-                                 listened(state, "a"), listened(state, "b"))
+        with arena_api.arena_errors():
+            reply = arena.vote_reply(arena_api.session_of(request), battle_id, choice,
+                                     listened(state, "a"), listened(state, "b"))
         if not reply["accepted"]:
             gr.Warning(reply["message"])
             return (gr.skip(),) * (4 + len(CHOICES))

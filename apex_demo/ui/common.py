@@ -8,6 +8,7 @@ problems the same way.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,11 +18,14 @@ from apex_demo.errors import ApexError
 from apex_demo.result import ScoreResult
 from apex_demo.ui.context import AppContext, LoadState
 
+LOG = logging.getLogger(__name__)
 MODEL_CONCURRENCY_ID = "apex-model"  # every event that runs MERT shares this queue slot
 MODEL_CONCURRENCY_LIMIT = 1          # one model instance, one song at a time
 MODEL_WAIT_S = 900.0                 # how long a request waits for models still loading
 NO_AUDIO_MESSAGE = "Upload, record or pick an example clip first."
 ERROR_TITLE = "Could not score"
+UNEXPECTED_ERROR = ("Something went wrong on the server ({kind}); please try again, and report it if it "
+                    "keeps happening.")
 
 
 def user_message(exc: ApexError, upload: str | Path | None = None) -> str:
@@ -32,12 +36,25 @@ def user_message(exc: ApexError, upload: str | Path | None = None) -> str:
 
 
 @contextlib.contextmanager
-def engine_errors(upload: str | Path | None = None) -> Iterator[None]:
-    """Turn an ApexError raised inside the block into a raised gr.Error with its message."""
+def engine_errors(upload: str | Path | None = None, title: str = ERROR_TITLE,
+                  unexpected: bool = False) -> Iterator[None]:
+    """Turn an ApexError raised inside the block into a raised gr.Error with its message.
+
+    With `unexpected`, any other exception (a store or disk failure) also becomes a
+    gr.Error that says so, logged with its traceback, instead of Gradio's bare "Error".
+    """
     try:
         yield
     except ApexError as exc:
-        raise gr.Error(user_message(exc, upload), title=ERROR_TITLE, print_exception=False) from exc
+        raise gr.Error(user_message(exc, upload), title=title, print_exception=False) from exc
+    except gr.Error:
+        raise
+    except Exception as exc:
+        if not unexpected:
+            raise
+        LOG.exception("unexpected error in a request")
+        raise gr.Error(UNEXPECTED_ERROR.format(kind=type(exc).__name__), title=title,
+                       print_exception=False) from exc
 
 
 def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
