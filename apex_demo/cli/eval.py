@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from apex_demo.analysis import CV_FOLDS, CV_SEED, PREDICTOR_COLUMNS, evaluate_predictors
-from apex_demo.batch import score_records
 from apex_demo.cli.score import record_of
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.scoring import get_scorer
 from apex_demo.votes import Choice, VoteRefused
 
 REQUIRED_COLUMNS = ("battle_uuid", "system_a", "system_b", "preference", "audio_a", "audio_b")
@@ -67,6 +65,9 @@ def read_battles(path: Path) -> list[BattleRow]:
 
 def score_clips(paths: set[Path], settings: Settings) -> tuple[dict[Path, Mapping[str, float]], list[dict[str, str]]]:
     """Scores of every clip that can be scored, and an error entry for each that cannot."""
+    from apex_demo.batch import score_records  # the engine loads only when something is scored
+    from apex_demo.scoring import get_scorer
+
     scorer = get_scorer(settings)
     scores: dict[Path, Mapping[str, float]] = {}
     failed: list[dict[str, str]] = []

@@ -8,16 +8,17 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from apex_demo import batch
 from apex_demo.config import DEVICES, Settings
 from apex_demo.csvsafe import escape_row
 from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
-from apex_demo.scoring import Scorer, get_scorer
 
 FORMATS = ("table", "json", "csv")
+if TYPE_CHECKING:
+    from apex_demo.scoring import Scorer
+
 TABLE_MISSING = "-"
 FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.005 on 1-5 scores, "
              "~0.2 on 0-100) and labelled mode=fast")
@@ -50,12 +51,17 @@ def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings
                                    use_cache=False if args.no_cache else None, fast=True if args.fast else None)
 
 
-def record_of(scorer: Scorer, with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
+def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
     """path -> its JSON record, with the file named as the user gave it."""
     return lambda path: scorer.score_file(path, display_name=path).to_record(with_embedding)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # The engine (torch, transformers) is imported here, not at module level, so `--help` and the
+    # other subcommands start in about a second.
+    from apex_demo import batch
+    from apex_demo.scoring import get_scorer
+
     settings = settings_from_args(args, settings)
     paths = batch.find_audio(args.audio, args.recursive)
     if settings.fast:
@@ -85,6 +91,9 @@ def output_format(args: argparse.Namespace) -> str:
 
 
 def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
+    from apex_demo import batch
+    from apex_demo.scoring import get_scorer
+
     scorer = get_scorer(settings)
     summary = batch.score_to_file(paths, output, record_of(scorer))
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
