@@ -1,14 +1,43 @@
-"""Run the web app in-process on a free loopback port, for the API and browser tests."""
+"""Run the web app in-process on a free loopback port, and drive it with headless Chromium,
+for the API, load and browser tests."""
 
 from __future__ import annotations
 
 import contextlib
+import random
+import shutil
 import socket
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
 
 from apex_demo.config import Settings
+from apex_demo.scores import Scores
 from apex_demo.ui import build_app, create_context, launch_options
-from apex_demo.ui.context import AppContext
+from apex_demo.ui.context import AppContext, Loader
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-first-run", "--autoplay-policy=no-user-gesture-required")
+DESKTOP = (1280, 2000)
+
+
+class FakeResult:
+    def __init__(self, scores: Scores) -> None:
+        self.scores = scores
+
+
+class FakeScorer:
+    """Deterministic scores per file name, for tests whose load is not on MERT (the real engine
+    is tested elsewhere)."""
+
+    def score_file(self, path: object, display_name: str | None = None) -> FakeResult:
+        rnd = random.Random(Path(str(path)).name)
+        return FakeResult(Scores(rnd.uniform(0, 100), rnd.uniform(0, 100),
+                                 *[rnd.uniform(1, 5) for _ in range(5)]))
 
 
 def free_port() -> int:
@@ -18,9 +47,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(settings: Settings) -> Iterator[tuple[AppContext, str]]:
-    """The app as `python app.py` launches it; yields (context, base URL) and shuts it down after."""
-    ctx = create_context(settings)
+def running_app(settings: Settings, load: Loader | None = None) -> Iterator[tuple[AppContext, str]]:
+    """The app as `python app.py` launches it; yields (context, base URL) and shuts it down after.
+
+    `load` replaces the model loader (e.g. `lambda s: FakeScorer()`), as in `AppContext.create`.
+    """
+    ctx = create_context(settings, load=load)
     demo = build_app(ctx)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
@@ -30,3 +62,33 @@ def running_app(settings: Settings) -> Iterator[tuple[AppContext, str]]:
     finally:
         demo.close()
         ctx.close()
+
+
+def browser_binaries() -> tuple[str, str] | None:
+    chromium = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    driver = str(CHROMEDRIVER) if CHROMEDRIVER.exists() else shutil.which("chromedriver")
+    return (chromium, driver) if chromium and driver else None
+
+
+def chromium(mobile_size: tuple[int, int] | None = None) -> Any:
+    """A headless Chromium WebDriver (the caller quits it); `mobile_size` emulates a phone of that
+    width and height from the first page load. Skips the test, with the reason, when selenium or
+    the Debian packages chromium and chromium-driver are missing."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    binaries = browser_binaries()
+    if binaries is None:
+        pytest.skip(f"no Chromium browser here ({CHROMIUM} / {CHROMEDRIVER} missing); install the Debian "
+                    "packages chromium and chromium-driver to run this test")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = binaries[0]
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    if mobile_size is not None:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
+            "width": mobile_size[0], "height": mobile_size[1], "pixelRatio": 1.0}})
+    else:
+        options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
+    return webdriver.Chrome(service=Service(binaries[1]), options=options)

@@ -1,7 +1,7 @@
 """The Arena page in headless Chromium: a vote before listening is refused, after listening it counts.
 
 Proves that the page's play/pause events reach the server and become the listening
-times the arena rules check. Uses the stand-in scorer of the load test.
+times the arena rules check. Uses the stand-in scorer of tests/app_server.
 """
 
 from __future__ import annotations
@@ -13,29 +13,17 @@ from typing import Iterator
 import pytest
 
 from apex_demo.config import Settings
-from apex_demo.ui import build_app, launch_options
 from apex_demo.ui.context import AppContext
-from tests.test_arena_load import FakeScorer, free_port
+from tests.app_server import FakeScorer, chromium, running_app
 
 MIN_LISTEN_S = 2.0
 UI_WAIT_S = 60
-CHROMIUM_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
-HEADLESS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,2000",
-            "--autoplay-policy=no-user-gesture-required")
 
 
 @pytest.fixture()
 def browser():
-    """Headless Chromium (Debian packages chromium + chromium-driver); skipped with the reason if absent."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    if not all(p.exists() for p in CHROMIUM_BINARIES):
-        pytest.skip("no /usr/bin/chromium + /usr/bin/chromedriver; install the Debian packages chromium and "
-                    "chromium-driver to run this test")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM_BINARIES[0])
-    for flag in HEADLESS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMIUM_BINARIES[1])), options=options)
+    """Headless Chromium (skipped, with the reason, when absent)."""
+    driver = chromium()
     try:
         yield driver
     finally:
@@ -46,17 +34,9 @@ def browser():
 def arena_app(tmp_path: Path) -> Iterator[tuple[str, AppContext]]:
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
                         min_listen_s=MIN_LISTEN_S)
-    ctx = AppContext.create(settings, load=lambda s: FakeScorer())
-    demo = build_app(ctx)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(settings))
-    try:
+    with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
         ctx.loader.wait(UI_WAIT_S)
-        yield f"http://127.0.0.1:{port}/", ctx
-    finally:
-        demo.close()
-        ctx.close()
+        yield url, ctx
 
 
 def wait_for(condition, timeout: float = UI_WAIT_S):

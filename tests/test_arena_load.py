@@ -10,9 +10,7 @@ and every refusal must carry the expected reason.
 from __future__ import annotations
 
 import json
-import random
 import secrets
-import socket
 import sqlite3
 import time
 from collections import Counter
@@ -26,10 +24,9 @@ import pytest
 from gradio_client import Client
 
 from apex_demo.config import Settings
-from apex_demo.scores import Scores
-from apex_demo.ui import build_app, launch_options
 from apex_demo.ui.context import AppContext
 from apex_demo.votes import DB_FILENAME
+from tests.app_server import FakeScorer, running_app
 
 CLIENTS = 50
 BATTLES_PER_CLIENT = 20
@@ -37,43 +34,14 @@ MAX_QUEUE_RETRIES = 50
 HTTP_TIMEOUT_S = 120.0
 
 
-class FakeResult:
-    def __init__(self, scores: Scores) -> None:
-        self.scores = scores
-
-
-class FakeScorer:
-    """Deterministic scores per file name (the real engine is tested elsewhere)."""
-
-    def score_file(self, path: object, display_name: str | None = None) -> FakeResult:
-        rnd = random.Random(Path(str(path)).name)
-        return FakeResult(Scores(rnd.uniform(0, 100), rnd.uniform(0, 100),
-                                 *[rnd.uniform(1, 5) for _ in range(5)]))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppContext]]:
     tmp = tmp_path_factory.mktemp("arena_load")
     settings = Settings(device="cpu", cache_dir=tmp / "cache", data_dir=tmp / "data", min_listen_s=0.0,
                         votes_per_minute=1000, vote_salt="load-test")
-    ctx = AppContext.create(settings, load=lambda s: FakeScorer())
-    ctx.loader.start()
-    ctx.loader.wait(30)
-    demo = build_app(ctx)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(settings))
-    try:
-        yield f"http://127.0.0.1:{port}/", ctx
-    finally:
-        demo.close()
-        ctx.close()
+    with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
+        ctx.loader.wait(30)
+        yield url, ctx
 
 
 class RestClient:

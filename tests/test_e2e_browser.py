@@ -6,33 +6,20 @@ Skipped, with the reason, only when no Chromium/chromedriver binary exists on th
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from apex_demo.config import Settings
-from tests.app_server import running_app
+from tests.app_server import chromium, running_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--no-first-run")
 CLIP = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg"  # 46 s: two segments
 PAGE_LOAD_S = 60
 SCORE_WAIT_S = 240
-DESKTOP = (1280, 2000)
 PHONE = (390, 2400)
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-
-
-def browser_binaries() -> tuple[str, str] | None:
-    chromium = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
-    driver = str(CHROMEDRIVER) if CHROMEDRIVER.exists() else shutil.which("chromedriver")
-    return (chromium, driver) if chromium and driver else None
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
 
 @pytest.fixture()
@@ -40,27 +27,6 @@ def app_url(tiny_settings: Settings) -> Iterator[str]:
     with running_app(tiny_settings) as (ctx, url):
         ctx.loader.wait(120)
         yield url
-
-
-def chromium(mobile: bool = False):
-    """A headless Chromium; `mobile` emulates a phone-sized screen from the first page load."""
-    binaries = browser_binaries()
-    if binaries is None:
-        pytest.skip(f"no Chromium browser here ({CHROMIUM} / {CHROMEDRIVER} missing); install the Debian "
-                    "packages chromium and chromium-driver to run this test")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = binaries[0]
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    if mobile:
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
-            "width": PHONE[0], "height": PHONE[1], "pixelRatio": 1.0}})
-    else:
-        options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    return webdriver.Chrome(service=Service(binaries[1]), options=options)
 
 
 def score_clip_in_page(browser, url: str, clip: Path) -> None:
@@ -100,7 +66,7 @@ def test_upload_clip_and_see_radar(app_url: str, audio_dir: Path, tmp_path: Path
     finally:
         browser.quit()
 
-    phone_browser = chromium(mobile=True)
+    phone_browser = chromium(mobile_size=PHONE)
     try:
         score_clip_in_page(phone_browser, app_url, audio_dir / CLIP)  # a cache hit: the result comes at once
         width, scroll_width = phone_browser.execute_script(

@@ -15,7 +15,7 @@ import gradio as gr
 from apex_demo.arena import pool_allowed_paths
 from apex_demo.config import Settings
 from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, leaderboard_tab
-from apex_demo.ui.context import AppContext, LoadState
+from apex_demo.ui.context import AppContext, Loader, LoadState
 
 TITLE = "APEX: how good is this song?"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
@@ -88,6 +88,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     return demo
 
 
-def create_context(settings: Settings) -> AppContext:
-    """The app context with the bundled example clips."""
-    return AppContext.create(settings, examples_dir=EXAMPLES_DIR)
+def create_context(settings: Settings, load: Loader | None = None) -> AppContext:
+    """The app context with the bundled example clips; `load` replaces the model loader (tests)."""
+    if load is None:
+        return AppContext.create(settings, examples_dir=EXAMPLES_DIR)
+    return AppContext.create(settings, load=load, examples_dir=EXAMPLES_DIR)
