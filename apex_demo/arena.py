@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
+from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.ranking import model_pick, overall_score
@@ -247,7 +248,7 @@ class Arena:
             if not path.is_file():
                 raise VoteError(f"uploaded file {path.name} is missing; upload both takes again.",
                                 ErrorCode.FILE_NOT_FOUND)
-            takes.append((f"upload-{_file_digest(path)}", label, path))
+            takes.append((f"upload-{file_sha256(path)[:16]}", label, path))
         if self._rng.random() < 0.5:
             takes.reverse()
         (clip_a, sys_a, path_a), (clip_b, sys_b, path_b) = takes
@@ -389,14 +390,6 @@ def _listen_seconds(value: object) -> float:
         raise VoteRefused(Refusal.BAD_LISTEN_TIME, f"Listening time must be a number of seconds >= 0, "
                           f"got {value!r}.")
     return seconds
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def engine_score_fn(settings: Settings) -> ScoreFn:

@@ -9,7 +9,6 @@ program when it is on PATH.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -36,7 +35,6 @@ SNDFILE_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus
                                 ".aifc", ".au", ".caf", ".w64", ".rf64"})
 MP3_HEADER_TOLERANCE = 0.9  # MP3 headers only estimate the length
 TRUNCATION_TOLERANCE = 0.98
-HASH_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,15 +49,6 @@ class DecodedAudio:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of the file bytes: the embedding cache key (no decode needed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_file(path: Path) -> None:

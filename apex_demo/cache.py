@@ -24,6 +24,7 @@ import numpy as np
 LOGGER = logging.getLogger(__name__)
 
 ENTRY_SUFFIX = ".npz"
+HASH_CHUNK_BYTES = 1 << 20
 BYTES_PER_MB = 1024 * 1024
 
 
@@ -35,9 +36,18 @@ class CacheEntry:
     meta: dict[str, Any]  # duration_s, sample_rate, channels, warnings, ...
 
 
-def cache_key(file_sha256: str, encoder: str, revision: str | None, pipeline_version: str, numerics: str) -> str:
+def file_sha256(path: Path) -> str:
+    """Content hash of a file's bytes: the cache key's material (no decode needed) and a stable clip id."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(content_sha256: str, encoder: str, revision: str | None, pipeline_version: str, numerics: str) -> str:
     """One stable name per (content, encoder, pipeline, numerics: see MertEncoder.numerics)."""
-    material = "\n".join([file_sha256, encoder, revision or "", pipeline_version, numerics])
+    material = "\n".join([content_sha256, encoder, revision or "", pipeline_version, numerics])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from apex_demo import audio
-from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key
+from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key, file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.encoder import MertEncoder, load_encoder
@@ -61,7 +61,7 @@ class Scorer:
         path = Path(path)
         name = display_name if display_name is not None else str(path)
         audio.check_file(path)
-        sha = audio.file_sha256(path)
+        sha = file_sha256(path)
         key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.encoder.numerics)
         entry = self.cache.get(key) if self.cache else None
         if entry is not None:
