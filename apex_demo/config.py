@@ -31,8 +31,10 @@ class Settings:
 
     mert: str = DEFAULT_MERT
     mert_revision: str | None = None
+    mert_file: str | None = None  # weights file inside the MERT folder/repo (else chosen automatically)
     head: str = DEFAULT_HEAD
     head_revision: str | None = None
+    head_file: str | None = None  # weights file inside the head folder/repo, e.g. models/best_model.pt
     device: str = "auto"
     precision: str = "fp32"
     fast: bool = False
@@ -85,8 +87,10 @@ class Settings:
         return cls(
             mert=text("APEX_MERT") or DEFAULT_MERT,
             mert_revision=text("APEX_MERT_REVISION"),
+            mert_file=text("APEX_MERT_FILE"),
             head=text("APEX_HEAD") or DEFAULT_HEAD,
             head_revision=text("APEX_HEAD_REVISION"),
+            head_file=text("APEX_HEAD_FILE"),
             device=(text("APEX_DEVICE") or "auto").lower(),
             precision=(text("APEX_PRECISION") or "fp32").lower(),
             fast=flag("APEX_FAST"),

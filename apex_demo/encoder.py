@@ -2,9 +2,14 @@
 
 MERT's remote code no longer runs on current transformers, but with MERT-v1's
 config transformers' own HubertModel computes the same hidden states with the
-same 211 state-dict keys (../shared/APEX_SPEC.md, "Model files"). So we read
+same 211 state-dict keys (docs/reference.md, "Model files"). So we read
 MERT's config.json into a HubertConfig, refuse configs that HubertModel cannot
 reproduce, and never use trust_remote_code.
+
+The authors run MERT's feature extractor (Wav2Vec2FeatureExtractor, from
+preprocessor_config.json) on every segment: its sampling rate must be 24 kHz, and
+when it sets do_normalize each segment is scaled to zero mean and unit variance
+exactly as that class does. MERT-v1-95M's file has do_normalize false (identity).
 """
 
 from __future__ import annotations
@@ -16,19 +21,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import HubertConfig, HubertModel
 
 from apex_demo import hub
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.fastpath import CpuMertRunner, cpu_runner_for
-from apex_demo.weights import WEIGHT_FILES, read_checkpoint, state_mismatch
+from apex_demo.weights import read_checkpoint, state_mismatch
 
 LOGGER = logging.getLogger(__name__)
 
 MERT_LAYERS = (2, 5, 8, -1)  # hidden_states indices the APEX reference averages
 CONFIG_FILE = "config.json"
+PREPROCESSOR_FILE = "preprocessor_config.json"
 ENV_VAR = "APEX_MERT"
+FILE_ENV_VAR = "APEX_MERT_FILE"
+FILE_FLAG = "--mert-file"
+SAMPLE_RATE = 24_000  # what MERT-v1 was trained on and the APEX segments are cut at
+# transformers.Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm: (x - mean) / sqrt(var + 1e-7)
+NORMALIZE_EPS = 1e-7
 # MERT-only config values this path cannot reproduce: (key, value that is fine).
 REQUIRED_VALUES: dict[str, Any] = {"feature_extractor_cqt": False, "deepnorm": False}
 # Legacy weight-norm names (torch.nn.utils.weight_norm) -> parametrizations names.
@@ -70,6 +82,36 @@ def rename_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return renamed
 
 
+@dataclass(frozen=True)
+class FeatureExtractorConfig:
+    """What MERT's preprocessor_config.json asks of the input (absent file: the published defaults)."""
+
+    sampling_rate: int = SAMPLE_RATE
+    do_normalize: bool = False
+
+
+def feature_extractor_config(raw: dict[str, Any] | None, where: str) -> FeatureExtractorConfig:
+    """Read preprocessor_config.json; refuse a sampling rate the 24 kHz pipeline cannot give it."""
+    if raw is None:
+        return FeatureExtractorConfig()
+    rate = raw.get("sampling_rate", SAMPLE_RATE)
+    if rate != SAMPLE_RATE:
+        raise ModelError(f"{where} sets sampling_rate={rate!r}, but APEX cuts 30 s segments at {SAMPLE_RATE} Hz "
+                         "(MERT-v1). Use a MERT-v1 model whose preprocessor_config.json says 24000.",
+                         ErrorCode.UNSUPPORTED_CONFIG)
+    return FeatureExtractorConfig(SAMPLE_RATE, bool(raw.get("do_normalize", False)))
+
+
+def normalize_segments(segments: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per segment, as Wav2Vec2FeatureExtractor(do_normalize=True) computes it."""
+    rows = [torch.from_numpy(_normalize_row(row.numpy())) for row in segments.float().cpu()]
+    return torch.stack(rows)
+
+
+def _normalize_row(x: np.ndarray) -> np.ndarray:
+    return ((x - x.mean()) / np.sqrt(x.var() + NORMALIZE_EPS)).astype(np.float32)
+
+
 def resolve_device(device: str) -> torch.device:
     """'auto' picks CUDA when available; asking for CUDA without one is a clear error."""
     if device == "auto":
@@ -89,6 +131,7 @@ class MertEncoder:
     source: str
     revision: str | None
     autocast_dtype: torch.dtype | None = None
+    features: FeatureExtractorConfig = FeatureExtractorConfig()
     # Same numbers, ~3x faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
     cpu_runner: CpuMertRunner | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -100,7 +143,7 @@ class MertEncoder:
     @property
     def mode(self) -> str:
         """"exact" (reference numerics) or "fast" (reduced precision), as actually run, not as asked."""
-        return "exact" if self.numerics == "exact" else "fast"
+        return "exact" if self._precision == "exact" else "fast"
 
     @property
     def numerics(self) -> str:
@@ -109,6 +152,12 @@ class MertEncoder:
         Part of the embedding cache key, so results of one reduced precision are never served
         for another.
         """
+        if self.features.do_normalize:
+            return "normalized-" + self._precision
+        return self._precision
+
+    @property
+    def _precision(self) -> str:
         if self.cpu_runner is not None and self.cpu_runner.dtype != torch.float32:
             return f"fast-cpu-{str(self.cpu_runner.dtype).removeprefix('torch.')}"
         if self.autocast_dtype is not None:
@@ -121,6 +170,8 @@ class MertEncoder:
         One forward at a time per model (the lock): the CPU or GPU is the bottleneck, and
         several Scorers may share this encoder.
         """
+        if self.features.do_normalize:
+            segments = normalize_segments(segments)
         with self.lock:
             return self._layer_means(segments)
 
@@ -139,7 +190,7 @@ class MertEncoder:
 
 def load_encoder(source: str, revision: str | None = None, device: str = "auto",
                  token: str | None = None, autocast_dtype: torch.dtype | None = None,
-                 fast: bool = False) -> MertEncoder:
+                 fast: bool = False, filename: str | None = None) -> MertEncoder:
     """Resolve MERT (Hub id or folder), build a HubertModel from its config, load its weights.
 
     `fast` (or a reduced autocast_dtype) selects the approximate mode: bf16 on CPU,
@@ -148,23 +199,41 @@ def load_encoder(source: str, revision: str | None = None, device: str = "auto",
     if Path(source).expanduser().is_file():
         raise ModelError(f"MERT source {source} is a file; point {ENV_VAR} (or --mert) at a folder with "
                          "config.json and the weights, or at a Hub repo id.", ErrorCode.MODEL_NOT_FOUND)
-    config_path = hub.resolve_file(source, [CONFIG_FILE], revision, "MERT encoder", ENV_VAR, token)
-    weights_path = hub.resolve_file(source, WEIGHT_FILES, revision, "MERT encoder", ENV_VAR, token)
-    try:
-        raw = json.loads(config_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"MERT config {config_path} is not valid JSON ({exc}). Re-download it.",
-                         ErrorCode.UNSUPPORTED_CONFIG) from None
-    config = hubert_config_from_mert(raw)
+    where = hub.Source(source, revision, "MERT encoder", ENV_VAR, FILE_ENV_VAR, FILE_FLAG, token)
+    config = hubert_config_from_mert(_read_json(hub.resolve_file(where, hub.file_named(CONFIG_FILE), CONFIG_FILE)))
+    features = feature_extractor_config(_optional_json(where, PREPROCESSOR_FILE), f"{source} {PREPROCESSOR_FILE}")
+    weights_path = hub.resolve_weights(where, filename)  # after the small files: a bad config fails fast
     model = HubertModel(config)
     _load_weights(model, weights_path)
     target = resolve_device(device)
     model.to(target).eval()
     LOGGER.info("loaded MERT encoder %s (%s) on %s", source, weights_path.name, target)
     if target.type == "cuda":
-        return MertEncoder(model, target, source, revision, autocast_dtype or (torch.bfloat16 if fast else None))
+        return MertEncoder(model, target, source, revision, autocast_dtype or (torch.bfloat16 if fast else None),
+                           features)
     runner = cpu_runner_for(model, MERT_LAYERS, approximate=fast or autocast_dtype is not None)
-    return MertEncoder(model, target, source, revision, None, runner)
+    return MertEncoder(model, target, source, revision, None, features, runner)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"MERT file {path} is not valid JSON ({exc}). Re-download it.",
+                         ErrorCode.UNSUPPORTED_CONFIG) from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"MERT file {path} is not a JSON object. Re-download it.", ErrorCode.UNSUPPORTED_CONFIG)
+    return raw
+
+
+def _optional_json(where: hub.Source, name: str) -> dict[str, Any] | None:
+    """A small JSON file of the model that may be absent (older copies have no preprocessor_config.json)."""
+    try:
+        return _read_json(hub.resolve_file(where, hub.file_named(name), name))
+    except ModelError as exc:
+        if exc.code is ErrorCode.MODEL_NOT_FOUND:
+            return None
+        raise
 
 
 def _load_weights(model: HubertModel, path: Path) -> None:

@@ -1,17 +1,27 @@
-"""The APEX head: a plain nn.Module built from the checkpoint's own tensor shapes.
+"""The APEX head: a plain nn.Module with the authors' module tree, built from the checkpoint's shapes.
 
-Loads any of the published formats: the GitHub training checkpoint (a dict with
-`model_state`, `task`, `shared`, ...), a Hub repo id or folder holding
-model.safetensors / pytorch_model.bin whose keys may carry a prefix (MERT's
-`mert.*` tensors are ignored), or a bare state-dict file. Module names follow the
-reference (`shared.<i>.block.<j>`, `branch_<output>.<i>.block.<j>`, `branch_<output>.2`).
+Module names are the authors' (AMAAI-Lab/apex train.py / inference.py: `apexMLP`
+holds `shared`, a Sequential of SharedBlocks whose layers live in `.block`, and
+one TaskBranch per output whose layers live in `.branch`), so a checkpoint's
+`model_state` loads with strict names:
+
+    shared.<i>.block.<j>.*                  Linear / BatchNorm of shared layer i
+    branch_<output>.branch.<i>.block.<j>.*  Linear / BatchNorm of branch layer i (i = 0, 1)
+    branch_<output>.branch.2.*              the final Linear(64, 1)
+
+Reads the GitHub training checkpoint (a dict with `model_state`, `task`, `shared`,
+optimizer and scheduler state, ...), a bare state dict, or a Hub file whose keys
+carry any prefix (`model.`, `module.`, `apex.`, ...) next to MERT's `mert.*`
+tensors, which are ignored. Widths come from the tensors, so both published
+trunks (768-512-256 and 768-512-384-256) and popularity-only heads load.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,11 +30,13 @@ from torch import nn
 from apex_demo import hub
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.scores import AESTHETIC_KEYS, OUTPUT_BY_KEY, POPULARITY_KEYS, SCORE_KEYS, Scores
-from apex_demo.weights import WEIGHT_FILES, describe_keys, read_checkpoint, state_mismatch
+from apex_demo.weights import describe_keys, read_checkpoint, state_mismatch
 
 LOGGER = logging.getLogger(__name__)
 
 ENV_VAR = "APEX_HEAD"
+FILE_ENV_VAR = "APEX_HEAD_FILE"
+FILE_FLAG = "--head-file"
 SHARED_DROPOUT = 0.3
 BRANCH_DROPOUT = 0.1
 NUM_LAYER_MEANS = 4
@@ -32,15 +44,18 @@ NUM_LAYER_MEANS = 4
 # (identical on torch 2.6, 2.11, 2.13): used when a checkpoint carries no aggregator.
 SEEDED_AGGREGATOR_WEIGHT = (0.3822692632675171, 0.4150039553642273, -0.11713624000549316, 0.45930564403533936)
 SEEDED_AGGREGATOR_BIAS = -0.10955178737640381
-# A head tensor name, with any prefix before it: group 1 is the reference name.
-HEAD_KEY = re.compile(r"(?:^|\.)((?:shared\.\d+\.block\.\d+|branch_[a-z_]+\.\d+(?:\.block\.\d+)?|aggregator)"
+# A head tensor name, with any prefix before it: group 1 is the authors' name.
+HEAD_KEY = re.compile(r"(?:^|\.)((?:shared\.\d+\.block\.\d+|branch_[a-z_]+\.branch\.\d+(?:\.block\.\d+)?|aggregator)"
                       r"\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 SHARED_LINEAR = re.compile(r"^shared\.(\d+)\.block\.0\.weight$")
-BRANCH_LINEAR = re.compile(r"^branch_([a-z_]+)\.(\d+)(?:\.block\.0)?\.weight$")
+BRANCH_LINEAR = re.compile(r"^branch_([a-z_]+)\.branch\.(\d+)(?:\.block\.0)?\.weight$")
+LAYOUT_HELP = ("the authors' layout (AMAAI-Lab/apex train.py): shared.<i>.block.0.weight, ..., "
+               "branch_score_streams.branch.0.block.0.weight, branch_score_streams.branch.2.weight, "
+               "optionally under one prefix such as model. or module.")
 
 
 class Block(nn.Module):
-    """Linear -> BatchNorm -> GELU -> Dropout, named `block` as in the reference."""
+    """Linear -> BatchNorm -> GELU -> Dropout in `.block` (the authors' SharedBlock / BranchBlock)."""
 
     def __init__(self, d_in: int, d_out: int, dropout: float) -> None:
         super().__init__()
@@ -48,6 +63,21 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block(x)
+
+
+class Branch(nn.Module):
+    """One output's layers in `.branch` (the authors' TaskBranch); output = sigmoid(x) * scale + shift."""
+
+    def __init__(self, dims: tuple[int, ...], scale: float, shift: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [Block(a, b, BRANCH_DROPOUT) for a, b in zip(dims, dims[1:])]
+        layers.append(nn.Linear(dims[-1], 1))
+        self.branch = nn.Sequential(*layers)
+        self.scale = scale
+        self.shift = shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.branch(x)).squeeze(-1) * self.scale + self.shift
 
 
 @dataclass(frozen=True)
@@ -65,29 +95,21 @@ class HeadConfig:
 
 
 class ApexHead(nn.Module):
-    """Shared trunk + one branch per output; output = sigmoid(x) * scale + shift."""
+    """Shared trunk + one branch per output, named as in the authors' apexMLP."""
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
         self.config = config
         dims = (config.input_dim, *config.shared_dims)
-        self.shared = nn.ModuleList(Block(a, b, SHARED_DROPOUT) for a, b in zip(dims, dims[1:]))
+        self.shared = nn.Sequential(*(Block(a, b, SHARED_DROPOUT) for a, b in zip(dims, dims[1:])))
         for key in config.outputs:
-            bdims = (dims[-1], *config.branch_dims)
-            layers: list[nn.Module] = [Block(a, b, BRANCH_DROPOUT) for a, b in zip(bdims, bdims[1:])]
-            layers.append(nn.Linear(bdims[-1], 1))
-            self.add_module(f"branch_{key}", nn.Sequential(*layers))
+            spec = OUTPUT_BY_KEY[key]
+            self.add_module(f"branch_{key}", Branch((dims[-1], *config.branch_dims), spec.scale, spec.shift))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """[B, input_dim] -> {output key: [B]} on each output's own scale."""
-        for block in self.shared:
-            x = block(x)
-        out = {}
-        for key in self.config.outputs:
-            spec = OUTPUT_BY_KEY[key]
-            raw = getattr(self, f"branch_{key}")(x).squeeze(-1)
-            out[key] = torch.sigmoid(raw) * spec.scale + spec.shift
-        return out
+        shared = self.shared(x)
+        return {key: getattr(self, f"branch_{key}")(shared) for key in self.config.outputs}
 
 
 def seeded_aggregator() -> nn.Conv1d:
@@ -108,6 +130,8 @@ class LoadedHead:
     source: str
     revision: str | None
     aggregator_from_checkpoint: bool
+    path: Path | None = None  # the weights file read
+    metadata: dict[str, Any] = field(default_factory=dict)  # non-tensor entries of a training checkpoint
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -125,17 +149,19 @@ class LoadedHead:
         return [Scores.from_mapping({k: float(out[k][i]) for k in self.outputs}) for i in range(len(embeddings))]
 
 
-def load_head(source: str, revision: str | None = None, token: str | None = None) -> LoadedHead:
-    """Resolve the head (file, folder or Hub id), read it in any format, build and load it."""
-    path = hub.resolve_file(source, WEIGHT_FILES, revision, "APEX head", ENV_VAR, token)
+def load_head(source: str, revision: str | None = None, token: str | None = None,
+              filename: str | None = None) -> LoadedHead:
+    """Resolve the head (file, folder or Hub id), read it in any format, build and load it.
+
+    `filename` picks the weights file inside a folder or Hub repo (else it is chosen by hub.choose_weights_file).
+    """
+    path = hub.resolve_weights(hub.Source(source, revision, "APEX head", ENV_VAR, FILE_ENV_VAR, FILE_FLAG, token),
+                               filename)
     raw = read_checkpoint(path, "APEX head")
     state, meta = split_checkpoint(raw, str(path))
     head_state, aggregator_state = canonical_head_state(state, str(path))
     config = infer_config(head_state, str(path))
-    if meta.get("shared") is not None and int(meta["shared"]) != len(config.shared_dims):
-        raise ModelError(f"{path}: checkpoint says shared={meta['shared']} but its tensors have "
-                         f"{len(config.shared_dims)} shared layers. The file is inconsistent; re-export it.",
-                         ErrorCode.HEAD_MISMATCH)
+    _check_metadata(meta, config, path)
     head = ApexHead(config)
     _load_strict(head, head_state, str(path))
     aggregator = seeded_aggregator()
@@ -144,7 +170,17 @@ def load_head(source: str, revision: str | None = None, token: str | None = None
     head.eval()
     aggregator.eval()
     LOGGER.info("loaded APEX head %s: task=%s shared=%s", source, config.task, config.shared_dims)
-    return LoadedHead(head, aggregator, source, revision, bool(aggregator_state))
+    return LoadedHead(head, aggregator, source, revision, bool(aggregator_state), path, meta)
+
+
+def _check_metadata(meta: dict[str, Any], config: HeadConfig, path: Path) -> None:
+    """A training checkpoint's `shared` and `task` must agree with its tensors."""
+    found = {"shared": len(config.shared_dims), "task": config.task}
+    for field_name, actual in found.items():
+        said = meta.get(field_name)
+        if said is not None and str(said) != str(actual):
+            raise ModelError(f"{path}: the checkpoint says {field_name}={said} but its tensors are {field_name}="
+                             f"{actual}. The file is inconsistent; re-export it.", ErrorCode.HEAD_MISMATCH)
 
 
 def split_checkpoint(raw: Any, where: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -178,9 +214,8 @@ def canonical_head_state(state: dict[str, Any], where: str) -> tuple[dict[str, t
                              "per checkpoint.", ErrorCode.HEAD_MISMATCH)
         target[name] = value
     if not head:
-        raise ModelError(f"{where} holds no APEX head tensors (expected names like shared.0.block.0.weight "
-                         f"and branch_score_streams.0.block.0.weight). It holds: {describe_keys(ignored)}",
-                         ErrorCode.HEAD_MISMATCH)
+        raise ModelError(f"{where} holds no APEX head tensors; expected {LAYOUT_HELP} It holds: "
+                         f"{describe_keys(ignored)}", ErrorCode.HEAD_MISMATCH)
     unknown = [k for k in ignored if not (k.startswith("mert.") or ".mert." in k)]
     if unknown:
         LOGGER.warning("%s: ignoring %d tensors that are not part of the APEX head: %s",
@@ -202,7 +237,7 @@ def infer_config(state: dict[str, torch.Tensor], where: str) -> HeadConfig:
         raise ModelError(
             f"{where} does not look like an APEX head: shared layers {[i for i, _ in shared]}, branches "
             f"{sorted(branches)} (unknown: {unknown}, missing popularity: {missing_pop}; expected "
-            f"{list(POPULARITY_KEYS)} and optionally all of {list(AESTHETIC_KEYS)}). Keys: "
+            f"{list(POPULARITY_KEYS)} and optionally all of {list(AESTHETIC_KEYS)}, in {LAYOUT_HELP}). Keys: "
             f"{describe_keys(list(state))}", ErrorCode.HEAD_MISMATCH)
     first_branch = sorted(branches[POPULARITY_KEYS[0]])
     return HeadConfig(input_dim=shared[0][1][1], shared_dims=tuple(s[0] for _, s in shared),

@@ -108,8 +108,10 @@ class ModelKey:
 
     mert: str
     mert_revision: str | None
+    mert_file: str | None
     head: str
     head_revision: str | None
+    head_file: str | None
     device: str
     precision: str
     fast: bool
@@ -117,7 +119,8 @@ class ModelKey:
 
     @classmethod
     def from_settings(cls, s: Settings) -> "ModelKey":
-        return cls(s.mert, s.mert_revision, s.head, s.head_revision, s.device, s.precision, s.fast, s.hf_token)
+        return cls(s.mert, s.mert_revision, s.mert_file, s.head, s.head_revision, s.head_file, s.device, s.precision,
+                   s.fast, s.hf_token)
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,8 @@ def _build_scorer(key: ScorerKey) -> Scorer:
 def _load_models(key: ModelKey) -> tuple[MertEncoder, LoadedHead]:
     """MERT and the head, built once per model choice and shared by every Scorer that uses them."""
     encoder = load_encoder(key.mert, key.mert_revision, key.device, key.token, AUTOCAST_DTYPES[key.precision],
-                           fast=key.fast)
-    head = load_head(key.head, key.head_revision, key.token)
+                           fast=key.fast, filename=key.mert_file)
+    head = load_head(key.head, key.head_revision, key.token, filename=key.head_file)
     if head.head.config.input_dim != encoder.hidden_size:
         raise ModelError(f"The APEX head {key.head} expects {head.head.config.input_dim}-d embeddings but the "
                          f"MERT encoder {key.mert} gives {encoder.hidden_size}-d. Use the head trained on "

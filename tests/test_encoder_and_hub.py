@@ -5,17 +5,23 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import inspect
+
 import httpx
+import huggingface_hub
 import pytest
 import torch
 from huggingface_hub import errors as hub_errors
 
 from apex_demo import hub
 from apex_demo.config import Settings
-from apex_demo.encoder import hubert_config_from_mert, load_encoder, resolve_device
+from transformers import Wav2Vec2FeatureExtractor
+
+from apex_demo.encoder import hubert_config_from_mert, load_encoder, normalize_segments, resolve_device
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.head import load_head
 from apex_demo.scoring import get_scorer
+from reference.files import write_mert_folder
 from tests.fixtures import TINY_MERT_CONFIG, build_mert_folder
 
 
@@ -79,66 +85,120 @@ def test_cuda_without_gpu_is_a_clear_error(monkeypatch) -> None:
 
 
 def test_head_width_must_match_encoder(tiny_mert_dir: Path, tmp_path: Path, tiny_heads: dict) -> None:
-    folder = build_mert_folder(tmp_path / "wide", config={**TINY_MERT_CONFIG, "hidden_size": 48})
+    folder = build_mert_folder(tmp_path / "wide", hidden_size=48)
     settings = Settings(mert=str(folder), head=str(tiny_heads["train"]), device="cpu", use_cache=False)
     with pytest.raises(ModelError) as err:
         get_scorer(settings)
     assert err.value.code is ErrorCode.HEAD_MISMATCH and "48" in err.value.message
 
 
+# The real signatures, taken before any test replaces the functions.
+REAL_SIGNATURES = {name: inspect.signature(getattr(huggingface_hub, name))
+                   for name in ("list_repo_files", "hf_hub_download")}
+
+
 class FakeHub:
-    """Stands in for hf_hub_download: records requests, serves files from a folder."""
+    """Stands in for huggingface_hub's list_repo_files and hf_hub_download, serving a folder as a repo.
+
+    Every call is first bound to the real function's signature, so a misspelled or
+    missing argument fails the test instead of passing silently.
+    """
 
     def __init__(self, folder: Path, raise_for: dict | None = None) -> None:
         self.folder = folder
-        self.calls: list[tuple[str, str, str | None]] = []
+        self.calls: list[tuple[str, ...]] = []
         self.raise_for = raise_for or {}
 
-    def __call__(self, repo_id: str, filename: str, *, revision=None, token=None, library_name=None) -> str:
-        self.calls.append((repo_id, filename, revision))
-        if filename in self.raise_for:
-            raise self.raise_for[filename]
-        if not (self.folder / filename).exists():
-            raise hub_errors.RemoteEntryNotFoundError(f"{filename} not in repo", response=_response(404))
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> "FakeHub":
+        monkeypatch.setattr(hub.huggingface_hub, "list_repo_files", self.list_repo_files)
+        monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", self.hf_hub_download)
+        return self
+
+    def list_repo_files(self, *args, **kwargs) -> list[str]:
+        bound = REAL_SIGNATURES["list_repo_files"].bind(*args, **kwargs).arguments
+        self.calls.append(("list", bound["repo_id"], bound.get("revision")))
+        self._maybe_raise("list")
+        return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*") if p.is_file())
+
+    def hf_hub_download(self, *args, **kwargs) -> str:
+        bound = REAL_SIGNATURES["hf_hub_download"].bind(*args, **kwargs).arguments
+        filename = bound["filename"]
+        self.calls.append(("download", bound["repo_id"], filename, bound.get("revision")))
+        self._maybe_raise(filename)
         return str(self.folder / filename)
+
+    def _maybe_raise(self, what: str) -> None:
+        if what in self.raise_for:
+            raise self.raise_for[what]
 
 
 def _response(status: int) -> httpx.Response:
     return httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/fake"))
 
 
-def test_hub_id_downloads_config_then_first_weights(tiny_mert_dir: Path, monkeypatch) -> None:
-    fake = FakeHub(tiny_mert_dir)
-    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", fake)
+def test_hub_id_lists_the_repo_then_downloads_what_it_needs(tiny_mert_dir: Path, monkeypatch) -> None:
+    fake = FakeHub(tiny_mert_dir).install(monkeypatch)
     encoder = load_encoder("m-a-p/MERT-v1-95M", revision="abc123", device="cpu")
-    assert fake.calls == [("m-a-p/MERT-v1-95M", "config.json", "abc123"),
-                          ("m-a-p/MERT-v1-95M", "model.safetensors", "abc123"),
-                          ("m-a-p/MERT-v1-95M", "pytorch_model.bin", "abc123")]
+    downloads = [c[2] for c in fake.calls if c[0] == "download"]
+    assert downloads == ["config.json", "preprocessor_config.json", "pytorch_model.bin"]
+    assert all(c[1] == "m-a-p/MERT-v1-95M" and c[-1] == "abc123" for c in fake.calls)
     assert encoder.source == "m-a-p/MERT-v1-95M" and encoder.revision == "abc123"
 
 
-def test_a_cached_weights_file_is_used_before_downloading(tiny_mert_dir: Path, monkeypatch) -> None:
-    fake = FakeHub(tiny_mert_dir)
-    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", fake)
-    cached = {"pytorch_model.bin": str(tiny_mert_dir / "pytorch_model.bin"), "config.json":
-              str(tiny_mert_dir / "config.json")}
-    monkeypatch.setattr(hub.huggingface_hub, "try_to_load_from_cache",
-                        lambda repo, name, revision=None: cached.get(name))
-    load_encoder("m-a-p/MERT-v1-95M", device="cpu")
-    assert fake.calls == []  # preloaded (Spaces preload_from_hub): no request at all
+def _hf_cache_repo(cache: Path, repo_id: str, files: dict[str, Path], commit: str = "0123abcd" * 5) -> Path:
+    """A repo in the Hugging Face cache layout (models--owner--name/snapshots/<commit>, refs/main)."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    for name, source in files.items():
+        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, snapshot / name)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
 
 
-def test_head_hub_repo_with_prefix(tiny_heads: dict, monkeypatch) -> None:
-    fake = FakeHub(tiny_heads["hub_safetensors"])
-    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", fake)
+def test_a_repo_in_the_local_cache_loads_without_any_request(tiny_mert_dir: Path, tiny_heads: dict,
+                                                             tmp_path: Path, monkeypatch) -> None:
+    """What Spaces' preload_from_hub leaves behind, read by the real huggingface_hub (offline)."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    _hf_cache_repo(tmp_path / "hub", "m-a-p/MERT-v1-95M",
+                   {n: tiny_mert_dir / n for n in ("config.json", "preprocessor_config.json", "pytorch_model.bin")})
+    snapshot = _hf_cache_repo(tmp_path / "hub", "amaai-lab/apex",
+                              {"models/best_model.pt": tiny_heads["train"], "README.md": tiny_heads["train"]})
+    fake = FakeHub(tmp_path).install(monkeypatch)
+    encoder = load_encoder("m-a-p/MERT-v1-95M", device="cpu")
+    head = load_head("amaai-lab/apex")
+    assert fake.calls == []
+    assert head.path == snapshot / "models" / "best_model.pt" and head.metadata["task"] == "full"
+    assert encoder.hidden_size == 32
+
+
+@pytest.mark.parametrize("layout,expected", [("hub_safetensors", "model.safetensors"),
+                                             ("hub_bin", "pytorch_model.bin"),
+                                             ("models_only", "models/best_model.pt")])
+def test_head_hub_repo_whatever_its_weights_file(layout: str, expected: str, tiny_heads: dict, monkeypatch) -> None:
+    fake = FakeHub(tiny_heads[layout]).install(monkeypatch)
     loaded = load_head("amaai-lab/apex")
-    assert fake.calls == [("amaai-lab/apex", "model.safetensors", None)]
+    assert fake.calls == [("list", "amaai-lab/apex", None), ("download", "amaai-lab/apex", expected, None)]
     assert loaded.outputs[-1] == "naturalness"
 
 
+def test_hub_repo_with_several_weights_needs_a_pick(tiny_heads: dict, tmp_path: Path, monkeypatch) -> None:
+    repo = tmp_path / "repo"
+    (repo / "models").mkdir(parents=True)
+    shutil.copy(tiny_heads["train"], repo / "models" / "best_model.pt")
+    shutil.copy(tiny_heads["popularity"], repo / "models" / "popularity.pt")
+    FakeHub(repo).install(monkeypatch)
+    with pytest.raises(ModelError) as err:
+        load_head("amaai-lab/apex")
+    assert "models/best_model.pt" in err.value.message and "APEX_HEAD_FILE" in err.value.message
+    picked = load_head("amaai-lab/apex", filename="models/popularity.pt")
+    assert picked.head.config.task == "popularity"
+
+
 def test_unreachable_hub_says_how_to_use_a_local_copy(monkeypatch) -> None:
-    offline = hub_errors.LocalEntryNotFoundError("cannot reach")
-    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", FakeHub(Path("/nonexistent"), {"config.json": offline}))
+    offline = hub_errors.OfflineModeIsEnabled("cannot reach")
+    FakeHub(Path("/nonexistent"), {"list": offline}).install(monkeypatch)
     with pytest.raises(ModelError) as err:
         load_encoder("m-a-p/MERT-v1-95M", device="cpu")
     assert err.value.code is ErrorCode.HUB_UNREACHABLE
@@ -147,11 +207,16 @@ def test_unreachable_hub_says_how_to_use_a_local_copy(monkeypatch) -> None:
 
 def test_unknown_repo(monkeypatch) -> None:
     missing = hub_errors.RepositoryNotFoundError("404", response=_response(404))
-    monkeypatch.setattr(hub.huggingface_hub, "hf_hub_download", FakeHub(Path("/x"), {"pytorch_model.bin": missing,
-                                                                                    "model.safetensors": missing}))
+    FakeHub(Path("/x"), {"list": missing}).install(monkeypatch)
     with pytest.raises(ModelError) as err:
         load_head("nobody/no-such-head")
     assert err.value.code is ErrorCode.MODEL_NOT_FOUND and "APEX_HEAD" in err.value.message
+
+
+def test_fakes_refuse_a_wrong_signature() -> None:
+    """The guard the fakes rely on: a misspelled keyword does not bind to the real function."""
+    with pytest.raises(TypeError):
+        REAL_SIGNATURES["hf_hub_download"].bind("a/b", "f", revison="x")
 
 
 def test_real_offline_hub_is_unreachable_not_a_crash() -> None:
@@ -174,3 +239,29 @@ def test_cli_model_error_exits_2(capsys, audio_dir: Path) -> None:
                  "m-a-p/MERT-not-cached"])
     assert code == 2
     assert "hub_unreachable" in capsys.readouterr().err
+
+
+def test_preprocessor_sampling_rate_other_than_24k_is_refused(tmp_path: Path) -> None:
+    folder = write_mert_folder(tmp_path / "mert16k", preprocessor_overrides={"sampling_rate": 16000})
+    with pytest.raises(ModelError) as err:
+        load_encoder(str(folder), device="cpu")
+    assert err.value.code is ErrorCode.UNSUPPORTED_CONFIG and "sampling_rate=16000" in err.value.message
+
+
+def test_normalisation_equals_wav2vec2_feature_extractor() -> None:
+    """transformers' own extractor with do_normalize=True is the expected value."""
+    gen = torch.Generator().manual_seed(3)
+    segments = torch.cat([0.3 * torch.randn(1, 24000, generator=gen) + 0.1,
+                          torch.cat([torch.randn(1, 12000, generator=gen), torch.zeros(1, 12000)], dim=1)])
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, padding_value=0.0, do_normalize=True,
+                                         return_attention_mask=True)
+    for row, got in zip(segments, normalize_segments(segments)):
+        want = extractor(row.numpy(), sampling_rate=24000, return_tensors="pt")["input_values"][0]
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_a_missing_preprocessor_config_means_the_published_defaults(tiny_mert_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "no-preprocessor"
+    shutil.copytree(tiny_mert_dir, folder)
+    (folder / "preprocessor_config.json").unlink()
+    assert load_encoder(str(folder), device="cpu").features.do_normalize is False

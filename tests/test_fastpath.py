@@ -19,8 +19,9 @@ from apex_demo.fastpath import (BACKEND_ATEN, BACKEND_ONEDNN, CpuMertRunner, bf1
                                 onednn_available, unsupported_reason)
 from apex_demo.scoring import get_scorer
 from tests.fixtures import TINY_MERT_CONFIG, build_mert_folder
-from tests.reference_loop import SEG, load_reference_mert
+from reference.authors import SEGMENT_SEC, load_mert
 
+SEG = SEGMENT_SEC * 24_000
 CLIPS = ["Kevin_MacLeod_-_Vibe_Ace.ogg", "vocadito_10.wav"]  # 22.05 kHz mono (3 segments), 44.1 kHz
 REL_TOL = 1e-5  # float rounding only: kernels sum in a different order
 BF16_ABS_TOL = 0.1  # the approximate mode: bounded, but clearly not exact
@@ -51,7 +52,7 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def reference_model(tiny_mert_dir: Path) -> HubertModel:
-    return load_reference_mert(tiny_mert_dir)
+    return load_mert(tiny_mert_dir)[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +109,13 @@ def test_silent_segment_matches(perturbed_model: HubertModel) -> None:
 
 
 def test_unsupported_config_falls_back_to_plain_forward(tmp_path: Path, clip_segments: dict) -> None:
-    raw = dict(TINY_MERT_CONFIG, do_stable_layer_norm=True, feat_extract_norm="layer")
-    folder = build_mert_folder(tmp_path / "stable-ln", config=raw)
+    raw = dict(TINY_MERT_CONFIG, do_stable_layer_norm=True)  # same tensor names, pre-norm transformer
+    folder = build_mert_folder(tmp_path / "stable-ln", do_stable_layer_norm=True)
     assert "do_stable_layer_norm" in (unsupported_reason(hubert_config_from_mert(raw)) or "")
     encoder = load_encoder(str(folder), device="cpu")
     assert encoder.cpu_runner is None
     segment = clip_segments[CLIPS[1]][:1]
-    want = reference_layer_means(load_reference_mert(folder), segment)
+    want = reference_layer_means(load_mert(folder)[1], segment)
     assert relative_error(encoder.layer_means(segment), want) < REL_TOL
 
 

@@ -1,16 +1,26 @@
-"""The APEX head loads from every published checkpoint format and computes the reference numbers."""
+"""The APEX head loads the authors' checkpoints in every published format and computes their numbers.
+
+Expected values come from reference/authors.py: the authors' apexMLP re-stated with
+their module names, loaded the way their inference.py loads best_model.pt.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from apex_demo.errors import ErrorCode, ModelError
-from apex_demo.head import SEEDED_AGGREGATOR_BIAS, SEEDED_AGGREGATOR_WEIGHT, load_head, seeded_aggregator
+from apex_demo.head import (SEEDED_AGGREGATOR_BIAS, SEEDED_AGGREGATOR_WEIGHT, ApexHead, HeadConfig, load_head,
+                            seeded_aggregator)
 from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
-from tests.reference_loop import reference_head
+from reference.authors import apexMLP, apply_head, load_apex_head
+from reference.files import hub_state
+
+TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -18,35 +28,58 @@ def embedding() -> torch.Tensor:
     return torch.randn(32, generator=torch.Generator().manual_seed(5))
 
 
-@pytest.mark.parametrize("fmt", ["train", "bare", "hub_bin", "hub_safetensors"])
-def test_every_format_gives_the_reference_scores(fmt: str, tiny_heads: dict, embedding: torch.Tensor) -> None:
+@pytest.fixture(scope="module")
+def authors_scores(tiny_heads: dict, embedding: torch.Tensor) -> dict[str, float]:
+    return apply_head(load_apex_head(tiny_heads["train"]), embedding)
+
+
+@pytest.mark.parametrize("task,n_shared,widths", [("full", 2, (512, 256)), ("full", 3, (512, 384, 256)),
+                                                  ("popularity", 2, (512, 256)), ("popularity", 3, (512, 384, 256))])
+def test_module_names_are_the_authors(task: str, n_shared: int, widths: tuple) -> None:
+    outputs = SCORE_KEYS if task == "full" else POPULARITY_KEYS
+    ours = ApexHead(HeadConfig(768, widths, (128, 64), outputs)).state_dict()
+    theirs = apexMLP(task, n_shared).state_dict()
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
+    assert "branch_score_streams.branch.2.weight" in ours
+
+
+@pytest.mark.parametrize("fmt", ["train", "bare", "hub_bin", "hub_safetensors", "models_only"])
+def test_every_format_gives_the_authors_scores(fmt: str, tiny_heads: dict, embedding: torch.Tensor,
+                                               authors_scores: dict) -> None:
     loaded = load_head(str(tiny_heads[fmt]))
-    state = torch.load(tiny_heads["train"], weights_only=True)["model_state"]
-    expected = reference_head(embedding, state)
     got = loaded.predict(embedding.unsqueeze(0))[0].as_dict()
     assert list(got) == list(SCORE_KEYS)
-    assert got == pytest.approx(expected, abs=1e-5)
-    assert loaded.head.config.shared_dims == (64, 32) and loaded.head.config.input_dim == 32
+    assert got == pytest.approx(authors_scores, abs=TOL)
+    assert loaded.head.config.shared_dims == (512, 256) and loaded.head.config.input_dim == 32
     assert not loaded.aggregator_from_checkpoint
-    assert len({round(v, 3) for k, v in got.items() if k not in POPULARITY_KEYS}) > 1  # not a constant head
 
 
-def test_batchnorm_running_stats_are_used(tiny_heads: dict, embedding: torch.Tensor) -> None:
+@pytest.mark.parametrize("prefix", ["", "model.", "module.", "apex.", "model.apex_head."])
+def test_any_prefix_with_mert_tensors(prefix: str, tiny_heads: dict, tmp_path: Path, embedding: torch.Tensor,
+                                      authors_scores: dict) -> None:
+    state = torch.load(tiny_heads["bare"], weights_only=True)
+    path = tmp_path / "model.safetensors"
+    save_file(hub_state(state, prefix), str(path))
+    got = load_head(str(path)).predict(embedding.unsqueeze(0))[0].as_dict()
+    assert got == pytest.approx(authors_scores, abs=TOL)
+
+
+def test_training_checkpoint_metadata_is_read(tiny_heads: dict) -> None:
     loaded = load_head(str(tiny_heads["train"]))
+    assert loaded.metadata["task"] == "full" and loaded.metadata["shared"] == 2
+    assert loaded.metadata["loss"] == "uncertainty" and loaded.metadata["epoch"] == 17
     bn = loaded.head.shared[0].block[1]
-    assert not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean))
-    assert int(bn.num_batches_tracked) == 1234
-    assert not loaded.head.training
+    assert int(bn.num_batches_tracked) == 1234 and not loaded.head.training
 
 
 def test_popularity_only_three_shared_layers(tiny_heads: dict, embedding: torch.Tensor) -> None:
     loaded = load_head(str(tiny_heads["popularity"]))
-    assert loaded.head.config.shared_dims == (64, 48, 32)
+    assert loaded.head.config.shared_dims == (512, 384, 256)
     assert loaded.head.config.task == "popularity"
     scores = loaded.predict(embedding.unsqueeze(0))[0]
     assert list(scores.as_dict()) == list(POPULARITY_KEYS) and not scores.has_aesthetics
-    state = torch.load(tiny_heads["popularity"], weights_only=True)["model_state"]
-    assert scores.as_dict() == pytest.approx(reference_head(embedding, state), abs=1e-4)
+    expected = apply_head(load_apex_head(tiny_heads["popularity"]), embedding)
+    assert scores.as_dict() == pytest.approx(expected, abs=TOL)
 
 
 def test_seeded_aggregator_matches_torch_seed_42() -> None:
@@ -70,15 +103,26 @@ def test_aggregator_in_checkpoint_is_used(tiny_heads: dict, tmp_path: Path) -> N
     assert torch.allclose(loaded.aggregate(means), torch.full((1, 32), 1.5))
 
 
+def test_the_old_invented_layout_is_refused_with_the_real_one_named(tiny_heads: dict, tmp_path: Path) -> None:
+    state = torch.load(tiny_heads["bare"], weights_only=True)
+    invented = {k.replace(".branch.", "."): v for k, v in state.items()}  # branch_x.0.block.0.weight
+    path = tmp_path / "invented.pt"
+    torch.save(invented, path)
+    with pytest.raises(ModelError) as err:
+        load_head(str(path))
+    assert err.value.code is ErrorCode.HEAD_MISMATCH
+    assert "branch_score_streams.branch.0.block.0.weight" in err.value.message
+
+
 def test_mismatched_checkpoint_lists_the_keys(tiny_heads: dict, tmp_path: Path) -> None:
     state = dict(torch.load(tiny_heads["bare"], weights_only=True))
-    del state["branch_coherence.1.block.0.weight"]
+    del state["branch_coherence.branch.1.block.1.running_var"]
     path = tmp_path / "broken.pt"
     torch.save(state, path)
     with pytest.raises(ModelError) as err:
         load_head(str(path))
     assert err.value.code is ErrorCode.HEAD_MISMATCH
-    assert "branch_coherence.1.block.0.weight" in err.value.message
+    assert "branch_coherence.branch.1.block.1.running_var" in err.value.message
 
 
 def test_not_a_head_at_all(tmp_path: Path) -> None:
@@ -87,6 +131,7 @@ def test_not_a_head_at_all(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         load_head(str(path))
     assert err.value.code is ErrorCode.HEAD_MISMATCH and "encoder.weight" in err.value.message
+    assert "shared.<i>.block.0.weight" in err.value.message
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -97,10 +142,38 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert err.value.code is ErrorCode.WEIGHTS_MISMATCH
 
 
-def test_inconsistent_shared_field(tiny_heads: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("field,value", [("shared", 3), ("task", "popularity")])
+def test_inconsistent_metadata(field: str, value: object, tiny_heads: dict, tmp_path: Path) -> None:
     ckpt = torch.load(tiny_heads["train"], weights_only=True)
-    ckpt["shared"] = 3
+    ckpt[field] = value
     path = tmp_path / "lying.pt"
     torch.save(ckpt, path)
-    with pytest.raises(ModelError, match="shared=3"):
+    with pytest.raises(ModelError) as err:
         load_head(str(path))
+    assert err.value.code is ErrorCode.HEAD_MISMATCH and f"{field}={value}" in err.value.message
+
+
+def test_folder_with_several_weights_files_names_the_setting(tiny_heads: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    folder.mkdir()
+    shutil.copy(tiny_heads["train"], folder / "a.pt")
+    shutil.copy(tiny_heads["train"], folder / "b.pt")
+    with pytest.raises(ModelError) as err:
+        load_head(str(folder))
+    assert "a.pt" in err.value.message and "b.pt" in err.value.message and "APEX_HEAD_FILE" in err.value.message
+    assert load_head(str(folder), filename="b.pt").path == folder / "b.pt"
+
+
+def test_folder_without_weights_lists_its_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ModelError) as err:
+        load_head(str(tmp_path))
+    assert err.value.code is ErrorCode.MODEL_NOT_FOUND and "notes.txt" in err.value.message
+
+
+def test_preferred_names_win_over_other_weights(tiny_heads: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "both"
+    shutil.copytree(tiny_heads["hub_safetensors"], folder)
+    (folder / "models").mkdir()
+    (folder / "models" / "best_model.pt").write_bytes(b"broken on purpose")
+    assert load_head(str(folder)).path == folder / "model.safetensors"

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from apex_demo.config import DEVICES, Settings
+from apex_demo.cli.options import add_model_options, model_settings
+from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
 from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
@@ -30,25 +31,19 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     p = sub.add_parser("score", help="score audio files", description=__doc__)
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg) or folders")
     p.add_argument("--recursive", action="store_true", help="also score audio in sub-folders of folder inputs")
-    p.add_argument("--mert", help="MERT Hub id or folder (default: $APEX_MERT or m-a-p/MERT-v1-95M)")
-    p.add_argument("--head", help="APEX head Hub id, folder or checkpoint file (default: $APEX_HEAD or "
-                                  "amaai-lab/apex)")
+    add_model_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from --output's name, .json or "
                                                      ".csv, else table)")
     p.add_argument("--output", type=Path, help="write to this file instead of standard output; .csv, .parquet "
                                                "or .jsonl write rows as they go and resume an interrupted run")
     p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
-    p.add_argument("--device", choices=DEVICES, help="where MERT runs (default: $APEX_DEVICE or auto)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    p.add_argument("--fast", action="store_true", help="approximate fast mode (bf16; results labelled "
-                                                       "mode=fast; default: $APEX_FAST or off)")
     p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
     """CLI flags win over the environment."""
-    return settings.with_overrides(mert=args.mert, head=args.head, device=args.device,
-                                   use_cache=False if args.no_cache else None, fast=True if args.fast else None)
+    return model_settings(args, settings).with_overrides(use_cache=False if args.no_cache else None)
 
 
 def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
