@@ -132,6 +132,7 @@ class MertEncoder:
     revision: str | None
     autocast_dtype: torch.dtype | None = None
     features: FeatureExtractorConfig = FeatureExtractorConfig()
+    files: tuple[Path, ...] = ()  # the config and weights files read (for `doctor`)
     # Same numbers, ~3x faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
     cpu_runner: CpuMertRunner | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -200,8 +201,11 @@ def load_encoder(source: str, revision: str | None = None, device: str = "auto",
         raise ModelError(f"MERT source {source} is a file; point {ENV_VAR} (or --mert) at a folder with "
                          "config.json and the weights, or at a Hub repo id.", ErrorCode.MODEL_NOT_FOUND)
     where = hub.Source(source, revision, "MERT encoder", ENV_VAR, FILE_ENV_VAR, FILE_FLAG, token)
-    config = hubert_config_from_mert(_read_json(hub.resolve_file(where, hub.file_named(CONFIG_FILE), CONFIG_FILE)))
-    features = feature_extractor_config(_optional_json(where, PREPROCESSOR_FILE), f"{source} {PREPROCESSOR_FILE}")
+    config_path = hub.resolve_file(where, hub.file_named(CONFIG_FILE), CONFIG_FILE)
+    config = hubert_config_from_mert(_read_json(config_path))
+    preprocessor_path = _optional_file(where, PREPROCESSOR_FILE)
+    features = feature_extractor_config(_read_json(preprocessor_path) if preprocessor_path else None,
+                                        f"{source} {PREPROCESSOR_FILE}")
     weights_path = hub.resolve_weights(where, filename)  # after the small files: a bad config fails fast
     model = HubertModel(config)
     _load_weights(model, weights_path)
@@ -210,9 +214,10 @@ def load_encoder(source: str, revision: str | None = None, device: str = "auto",
     LOGGER.info("loaded MERT encoder %s (%s) on %s", source, weights_path.name, target)
     if target.type == "cuda":
         return MertEncoder(model, target, source, revision, autocast_dtype or (torch.bfloat16 if fast else None),
-                           features)
+                           features, _present(config_path, preprocessor_path, weights_path))
     runner = cpu_runner_for(model, MERT_LAYERS, approximate=fast or autocast_dtype is not None)
-    return MertEncoder(model, target, source, revision, None, features, runner)
+    return MertEncoder(model, target, source, revision, None, features, _present(config_path, preprocessor_path, weights_path),
+                       runner)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -226,10 +231,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _optional_json(where: hub.Source, name: str) -> dict[str, Any] | None:
-    """A small JSON file of the model that may be absent (older copies have no preprocessor_config.json)."""
+def _present(*paths: Path | None) -> tuple[Path, ...]:
+    return tuple(p for p in paths if p is not None)
+
+
+def _optional_file(where: hub.Source, name: str) -> Path | None:
+    """A small file of the model that may be absent (older copies have no preprocessor_config.json)."""
     try:
-        return _read_json(hub.resolve_file(where, hub.file_named(name), name))
+        return hub.resolve_file(where, hub.file_named(name), name)
     except ModelError as exc:
         if exc.code is ErrorCode.MODEL_NOT_FOUND:
             return None

@@ -1,4 +1,4 @@
-"""Command line: `python -m apex_demo score|votes|eval ...`.
+"""Command line: `python -m apex_demo score|votes|eval|doctor ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`; its
 parser sets `func(args, settings) -> exit code`. Exit codes: 0 ok, 1 some input
@@ -12,15 +12,15 @@ import logging
 import sys
 from typing import Sequence
 
+from apex_demo.cli import doctor, score, votes
 from apex_demo.cli import eval as eval_cmd
-from apex_demo.cli import score, votes
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError
 
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1
 EXIT_USAGE = 2
-SUBCOMMANDS = (score, votes, eval_cmd)
+SUBCOMMANDS = (score, votes, eval_cmd, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
