@@ -145,6 +145,29 @@ def check_probe(report: DoctorReport, scorer: Any) -> None:
                                    "are broken or do not belong together.")
 
 
+def describe_loaded(scorer: Any) -> DoctorReport:
+    """The facts of models already loaded (for the About tab): no reload, no probe."""
+    report = DoctorReport(versions=package_versions())
+    describe_models(report, scorer)
+    return report
+
+
+def public_summary(report: DoctorReport) -> str:
+    """Markdown for visitors: file names, sizes, hashes and revisions, never a server path."""
+    rows = [f"| {f.role} | `{f.name}` | {f.size_bytes / 1e6:.1f} MB | `{f.sha256_prefix}` | {f.revision or '-'} |"
+            for f in report.files]
+    head, mert = report.head, report.mert
+    return "\n".join([
+        "| model | file | size | sha256 | revision |", "|---|---|---|---|---|", *rows, "",
+        f"- **MERT**: {mert.get('hidden_size')}-d, {mert.get('layers')} layers, "
+        f"{mert.get('sampling_rate')} Hz input, normalised input: {'yes' if mert.get('do_normalize') else 'no'}",
+        f"- **Head**: task {head.get('task')}, shared layers {head.get('shared')}, "
+        f"{len(head.get('outputs', []))} outputs, aggregator: {head.get('aggregator')}",
+        f"- **Runtime**: {report.runtime.get('device')}, mode {report.runtime.get('mode')}; "
+        + ", ".join(f"{k} {v}" for k, v in report.versions.items()),
+    ])
+
+
 def format_report(report: DoctorReport) -> str:
     """The report as plain text lines, for the terminal and the About tab."""
     lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()),

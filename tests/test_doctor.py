@@ -80,3 +80,12 @@ def test_file_flags_are_accepted(flag: str) -> None:
 
     args = build_parser().parse_args(["doctor", flag, "models/best_model.pt"])
     assert getattr(args, flag.lstrip("-").replace("-", "_")) == "models/best_model.pt"
+
+
+def test_public_summary_names_files_without_server_paths(tiny_settings) -> None:
+    from apex_demo.doctor import describe_loaded, public_summary
+    from apex_demo.scoring import get_scorer
+
+    text = public_summary(describe_loaded(get_scorer(tiny_settings)))
+    assert "`best_model.pt`" in text and "`pytorch_model.bin`" in text and "task full" in text
+    assert str(tiny_settings.cache_dir.parent) not in text and "/tmp" not in text
