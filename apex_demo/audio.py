@@ -60,6 +60,8 @@ UNKNOWN_FRAMES = 1 << 62            # libsndfile says 2**63-1 frames when the he
 RESAMPLE_FILTER_WIDTH = 6
 RESAMPLE_ROLLOFF = 0.99
 MAX_RESAMPLE_KERNEL = 1_000_000     # filter elements (~40 MB while built); common rates need <= 51 520
+SINGLE_CALL_MAX_SAMPLES = 1 << 22   # up to ~90 s at 48 kHz: one torchaudio call, as the reference
+RESAMPLE_CHUNK_SAMPLES = 1 << 20    # input samples per chunk beyond that (~60 MB of convolution buffers)
 BYTES_PER_SAMPLE = 4
 FFPROBE_FIELDS = "stream=sample_rate,channels,duration:format=duration"
 
@@ -350,7 +352,8 @@ def _mean_downmix_args(channels: int) -> list[str]:
     if channels <= 1:
         return ["-ac", "1"]
     gain = repr(1.0 / channels)
-    return ["-af", "pan=mono|c0=" + "+".join(f"{gain}*c{i}" for i in range(channels))]
+    # Mixed in float (aformat): pan would otherwise mix 16-bit input in 16 bits and round.
+    return ["-af", "aformat=sample_fmts=flt,pan=mono|c0=" + "+".join(f"{gain}*c{i}" for i in range(channels))]
 
 
 def _pipe_blocks(stream: BinaryIO) -> Iterator[np.ndarray]:
@@ -380,7 +383,7 @@ def _warnings_for(mono: np.ndarray, sr: int, channels: int) -> tuple[ScoreWarnin
     """Conditions that still score but make the numbers less meaningful."""
     found: list[ScoreWarning] = []
     seconds = len(mono) / sr
-    if float(np.max(np.abs(mono))) <= SILENCE_PEAK:
+    if max(float(mono.max()), -float(mono.min())) <= SILENCE_PEAK:  # no |x| copy of a long track
         found.append(ScoreWarning("silence", "The audio is digital silence; its scores say nothing "
                                   "about music. Check the export."))
     if seconds < SHORT_CLIP_SECONDS:
@@ -403,27 +406,63 @@ def _warnings_for(mono: np.ndarray, sr: int, channels: int) -> tuple[ScoreWarnin
 
 
 def resample(mono: np.ndarray, sample_rate: int) -> torch.Tensor:
-    """Resample the whole track once to 24 kHz with torchaudio's defaults (reference step 2).
+    """Resample the whole track to 24 kHz with torchaudio's defaults (reference step 2).
 
+    Up to SINGLE_CALL_MAX_SAMPLES this is the reference's one call; longer tracks are
+    resampled in overlapping chunks that compute the same filter sums (`_resample_in_chunks`),
+    because the one call's convolution needs about 30 bytes per input sample at 48 kHz.
     Rates whose filter would exceed MAX_RESAMPLE_KERNEL use the nearest ratio that fits
-    (`resampling_ratio`); every common rate keeps the exact reference call.
+    (`resampling_ratio`); every common rate keeps the exact reference filter.
     """
     wave = torch.from_numpy(mono)
     if sample_rate == SAMPLE_RATE:
         return wave
     orig, new = resampling_ratio(sample_rate)
-    return torchaudio.functional.resample(wave, orig, new)
+    if wave.numel() <= SINGLE_CALL_MAX_SAMPLES:
+        return torchaudio.functional.resample(wave, orig, new)
+    return _resample_in_chunks(wave, orig, new)
 
 
-def resample_kernel_elements(orig: int, new: int) -> int:
-    """Size of torchaudio's sinc filter for orig -> new Hz: new' x (2 width + orig') on the reduced ratio.
+def _reduced_filter(orig: int, new: int) -> tuple[int, int, int]:
+    """(orig', new', width) of torchaudio's sinc filter: the reduced ratio and the filter's half-width.
 
     The same formula as torchaudio.functional.functional._get_sinc_resample_kernel with the defaults.
     """
     gcd = math.gcd(orig, new)
     orig, new = orig // gcd, new // gcd
-    width = math.ceil(RESAMPLE_FILTER_WIDTH * orig / (min(orig, new) * RESAMPLE_ROLLOFF))
+    return orig, new, math.ceil(RESAMPLE_FILTER_WIDTH * orig / (min(orig, new) * RESAMPLE_ROLLOFF))
+
+
+def resample_kernel_elements(orig: int, new: int) -> int:
+    """Size of torchaudio's sinc filter for orig -> new Hz: new' x (2 width + orig')."""
+    orig, new, width = _reduced_filter(orig, new)
     return new * (2 * width + orig)
+
+
+def _resample_in_chunks(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    """torchaudio's resample, computed a block of filter positions at a time.
+
+    torchaudio pads `width` zeros on the left and evaluates the filter at input positions
+    i*orig' (i = 0, 1, ...), each giving new' output samples from input [i*orig' - width,
+    (i+1)*orig' + width). A chunk that starts on a multiple of orig' at least `width` before
+    its first position, and ends `width` after its last, gives those positions' outputs from
+    the same samples; only the outer zero padding is torchaudio's own, as in the one call.
+    """
+    o, n, width = _reduced_filter(orig, new)
+    length = wave.numel()
+    target = math.ceil(n * length / o)
+    out = torch.empty(target, dtype=wave.dtype)
+    step = max(1, RESAMPLE_CHUNK_SAMPLES // o)   # filter positions per chunk
+    lead = math.ceil(width / o)                  # positions of left context
+    for first in range(0, length // o + 1, step):
+        last = first + step                      # exclusive
+        start = max(0, first - lead) * o
+        stop = min(length, last * o + width)
+        chunk = torchaudio.functional.resample(wave[start:stop], o, n)
+        offset = (first - start // o) * n
+        wanted = min(last * n, target) - first * n
+        out[first * n:first * n + wanted] = chunk[offset:offset + wanted]
+    return out
 
 
 def resampling_ratio(sample_rate: int) -> tuple[int, int]:
