@@ -19,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from apex_demo import tempfiles
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 
@@ -147,7 +148,7 @@ class DownloadDir:
     def _folder(self) -> Path:
         """The root folder, made on first use (the caller holds the lock)."""
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="apex_downloads_"))
+            self._root = Path(tempfile.mkdtemp(prefix=tempfiles.owned_prefix(tempfiles.DOWNLOADS_PREFIX)))
         return self._root
 
     def new_folder(self) -> Path:
