@@ -11,6 +11,7 @@ from types import FrameType
 
 from apex_demo import tempfiles
 from apex_demo.config import Settings
+from apex_demo.errors import ApexError
 from apex_demo.ui import build_app, create_context, launch_options
 
 SPACES_HOST = "0.0.0.0"
@@ -35,7 +36,10 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ApexError as exc:  # a bad APEX_* variable: say which, no traceback
+        sys.exit(f"error [{exc.code.value}]: {exc.message}")
     tempfiles.remove_stale()  # what a killed earlier run left behind
     atexit.register(tempfiles.remove_own)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
