@@ -26,26 +26,14 @@ import gradio as gr
 from apex_demo import audio
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, user_message
+from apex_demo.ui.visitors import visitor_of
 
 JOBS_PER_VISITOR = 1
 SCORING_QUEUE_MAX = 16  # scoring jobs waiting or running, all visitors together (~16 songs of 10 min at most)
-FORWARDED_HEADER = "x-forwarded-for"
 ONE_JOB = ("You already have a song being scored or waiting in line. Wait for it to finish (or close the tab "
            "that started it), then try again.")
 QUEUE_FULL = ("The scoring line is full ({count} songs are waiting or being scored). Please try again in a few "
               "minutes; the Arena and Leaderboard keep working meanwhile.")
-
-
-def visitor_key(headers: Mapping[str, str], client_host: str | None) -> str:
-    """Who a request is from, as far as a server can tell without sign-in: the address the nearest
-    proxy appended to X-Forwarded-For (Hugging Face Spaces), else the connection's peer address."""
-    hops = [hop.strip() for hop in headers.get(FORWARDED_HEADER, "").split(",") if hop.strip()]
-    return hops[-1] if hops else (client_host or "unknown")
-
-
-def _visitor_of(request: Any) -> str:
-    client = getattr(request, "client", None)
-    return visitor_key(getattr(request, "headers", {}) or {}, getattr(client, "host", None))
 
 
 def scoring_events(demo: gr.Blocks) -> list[Any]:
@@ -65,7 +53,7 @@ def scoring_events(demo: gr.Blocks) -> list[Any]:
 def admission_refusal(events: Iterable[Any], visitor: str) -> ApexError | None:
     """Why a new scoring job from `visitor` may not join the queue now, or None."""
     events = list(events)
-    if sum(_visitor_of(e.request) == visitor for e in events) >= JOBS_PER_VISITOR:
+    if sum(visitor_of(e.request) == visitor for e in events) >= JOBS_PER_VISITOR:
         return ApexError(ONE_JOB, ErrorCode.BUSY)
     if len(events) >= SCORING_QUEUE_MAX:
         return ApexError(QUEUE_FULL.format(count=len(events)), ErrorCode.BUSY)
@@ -87,7 +75,7 @@ def make_validator(demo: gr.Blocks, max_seconds: float, arity: int) -> Callable[
     """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
 
     def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
-        refusal = admission_refusal(scoring_events(demo), _visitor_of(request))
+        refusal = admission_refusal(scoring_events(demo), visitor_of(request))
         verdicts = [gr.validate(True, "") for _ in inputs]
         for index, value in enumerate(inputs):
             problem = refusal or (upload_refusal(value, max_seconds) if arity == 1 else None)
