@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -149,3 +150,37 @@ def test_unscorable_upload_is_refused_from_its_header_before_queueing(served, tm
     message = _refusal(visitor.submit("score", visitor.upload(bomb)))
     assert "1 Hz" in message and "44.1" in message  # what is wrong, and what to do
     assert scorer.seen == []
+
+
+def test_a_cancelled_waiting_job_is_dropped_and_frees_the_visitor(served, song: Path) -> None:
+    """gradio_client's job.cancel() (what a closed tab amounts to) removes the waiting job: it never
+    runs, and its visitor may queue a new one at once."""
+    from gradio_client import Client, handle_file
+
+    url, _, scorer = served
+    blocker = Visitor(url, "10.4.4.1")
+    first = blocker.submit("score", blocker.upload(song))
+    assert first.status_code == 200 and scorer.started.wait(GATE_TIMEOUT_S)
+    leaver = Client(url, verbose=False, headers={"X-Forwarded-For": "10.4.4.2"})
+    renamed = song.with_name("left.wav")
+    renamed.write_bytes(song.read_bytes())
+    job = leaver.submit(handle_file(str(renamed)), api_name="/score")
+    _wait_until_queued(job)
+    waiting = Visitor(url, "10.4.4.2")
+    assert ONE_JOB in _refusal(waiting.submit("score", waiting.upload(song)))  # its job is in line
+    job.cancel()
+    again = waiting.submit("score", waiting.upload(song))
+    assert again.status_code == 200, again.text
+    scorer.gate.set()
+    waiting.result("score", again.json()["event_id"])
+    blocker.result("score", first.json()["event_id"])
+    assert "left.wav" not in scorer.seen
+
+
+def _wait_until_queued(job: Any) -> None:
+    from gradio_client.utils import Status
+
+    deadline = time.monotonic() + GATE_TIMEOUT_S
+    while job.status().code not in (Status.IN_QUEUE, Status.PROCESSING):
+        assert time.monotonic() < deadline, "the job never reached the queue"
+        time.sleep(0.05)
