@@ -300,7 +300,7 @@ def _ffprobe_header(path: Path) -> AudioHeader:
     cmd = [_ffmpeg_tool(path, "ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
            FFPROBE_FIELDS, "-of", "json", str(path)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise _not_readable_by_ffmpeg(path, f"no answer in {FFMPEG_TIMEOUT_S} s") from None
     info = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}

@@ -5,7 +5,6 @@ cannot be scored is refused from its header before it is queued."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import soundfile as sf
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.fairness import ONE_JOB, SCORING_QUEUE_MAX
-from tests.app_server import FakeScorer, running_app
+from tests.app_server import FakeScorer, call_result, running_app
 
 HTTP_TIMEOUT_S = 120.0
 GATE_TIMEOUT_S = 120.0
@@ -69,6 +68,8 @@ class Visitor:
     def __init__(self, url: str, address: str) -> None:
         self.http = httpx.Client(base_url=url + "gradio_api/", timeout=HTTP_TIMEOUT_S,
                                  headers={"X-Forwarded-For": address})
+        self.calls = httpx.Client(base_url=url + "gradio_api/call/", timeout=HTTP_TIMEOUT_S,
+                                  headers={"X-Forwarded-For": address})
 
     def upload(self, path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
@@ -81,16 +82,7 @@ class Visitor:
         return self.http.post(f"call/{api_name}", json={"data": list(data)})
 
     def result(self, api_name: str, event_id: str) -> list[Any]:
-        event = None
-        with self.http.stream("GET", f"call/{api_name}/{event_id}") as response:
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    event = line[len("event: "):]
-                elif line.startswith("data: ") and event in ("complete", "error"):
-                    payload = json.loads(line[len("data: "):])
-                    assert event == "complete", f"{api_name} failed: {payload}"
-                    return payload
-        raise AssertionError(f"{api_name}: no result")
+        return call_result(self.calls, api_name, event_id)
 
     def call(self, api_name: str, *data: object) -> list[Any]:
         posted = self.submit(api_name, *data)

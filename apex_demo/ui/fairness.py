@@ -19,7 +19,7 @@ and stops a running generator at its next yield: the Analyze tab stops after the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import gradio as gr
 
