@@ -329,18 +329,24 @@ def _decode_with_ffmpeg(path: Path, header: AudioHeader, limit: int) -> np.ndarr
     """
     cmd = [_ffmpeg_tool(path, "ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
            *_mean_downmix_args(header.channels), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    timed_out = threading.Event()
     with tempfile.TemporaryFile() as errors, \
             subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL) as proc:
-        timer = threading.Timer(FFMPEG_TIMEOUT_S, proc.kill)
+        timer = threading.Timer(FFMPEG_TIMEOUT_S, lambda: (timed_out.set(), proc.kill()))
         timer.start()
         try:
             assert proc.stdout is not None
             data = _collect(_pipe_blocks(proc.stdout), path, header, limit)
+            proc.wait()  # end of its output: let it finish, so its exit status is its own verdict
         finally:
             timer.cancel()
-            proc.kill()
+            if proc.poll() is None:  # stopped early (over the limit, or an error): do not let it run on
+                proc.kill()
             proc.wait()
-        if proc.returncode not in (0, -9) or len(data) == 0:
+        if timed_out.is_set():
+            raise AudioError(f"{path}: ffmpeg took over {FFMPEG_TIMEOUT_S} s to decode it. Convert it to "
+                             "WAV or FLAC first.", ErrorCode.CORRUPT_AUDIO)
+        if proc.returncode != 0 or len(data) == 0:
             errors.seek(0)
             detail = (errors.read().decode(errors="replace").strip().splitlines() or ["no audio decoded"])[-1]
             raise _not_readable_by_ffmpeg(path, detail)
