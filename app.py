@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import signal
+import sys
+from types import FrameType
 
+from apex_demo import tempfiles
 from apex_demo.config import Settings
+from apex_demo.errors import ApexError
 from apex_demo.ui import build_app, create_context, launch_options
 
 SPACES_HOST = "0.0.0.0"
@@ -24,9 +29,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (docker stop, a Space restart) exits like Ctrl-C: the atexit cleanups run."""
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ApexError as exc:  # a bad APEX_* variable: say which, no traceback
+        sys.exit(f"error [{exc.code.value}]: {exc.message}")
+    tempfiles.remove_stale()  # what a killed earlier run left behind
+    atexit.register(tempfiles.remove_own)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ctx = create_context(settings)
     atexit.register(ctx.close)
     demo = build_app(ctx)

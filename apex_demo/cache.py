@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ LOGGER = logging.getLogger(__name__)
 ENTRY_SUFFIX = ".npz"
 HASH_CHUNK_BYTES = 1 << 20
 BYTES_PER_MB = 1024 * 1024
+SEEN_MAX_ENTRIES = 100_000  # (visitor, song) pairs remembered by a public app; the oldest are forgotten
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,31 @@ class EmbeddingCache:
                     break
                 p.unlink(missing_ok=True)
                 total -= size
+
+
+class SeenBy:
+    """Which visitor scored which content (sha256), so a public app serves cache hits only to them.
+
+    A cache hit is instant and labelled; served to anyone, it would tell a visitor that someone
+    else already analysed that song. Bounded (least recently used forgotten first), in memory only,
+    thread-safe; visitor keys are whatever the app identifies visitors by.
+    """
+
+    def __init__(self, max_entries: int = SEEN_MAX_ENTRIES) -> None:
+        self._max = max_entries
+        self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def knows(self, visitor: str, content_sha256: str) -> bool:
+        with self._lock:
+            if (visitor, content_sha256) not in self._pairs:
+                return False
+            self._pairs.move_to_end((visitor, content_sha256))
+            return True
+
+    def add(self, visitor: str, content_sha256: str) -> None:
+        with self._lock:
+            self._pairs[(visitor, content_sha256)] = None
+            self._pairs.move_to_end((visitor, content_sha256))
+            while len(self._pairs) > self._max:
+                self._pairs.popitem(last=False)

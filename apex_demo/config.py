@@ -7,8 +7,9 @@ Every variable is documented in README.md ("Configuration").
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -18,6 +19,34 @@ DEFAULT_MERT = "m-a-p/MERT-v1-95M"
 DEFAULT_HEAD = "amaai-lab/apex"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What a numeric setting may be: finite, and above (or at) `low`."""
+
+    env: str
+    low: float
+    low_allowed: bool
+    unit: str
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is refused, or None when it is fine."""
+        if not math.isfinite(value):
+            return "is not a finite number"
+        if value < self.low or (value == self.low and not self.low_allowed):
+            return f"must be {'at least' if self.low_allowed else 'more than'} {self.low:g}"
+        return None
+
+
+# Every numeric setting, by Settings field; checked whenever a Settings is made (start, CLI, tests).
+NUMBER_BOUNDS = {
+    "cache_max_mb": Bound("APEX_CACHE_MAX_MB", 0.0, True, "megabytes"),
+    "max_seconds": Bound("APEX_MAX_SECONDS", 0.0, False, "seconds"),
+    "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes"),
+    "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds"),
+    "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)"),
+}
 
 
 def _default_cache_dir() -> Path:
@@ -54,12 +83,16 @@ class Settings:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ApexError(f"APEX_DEVICE={self.device!r} is not valid; use one of {DEVICES}.",
-                            ErrorCode.BAD_REQUEST)
+                            ErrorCode.BAD_SETTING)
         if self.precision not in PRECISIONS:
             raise ApexError(f"APEX_PRECISION={self.precision!r} is not valid; use one of {PRECISIONS}.",
-                            ErrorCode.BAD_REQUEST)
-        if self.max_seconds <= 0:
-            raise ApexError("APEX_MAX_SECONDS must be a positive number of seconds.", ErrorCode.BAD_REQUEST)
+                            ErrorCode.BAD_SETTING)
+        for name, bound in NUMBER_BOUNDS.items():
+            value = getattr(self, name)
+            problem = bound.problem(float(value))
+            if problem is not None:
+                raise ApexError(f"{bound.env}={value!r} {problem}; set it to a number of {bound.unit} "
+                                f"(default {_default_of(name):g}) or unset it.", ErrorCode.BAD_SETTING)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -78,7 +111,14 @@ class Settings:
                 return float(raw)
             except ValueError:
                 raise ApexError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}.",
-                                ErrorCode.BAD_REQUEST) from None
+                                ErrorCode.BAD_SETTING) from None
+
+        def whole(name: str, default: int) -> int:
+            value = float(number(name, default))
+            if not (math.isfinite(value) and value.is_integer()):
+                raise ApexError(f"{name}={text(name)!r} is not a whole number; set it to e.g. {default}.",
+                                ErrorCode.BAD_SETTING)
+            return int(value)
 
         def flag(name: str) -> bool:
             return (text(name) or "0").lower() in ("1", "true", "yes", "on")
@@ -105,10 +145,15 @@ class Settings:
             votes_repo=text("APEX_VOTES_REPO"),
             hf_token=text("HF_TOKEN"),
             vote_salt=text("APEX_VOTE_SALT"),
-            votes_per_minute=int(number("APEX_VOTES_PER_MINUTE", base.votes_per_minute)),
+            votes_per_minute=whole("APEX_VOTES_PER_MINUTE", base.votes_per_minute),
         )
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with some fields replaced (CLI flags win over the environment)."""
         present = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **present)
+
+
+def _default_of(name: str) -> float:
+    """The documented default of a Settings field (for messages)."""
+    return next(f.default for f in fields(Settings) if f.name == name)  # type: ignore[return-value]

@@ -22,6 +22,9 @@ class ErrorCode(str, Enum):
     NON_FINITE = "non_finite_samples"
     TOO_LONG = "too_long"
     FFMPEG_MISSING = "ffmpeg_missing"
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
+    TOO_MANY_CHANNELS = "too_many_channels"
+    TOO_LARGE = "too_large"
     # Models
     HUB_UNREACHABLE = "hub_unreachable"
     MODEL_NOT_FOUND = "model_not_found"
@@ -34,6 +37,9 @@ class ErrorCode(str, Enum):
     ARENA_EMPTY = "arena_empty"
     # Anything else the user can fix by changing their input
     BAD_REQUEST = "bad_request"
+    BAD_SETTING = "bad_setting"
+    OUTPUT_UNWRITABLE = "output_unwritable"
+    BUSY = "busy"
     # A bug or an environment failure (disk, memory): reported per file, never fatal for the others
     INTERNAL = "internal_error"
 

@@ -43,27 +43,29 @@ class Scorer:
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
                                     head_revision=head.revision, mode=self.mode)
 
-    def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
+    def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError)."""
         result = None
-        for result in self.iter_score(path, display_name, partial=False):
+        for result in self.iter_score(path, display_name, partial=False, read_cache=read_cache):
             pass
         assert result is not None and result.complete
         return result
 
     def iter_score(self, path: str | Path, display_name: str | None = None,
-                   partial: bool = True) -> Iterator[ScoreResult]:
+                   partial: bool = True, read_cache: bool = True) -> Iterator[ScoreResult]:
         """Yield a partial result after each encoded segment (when `partial`), the complete one last.
 
         A cache hit yields the complete result at once. Callers that only want the
         final result pass partial=False, which skips re-applying the head per segment.
+        With read_cache=False the file is encoded even when cached (the app does this for a
+        visitor who did not score it before, so nobody learns what others analysed).
         """
         path = Path(path)
         name = display_name if display_name is not None else str(path)
         audio.check_file(path)
         sha = file_sha256(path)
         key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.encoder.numerics)
-        entry = self.cache.get(key) if self.cache else None
+        entry = self.cache.get(key) if self.cache and read_cache else None
         if entry is not None:
             yield self._result(name, sha, entry.layer_means, entry.meta, len(entry.layer_means), cached=True)
             return

@@ -4,6 +4,7 @@ for the API, load and browser tests."""
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import shutil
 import socket
@@ -62,6 +63,22 @@ def running_app(settings: Settings, load: Loader | None = None) -> Iterator[tupl
     finally:
         demo.close()
         ctx.close()
+
+
+def call_result(http: Any, api_name: str, event_id: str) -> list[Any]:
+    """The outputs of a call posted to Gradio's plain HTTP API (POST /gradio_api/call/<name>), read
+    from its event stream with `http` (an httpx.Client whose base URL ends in /gradio_api/call/)."""
+    event = None
+    with http.stream("GET", f"{api_name}/{event_id}") as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                payload = json.loads(line[len("data: "):])
+                if event == "error":
+                    raise AssertionError(f"{api_name} failed: {payload}")
+                return payload
+    raise AssertionError(f"{api_name}: no result")
 
 
 def browser_binaries() -> tuple[str, str] | None:

@@ -1,7 +1,7 @@
 """The app's API, launched in-process on a free port with the tiny models and called with gradio_client.
 
 Checks that /score and /compare return exactly the engine's records for real clips,
-and that bad uploads come back as an AppError with the engine's message while the
+and that bad uploads are refused (ValidationError at submit, from the header) with the engine's message while the
 app keeps serving the next request.
 """
 
@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 
 from apex_demo.config import Settings
 from apex_demo.scoring import get_scorer
@@ -107,7 +107,8 @@ def bad_upload(kind: str, folder: Path, audio_dir: Path) -> Path:
 ])
 def test_bad_upload_gives_app_error_and_app_keeps_serving(client: Client, audio_dir: Path, tmp_path: Path,
                                                           kind: str, expected: str) -> None:
-    with pytest.raises(AppError, match=expected) as info:
+    # Refused from the header when submitted (ui/fairness.py), before it is queued: a ValidationError.
+    with pytest.raises(ValidationError, match=expected) as info:
         client.predict(handle_file(str(bad_upload(kind, tmp_path, audio_dir))), api_name="/score")
     assert "/tmp" not in str(info.value)  # the upload's server path never reaches the client
     record = client.predict(handle_file(str(audio_dir / OTHER_CLIP)), api_name="/score")

@@ -9,7 +9,6 @@ and every refusal must carry the expected reason.
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import time
@@ -26,7 +25,7 @@ from gradio_client import Client
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from apex_demo.votes import DB_FILENAME
-from tests.app_server import FakeScorer, running_app
+from tests.app_server import FakeScorer, call_result, running_app
 
 CLIENTS = 50
 BATTLES_PER_CLIENT = 20
@@ -65,17 +64,7 @@ class RestClient:
         raise AssertionError("queue stayed full")
 
     def _result(self, api_name: str, event_id: str) -> list[object]:
-        event = None
-        with self.http.stream("GET", f"{api_name}/{event_id}") as response:
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    event = line[len("event: "):]
-                elif line.startswith("data: ") and event in ("complete", "error"):
-                    payload = json.loads(line[len("data: "):])
-                    if event == "error":
-                        raise AssertionError(f"{api_name} failed: {payload}")
-                    return payload
-        raise AssertionError(f"{api_name}: no result")
+        return call_result(self.http, api_name, event_id)
 
     def close(self) -> None:
         self.http.close()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from apex_demo.cli.options import add_model_options, model_settings
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
+from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
@@ -59,22 +62,58 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings_from_args(args, settings)
     paths = batch.find_audio(args.audio, args.recursive)
+    if args.output is not None:
+        check_output(args.output, paths)  # before any scoring: minutes of work must not end in a traceback
     if settings.fast:
         print(FAST_NOTE, file=sys.stderr)
     if batch.is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (batch.py)
-        return run_batch(paths, args.output, settings)
+        with output_errors(args.output):
+            return run_batch(paths, args.output, settings)
     scorer = get_scorer(settings)
     records = list(batch.score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        with output_errors(args.output):
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text)
     else:
         sys.stdout.write(text)
     for record in records:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
     return 1 if any("error" in r for r in records) else 0
+
+
+def check_output(output: Path, inputs: Sequence[str]) -> None:
+    """Refuse an --output that is a folder or one of the input files (it would be overwritten)."""
+    if output.is_dir():
+        raise ApexError(f"--output {output} is a folder; give a file name, e.g. {output / 'results.csv'}.",
+                        ErrorCode.OUTPUT_UNWRITABLE)
+    target = os.path.realpath(output)
+    for item in inputs:
+        if os.path.realpath(item) == target or (output.exists() and _same_file(output, item)):
+            raise ApexError(f"--output {output} is one of the audio files being scored and would be "
+                            "overwritten; choose another name, e.g. results.csv.", ErrorCode.OUTPUT_UNWRITABLE)
+
+
+def _same_file(a: Path, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def output_errors(output: Path) -> Iterator[None]:
+    """Writing --output failed (full disk, no permission, a folder in the way): a message, not a traceback."""
+    try:
+        yield
+    except IsADirectoryError:
+        raise ApexError(f"--output {output} is a folder; give a file name, e.g. {output / 'results.csv'}.",
+                        ErrorCode.OUTPUT_UNWRITABLE) from None
+    except OSError as exc:
+        raise ApexError(f"Could not write --output {output}: {exc.strerror or exc}. Free some space, check "
+                        "the folder's permissions, or choose another --output.", ErrorCode.OUTPUT_UNWRITABLE) from None
 
 
 def output_format(args: argparse.Namespace) -> str:

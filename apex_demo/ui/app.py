@@ -14,15 +14,18 @@ import gradio as gr
 
 from apex_demo.arena import pool_allowed_paths
 from apex_demo.config import Settings
-from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, leaderboard_tab
+from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
 from apex_demo.ui.context import AppContext, Loader, LoadState
 
 TITLE = "APEX: how good is this song?"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
             "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it.")
 STATUS_POLL_S = 2.0
-QUEUE_MAX_SIZE = 32              # requests waiting beyond this are told the app is busy
-DEFAULT_CONCURRENCY_LIMIT = 4    # light events (re-sorting, arena votes); scoring has its own limit of 1
+# No global queue size: Gradio's max_size counts every endpoint together, so a scoring flood turned
+# arena and leaderboard visitors away. Scoring is bounded by ui/fairness.py instead (one job per
+# visitor, SCORING_QUEUE_MAX in all); every other event has its own concurrency group.
+QUEUE_MAX_SIZE = None
+DEFAULT_CONCURRENCY_LIMIT = 4    # light events (re-sorting, leaderboard), each its own group; scoring: limit 1
 CACHE_CLEANUP = (3600, 3600)     # delete Gradio's uploaded/served temp files older than 1 h, hourly
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
@@ -84,6 +87,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("About", id="about"):
                 about_tab.build(ctx)
         api.build(ctx)
+    fairness.install(demo, ctx.settings.max_seconds)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo
 

@@ -17,6 +17,8 @@ import gradio as gr
 from apex_demo.errors import ApexError
 from apex_demo.result import ScoreResult
 from apex_demo.ui.context import AppContext, LoadState
+from apex_demo.ui.private_cache import private_view
+from apex_demo.ui.visitors import current_visitor
 
 LOG = logging.getLogger(__name__)
 MODEL_CONCURRENCY_ID = "apex-model"  # every event that runs MERT shares this queue slot
@@ -58,11 +60,13 @@ def engine_errors(upload: str | Path | None = None, title: str = ERROR_TITLE,
 
 
 def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
-    """The shared scorer, waiting (with a progress note) while models are still loading."""
+    """The shared scorer as this request's visitor sees it (private cache hits: ui/private_cache.py),
+    waiting (with a progress note) while models are still loading."""
     if progress is not None and ctx.loader.state is LoadState.LOADING:
         progress(0.0, desc="Loading models (first request only)…")
     with engine_errors():
-        return ctx.loader.wait(MODEL_WAIT_S)
+        scorer = ctx.loader.wait(MODEL_WAIT_S)
+    return private_view(scorer, ctx.seen, current_visitor())
 
 
 def display_name(path: str | Path) -> str:

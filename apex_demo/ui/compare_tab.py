@@ -16,12 +16,12 @@ import gradio as gr
 import pandas as pd
 
 from apex_demo import plots
-from apex_demo.errors import ApexError
+from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.ranking import OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, SORT_KEYS, rank_takes, sort_value
 from apex_demo.result import ScoreResult
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
-from apex_demo.ui.common import (ERROR_TITLE, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name,
-                                 engine_errors, get_scorer, show_warnings, user_message)
+from apex_demo.ui.common import (ERROR_TITLE, LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR,
+                                 display_name, engine_errors, get_scorer, show_warnings, user_message)
 from apex_demo.ui.context import AppContext
 from apex_demo.votes import escape_cell
 
@@ -64,6 +64,9 @@ def score_each(ctx: AppContext, paths: Sequence[str],
             yield name, scorer.score_file(Path(path), name)
         except ApexError as exc:
             yield name, exc
+        except Exception as exc:  # noqa: BLE001 - a bug or out-of-memory on one take must not lose the others
+            LOG.exception("unexpected error while scoring %s", name)
+            yield name, ApexError(UNEXPECTED_ERROR.format(kind=type(exc).__name__), ErrorCode.INTERNAL)
 
 
 def ranking_table(scored: Sequence[Scored], by: str) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from apex_demo import tempfiles
+from apex_demo.cache import SeenBy
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 
@@ -147,7 +149,7 @@ class DownloadDir:
     def _folder(self) -> Path:
         """The root folder, made on first use (the caller holds the lock)."""
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="apex_downloads_"))
+            self._root = Path(tempfile.mkdtemp(prefix=tempfiles.owned_prefix(tempfiles.DOWNLOADS_PREFIX)))
         return self._root
 
     def new_folder(self) -> Path:
@@ -216,6 +218,7 @@ class AppContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     _background: list[threading.Thread] = field(default_factory=list)
     arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
+    seen: SeenBy = field(default_factory=SeenBy)  # cache hits only for the visitor who scored the song
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = _default_loader,

@@ -1,0 +1,104 @@
+"""Fair queues for a public app: scoring admission, checked before a job enters Gradio's queue.
+
+Why: Gradio's `max_size` counts every waiting event of every endpoint together, so a flood of
+`/score` calls used to turn arena and leaderboard visitors away with "Queue is full". The app
+now runs its queue without a global size (app.py) and bounds scoring here instead, in a Gradio
+validator (run at submit time, before the event is queued, for the page and the API alike):
+
+- at most JOBS_PER_VISITOR scoring job waiting or running per visitor; a second says so;
+- at most SCORING_QUEUE_MAX scoring jobs waiting or running in all;
+- a single upload's cost is estimated from its header (`audio.probe`: length, rate, channels);
+  one that cannot be scored is refused there with the engine's message, never queued.
+  Multi-file calls (Compare, `/compare`) are admitted and report such files one by one.
+
+Jobs are counted from Gradio's own queue, so a job that finishes, fails, or is dropped because
+its visitor left is never counted again (Gradio removes a disconnected visitor's waiting events
+and stops a running generator at its next yield: the Analyze tab stops after the segment in work).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import gradio as gr
+
+from apex_demo import audio
+from apex_demo.errors import ApexError, ErrorCode
+from apex_demo.ui.common import MODEL_CONCURRENCY_ID, user_message
+from apex_demo.ui.visitors import visitor_of
+
+JOBS_PER_VISITOR = 1
+SCORING_QUEUE_MAX = 16  # scoring jobs waiting or running, all visitors together (~16 songs of 10 min at most)
+ONE_JOB = ("You already have a song being scored or waiting in line. Wait for it to finish (or close the tab "
+           "that started it), then try again.")
+QUEUE_FULL = ("The scoring line is full ({count} songs are waiting or being scored). Please try again in a few "
+              "minutes; the Arena and Leaderboard keep working meanwhile.")
+
+
+def scoring_events(demo: gr.Blocks) -> list[Any]:
+    """The model slot's events waiting or running in Gradio's queue.
+
+    Reads `Blocks._queue` (Gradio 6.31, pinned in requirements.txt): Gradio has no public view of
+    its queue, and only the queue knows about jobs dropped when their visitor left.
+    """
+    queue = demo._queue
+    waiting = queue.event_queue_per_concurrency_id.get(MODEL_CONCURRENCY_ID)
+    events = list(waiting.queue) if waiting is not None else []
+    for job in list(queue.active_jobs):
+        events.extend(e for e in job or () if e.concurrency_id == MODEL_CONCURRENCY_ID)
+    return events
+
+
+def admission_refusal(events: Iterable[Any], visitor: str) -> ApexError | None:
+    """Why a new scoring job from `visitor` may not join the queue now, or None."""
+    events = list(events)
+    if sum(visitor_of(e.request) == visitor for e in events) >= JOBS_PER_VISITOR:
+        return ApexError(ONE_JOB, ErrorCode.BUSY)
+    if len(events) >= SCORING_QUEUE_MAX:
+        return ApexError(QUEUE_FULL.format(count=len(events)), ErrorCode.BUSY)
+    return None
+
+
+def upload_refusal(value: Any, max_seconds: float) -> ApexError | None:
+    """A single uploaded file that cannot be scored within the budget (from its header), or None."""
+    if not isinstance(value, (str, Path)) or not value:
+        return None
+    try:
+        audio.probe(Path(value), max_seconds)
+    except ApexError as exc:
+        return ApexError(user_message(exc, value), exc.code)
+    return None
+
+
+def make_validator(demo: gr.Blocks, max_seconds: float, arity: int) -> Callable[..., Any]:
+    """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
+
+    def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
+        refusal = admission_refusal(scoring_events(demo), visitor_of(request))
+        verdicts = [gr.validate(True, "") for _ in inputs]
+        for index, value in enumerate(inputs):
+            problem = refusal or (upload_refusal(value, max_seconds) if arity == 1 else None)
+            if problem is not None:
+                verdicts[index] = gr.validate(False, problem.message)
+                break
+        return verdicts
+
+    def one(a: Any, request: gr.Request) -> dict[str, Any]:
+        return check((a,), request)[0]  # Gradio wraps a one-output function's value in a list itself
+
+    def two(a: Any, b: Any, request: gr.Request) -> list[dict[str, Any]]:
+        return check((a, b), request)
+
+    def three(a: Any, b: Any, c: Any, request: gr.Request) -> list[dict[str, Any]]:
+        return check((a, b, c), request)
+
+    return {1: one, 2: two, 3: three}[arity]
+
+
+def install(demo: gr.Blocks, max_seconds: float) -> None:
+    """Put the admission validator on every event that runs in the model slot (tabs and API alike),
+    so the tabs need no wiring of their own; events with no inputs or a validator already are left."""
+    for fn in demo.fns.values():
+        if fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.validator is None and 1 <= len(fn.inputs) <= 3:
+            fn.validator = make_validator(demo, max_seconds, len(fn.inputs))

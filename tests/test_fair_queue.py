@@ -1,0 +1,178 @@
+"""Fair queues, on the real app over loopback HTTP: while scoring is held busy (a stand-in scorer
+that waits for the test's signal), other visitors' arena and leaderboard calls are answered, a
+visitor gets at most one scoring job in line, the line itself is bounded, and an upload that
+cannot be scored is refused from its header before it is queued."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from apex_demo.config import Settings
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.fairness import ONE_JOB, SCORING_QUEUE_MAX
+from tests.app_server import FakeScorer, call_result, running_app
+
+HTTP_TIMEOUT_S = 120.0
+GATE_TIMEOUT_S = 120.0
+FILE_DATA = {"_type": "gradio.FileData"}
+
+
+class GatedScorer(FakeScorer):
+    """Scores only when the test opens the gate, so 'scoring is busy' lasts exactly as long as needed."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.seen: list[str] = []
+
+    def score_file(self, path: object, display_name: str | None = None) -> Any:
+        result = super().score_file(path)
+        if display_name is None:  # the arena scoring its own pool clips in the background: not gated
+            return result
+        self.seen.append(display_name)
+        self.started.set()
+        assert self.gate.wait(GATE_TIMEOUT_S), "the test never opened the gate"
+        result.to_record = lambda: {"file": display_name, "scores": result.scores.as_dict()}
+        return result
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[tuple[str, AppContext, GatedScorer]]:
+    scorer = GatedScorer()
+    settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
+                        votes_per_minute=1000, vote_salt="fair-test")
+    with running_app(settings, load=lambda s: scorer) as (ctx, url):
+        ctx.loader.wait(30)
+        yield url, ctx, scorer
+        scorer.gate.set()
+
+
+@pytest.fixture()
+def song(tmp_path: Path) -> Path:
+    path = tmp_path / "song.wav"
+    sf.write(str(path), np.zeros(44100, np.float32), 44100, subtype="PCM_16")
+    return path
+
+
+class Visitor:
+    """One visitor (its own address, as the Spaces proxy forwards it) over Gradio's plain HTTP API."""
+
+    def __init__(self, url: str, address: str) -> None:
+        self.http = httpx.Client(base_url=url + "gradio_api/", timeout=HTTP_TIMEOUT_S,
+                                 headers={"X-Forwarded-For": address})
+        self.calls = httpx.Client(base_url=url + "gradio_api/call/", timeout=HTTP_TIMEOUT_S,
+                                  headers={"X-Forwarded-For": address})
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        with path.open("rb") as handle:
+            reply = self.http.post("upload", files={"files": (path.name, handle)})
+        reply.raise_for_status()
+        return {"path": reply.json()[0], "orig_name": path.name, "meta": FILE_DATA}
+
+    def submit(self, api_name: str, *data: object) -> httpx.Response:
+        """POST the call: 200 with an event id when queued, 422 with the reason when refused."""
+        return self.http.post(f"call/{api_name}", json={"data": list(data)})
+
+    def result(self, api_name: str, event_id: str) -> list[Any]:
+        return call_result(self.calls, api_name, event_id)
+
+    def call(self, api_name: str, *data: object) -> list[Any]:
+        posted = self.submit(api_name, *data)
+        assert posted.status_code == 200, posted.text
+        return self.result(api_name, posted.json()["event_id"])
+
+
+def _refusal(response: httpx.Response) -> str:
+    assert response.status_code == 422, (response.status_code, response.text)
+    return " ".join(item.get("message", "") for item in response.json()["detail"])
+
+
+def test_arena_and_leaderboard_answer_during_a_scoring_flood(served, song: Path) -> None:
+    url, _, scorer = served
+    flood = [Visitor(url, f"10.0.0.{i}") for i in range(SCORING_QUEUE_MAX + 8)]
+    upload = flood[0].upload(song)
+    answers = [visitor.submit("score", upload) for visitor in flood]
+    assert scorer.started.wait(GATE_TIMEOUT_S)
+    queued = [a for a in answers if a.status_code == 200]
+    assert len(queued) == SCORING_QUEUE_MAX  # the line is bounded...
+    assert all("line is full" in _refusal(a) for a in answers if a.status_code != 200)  # ...and says so
+    others = Visitor(url, "192.168.1.1")
+    stats = others.call("arena_stats")            # scoring is still held busy: none of these waits behind it
+    info, audio_a, audio_b = others.call("arena_new_battle")
+    assert info["battle_id"] and audio_a["url"] and audio_b["url"]
+    assert isinstance(stats[0], dict)
+    assert not scorer.gate.is_set()
+    scorer.gate.set()
+    for visitor, answer in zip(flood, answers):
+        if answer.status_code == 200:
+            (record,) = visitor.result("score", answer.json()["event_id"])
+            assert record["file"] == song.name
+
+
+def test_one_scoring_job_per_visitor(served, song: Path) -> None:
+    url, _, scorer = served
+    alice, bob = Visitor(url, "10.1.1.1"), Visitor(url, "10.2.2.2")
+    upload = alice.upload(song)
+    first = alice.submit("score", upload)
+    assert first.status_code == 200
+    assert scorer.started.wait(GATE_TIMEOUT_S)
+    assert ONE_JOB in _refusal(alice.submit("score", upload))
+    assert ONE_JOB in _refusal(alice.submit("compare", [upload, upload]))  # every scoring endpoint counts
+    second_visitor = bob.submit("score", upload)
+    assert second_visitor.status_code == 200
+    scorer.gate.set()
+    alice.result("score", first.json()["event_id"])
+    bob.result("score", second_visitor.json()["event_id"])
+    assert alice.call("score", upload)[0]["file"] == song.name  # free again once the first one finished
+
+
+def test_unscorable_upload_is_refused_from_its_header_before_queueing(served, tmp_path: Path) -> None:
+    url, _, scorer = served
+    bomb = tmp_path / "one_hz.wav"
+    sf.write(str(bomb), np.zeros(600, np.float32), 1, subtype="PCM_16")  # "600 s" at 1 Hz
+    visitor = Visitor(url, "10.3.3.3")
+    message = _refusal(visitor.submit("score", visitor.upload(bomb)))
+    assert "1 Hz" in message and "44.1" in message  # what is wrong, and what to do
+    assert scorer.seen == []
+
+
+def test_a_cancelled_waiting_job_is_dropped_and_frees_the_visitor(served, song: Path) -> None:
+    """gradio_client's job.cancel() (what a closed tab amounts to) removes the waiting job: it never
+    runs, and its visitor may queue a new one at once."""
+    from gradio_client import Client, handle_file
+
+    url, _, scorer = served
+    blocker = Visitor(url, "10.4.4.1")
+    first = blocker.submit("score", blocker.upload(song))
+    assert first.status_code == 200 and scorer.started.wait(GATE_TIMEOUT_S)
+    leaver = Client(url, verbose=False, headers={"X-Forwarded-For": "10.4.4.2"})
+    renamed = song.with_name("left.wav")
+    renamed.write_bytes(song.read_bytes())
+    job = leaver.submit(handle_file(str(renamed)), api_name="/score")
+    _wait_until_queued(job)
+    waiting = Visitor(url, "10.4.4.2")
+    assert ONE_JOB in _refusal(waiting.submit("score", waiting.upload(song)))  # its job is in line
+    job.cancel()
+    again = waiting.submit("score", waiting.upload(song))
+    assert again.status_code == 200, again.text
+    scorer.gate.set()
+    waiting.result("score", again.json()["event_id"])
+    blocker.result("score", first.json()["event_id"])
+    assert "left.wav" not in scorer.seen
+
+
+def _wait_until_queued(job: Any) -> None:
+    from gradio_client.utils import Status
+
+    deadline = time.monotonic() + GATE_TIMEOUT_S
+    while job.status().code not in (Status.IN_QUEUE, Status.PROCESSING):
+        assert time.monotonic() < deadline, "the job never reached the queue"
+        time.sleep(0.05)

@@ -1,0 +1,54 @@
+"""In a real browser: an upload refused from its header (here: longer than the limit) is answered on
+the Analyze tab with the engine's message before any scoring is queued. A screenshot is saved under
+the test's tmp_path for a person to look at."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from apex_demo.config import Settings
+from tests.app_server import chromium, running_app
+
+CLIP = "loop_garzul.flac"  # 8.0 s
+MAX_SECONDS = 5.0
+PAGE_LOAD_S = 60
+ANSWER_WAIT_S = 60
+
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+
+@pytest.fixture()
+def app_url(tiny_settings: Settings) -> Iterator[str]:
+    with running_app(dataclasses.replace(tiny_settings, max_seconds=MAX_SECONDS)) as (ctx, url):
+        ctx.loader.wait(120)
+        yield url
+
+
+def test_too_long_upload_is_refused_on_the_page(app_url: str, audio_dir: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    try:
+        browser.get(app_url)
+        WebDriverWait(browser, PAGE_LOAD_S).until(
+            EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
+        browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(audio_dir / CLIP))
+        WebDriverWait(browser, PAGE_LOAD_S).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
+        browser.find_element(By.ID, "analyze-button").click()
+        WebDriverWait(browser, ANSWER_WAIT_S).until(
+            lambda b: "longer than the limit" in b.find_element(By.TAG_NAME, "body").text)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        (line,) = [text for text in body.splitlines() if "longer than the limit" in text]
+        assert line.startswith(f"{CLIP}: 8.0 s is longer than the limit of 5 s") and "/tmp" not in line
+        shot = tmp_path / "refused.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        print(f"screenshot: {shot}")
+    finally:
+        browser.quit()

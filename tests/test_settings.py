@@ -1,0 +1,56 @@
+"""Every setting is validated when the app or CLI starts, with a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apex_demo.cli import main
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD_VALUES = [
+    ("APEX_MAX_SECONDS", "nan"), ("APEX_MAX_SECONDS", "inf"), ("APEX_MAX_SECONDS", "-1"), ("APEX_MAX_SECONDS", "0"),
+    ("APEX_MIN_LISTEN_S", "-10"), ("APEX_MIN_LISTEN_S", "nan"), ("APEX_VOTES_PER_MINUTE", "-5"),
+    ("APEX_VOTES_PER_MINUTE", "nan"), ("APEX_VOTES_PER_MINUTE", "2.5"), ("APEX_CACHE_MAX_MB", "nan"),
+    ("APEX_CACHE_MAX_MB", "-1"), ("APEX_MAX_FILE_MB", "inf"), ("APEX_MAX_FILE_MB", "0"), ("APEX_MAX_FILE_MB", "ten"),
+    ("APEX_DEVICE", "tpu"), ("APEX_PRECISION", "fp8"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ApexError) as err:
+        Settings.from_env({name: value})
+    assert err.value.code.value == "bad_setting"
+    assert err.value.message.startswith(f"{name}=")
+
+
+def test_limits_that_mean_off_or_zero_are_accepted() -> None:
+    settings = Settings.from_env({"APEX_VOTES_PER_MINUTE": "0", "APEX_MIN_LISTEN_S": "0", "APEX_CACHE_MAX_MB": "0"})
+    assert (settings.votes_per_minute, settings.min_listen_s, settings.cache_max_mb) == (0, 0.0, 0.0)
+
+
+def test_settings_built_in_code_are_checked_too() -> None:
+    with pytest.raises(ApexError) as err:
+        Settings(max_seconds=float("nan"))
+    assert "APEX_MAX_SECONDS" in err.value.message
+
+
+def test_cli_says_which_variable_without_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setenv("APEX_CACHE_MAX_MB", "nan")  # crashed with a traceback before
+    assert main(["score", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "APEX_CACHE_MAX_MB" in err and "Traceback" not in err
+
+
+def test_app_says_which_variable_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "APEX_MIN_LISTEN_S": "-10", "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "APEX_MIN_LISTEN_S=-10" in proc.stderr and "Traceback" not in proc.stderr
