@@ -37,6 +37,8 @@ NO_MODEL_PICK = ("The model had no scores for these clips yet (models still load
                  "no model pick; your vote still counts.")
 CHOICES = (("A is better", "A"), ("B is better", "B"), ("Tie", "TIE"), ("Both bad", "BOTH_BAD"))
 SIDES = ("a", "b")
+SIGNED_IN_ONLY_NOTE = ("Only votes from visitors signed in with Hugging Face count for the leaderboard; you can "
+                       "vote without signing in, but your vote is then kept out of it.")
 
 
 # -- the arena behind the tab ---------------------------------------------------------------
@@ -145,40 +147,42 @@ def _radar(reply: Mapping[str, Any], side: str):
 
 
 # -- handlers -------------------------------------------------------------------------------
-def _battle_outputs(battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
+def _battle_outputs(arena: Arena, battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
     """A fresh battle on the page: its clips only under neutral names (arena_api.blind_files)."""
     buttons = [gr.Button(interactive=True) for _ in CHOICES]
-    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(downloads, battle), BATTLE_READY,
+    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(arena, downloads, battle), BATTLE_READY,
             plots.radar_figure([]), plots.radar_figure([]), *buttons)
 
 
 def make_new_battle(arena: Arena, downloads: DownloadDir):
-    def new_battle(request: gr.Request) -> tuple[Any, ...]:
+    def new_battle(request: gr.Request, profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         with arena_api.arena_errors():
-            battle = arena.new_battle(arena_api.session_of(request))
-            return _battle_outputs(battle, downloads)
+            battle = arena.new_battle(arena_api.visitor_of(request, arena.settings, profile))
+            return _battle_outputs(arena, battle, downloads)
 
     return new_battle
 
 
 def make_upload_battle(arena: Arena, downloads: DownloadDir):
-    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request,
+                      profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
         with arena_api.arena_errors():
-            battle = arena.new_upload_battle(arena_api.session_of(request), take_1, take_2)
-            arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
-            return _battle_outputs(battle, downloads)
+            battle = arena.new_upload_battle(arena_api.visitor_of(request, arena.settings, profile), take_1, take_2)
+            arena.warm([take_1, take_2])  # score now (in the model's queue slot): a vote never runs the model
+            return _battle_outputs(arena, battle, downloads)
 
     return upload_battle
 
 
 def make_vote(arena: Arena, choice: str):
-    def vote(battle_id: str | None, state: dict, request: gr.Request) -> tuple[Any, ...]:
+    def vote(battle_id: str | None, state: dict, request: gr.Request,
+             profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         if not battle_id:
             raise gr.Error(NO_BATTLE, print_exception=False)
         with arena_api.arena_errors():
-            reply = arena.vote_reply(arena_api.session_of(request), battle_id, choice,
+            reply = arena.vote_reply(arena_api.visitor_of(request, arena.settings, profile), battle_id, choice,
                                      listened(state, "a"), listened(state, "b"))
         if not reply["accepted"]:
             gr.Warning(reply["message"])
@@ -196,6 +200,10 @@ def build(ctx: AppContext) -> None:
     if arena is None:
         return
     gr.Markdown(INTRO.format(min_listen=ctx.settings.min_listen_s))
+    if ctx.settings.arena_login:
+        gr.LoginButton()
+    if ctx.settings.arena_signed_in_only:
+        gr.Markdown(SIGNED_IN_ONLY_NOTE)
     battle_id = gr.State(None)
     listening = gr.State(fresh_listening())
     with gr.Row():

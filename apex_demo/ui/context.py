@@ -249,5 +249,5 @@ class AppContext:
         for thread in self._background:
             thread.join(timeout)
         if self.arena is not None:
-            self.arena.store.close()
+            self.arena.close()
         self.downloads.cleanup()
