@@ -350,11 +350,11 @@ class Arena:
         self.store.add_battle(battle)
         return battle
 
-    def blind_copies(self, battle: Battle, folder: Path, names: Sequence[str] = ("A", "B")) -> list[Path]:
-        """The battle's clips as `<folder>/<name>.flac`, freshly padded (see apex_demo.blind); pool
-        clips are converted once, uploads every time."""
+    def blind_copies(self, battle: Battle, names: Sequence[str] = ("A", "B")) -> list[Path]:
+        """The battle's clips as `<random folder>/<name>.flac`, freshly padded (apex_demo.blind);
+        pool clips are converted once, uploads every time."""
         keep = battle.source == SOURCE_POOL
-        return self.blind.write_battle(folder, names, [Path(battle.path_a), Path(battle.path_b)], keep=keep)
+        return self.blind.write_battle(names, [Path(battle.path_a), Path(battle.path_b)], keep=keep)
 
     def _check_battle_rate(self, who: Visitor) -> str:
         if not self._battle_limit.allow(self.client_key(who)):

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
@@ -37,12 +38,15 @@ BLOCK_HEADER_BYTES = 4
 MAX_BLOCK_BYTES = (1 << 24) - 1
 STREAMINFO_FRAME_SIZES = slice(4, 10)   # min/max frame size (24 bits each): 0 means unknown
 STREAMINFO_MD5 = slice(18, 34)          # MD5 of the decoded samples: all zero means not computed
-BUCKET_BYTES = 1 << 20                  # both clips of a battle are padded up to the same MiB
+BUCKET_BYTES = 64 * 1024                # both clips of a battle are padded up to the same 64 KiB step
 JITTER_BYTES = 64 * 1024                # plus an independent random 0-64 KiB each
 NONCE_BYTES = 32                        # random bytes every copy carries at least (a fresh content hash)
 MIN_PAD_BYTES = BLOCK_HEADER_BYTES + len(APPLICATION_ID) + NONCE_BYTES
 READ_BLOCK_FRAMES = 1 << 16
 PRIVATE_PREFIX = "apex_arena_blind_"
+PREPARED_DIR = "clips"
+BATTLES_DIR = "battles"
+BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cache at once; ours can go
 
 
 def convert_to_flac(source: Path, target: Path) -> None:
@@ -123,8 +127,11 @@ class BlindClips:
     """Prepared FLAC copies of clips in a private folder (never served, never in Gradio's allowed
     paths), made once per source file, and per-battle padded copies of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_age_s: float = BATTLE_COPY_MAX_AGE_S) -> None:
         self._root = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
+        (self._root / PREPARED_DIR).mkdir()
+        (self._root / BATTLES_DIR).mkdir()
+        self._max_age_s = max_age_s
         self._prepared: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._rng = secrets.SystemRandom()
@@ -135,7 +142,7 @@ class BlindClips:
         with self._lock:
             if key in self._prepared:
                 return self._prepared[key]
-        target = self._root / f"{secrets.token_hex(16)}{SERVED_SUFFIX}"
+        target = self._root / PREPARED_DIR / f"{secrets.token_hex(16)}{SERVED_SUFFIX}"
         convert_to_flac(Path(source), target)
         neutralise(target)
         if keep:
@@ -143,10 +150,13 @@ class BlindClips:
                 target = self._prepared.setdefault(key, target)
         return target
 
-    def write_battle(self, folder: Path, names: Sequence[str], sources: Sequence[Path],
-                     keep: bool = True) -> list[Path]:
-        """Each source as `<folder>/<name>.flac`, padded to a common size bucket with fresh random
-        bytes (a new content hash every battle)."""
+    def write_battle(self, names: Sequence[str], sources: Sequence[Path], keep: bool = True) -> list[Path]:
+        """Each source as `<random folder>/<name>.flac`, padded to a common size bucket with fresh
+        random bytes (a new content hash every battle). Folders older than the maximum age are
+        removed first: the web layer serves its own copies."""
+        self._prune()
+        folder = self._root / BATTLES_DIR / secrets.token_hex(16)
+        folder.mkdir()
         prepared = [self.prepared(s, keep) for s in sources]
         sizes = padded_sizes([p.stat().st_size for p in prepared], self._rng)
         paths = []
@@ -158,6 +168,15 @@ class BlindClips:
             for src in prepared:
                 src.unlink(missing_ok=True)
         return paths
+
+    def _prune(self) -> None:
+        cutoff = time.time() - self._max_age_s
+        for child in list((self._root / BATTLES_DIR).iterdir()):
+            try:
+                if child.stat().st_mtime < cutoff:
+                    shutil.rmtree(child, ignore_errors=True)
+            except FileNotFoundError:
+                continue  # another request pruned it first
 
     def cleanup(self) -> None:
         """Remove the private folder (at shutdown)."""

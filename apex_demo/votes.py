@@ -261,6 +261,19 @@ def counts_for_leaderboard(vote: Vote, signed_in_only: bool) -> bool:
     return vote.flag is None and (vote.signed_in or not signed_in_only)
 
 
+def excluded_summary(votes: Iterable[Vote], signed_in_only: bool) -> dict[str, Any]:
+    """Votes kept but left out of the leaderboard, and why: per anomaly flag, and (when only
+    signed-in votes count) the anonymous ones."""
+    flagged: dict[str, int] = {}
+    anonymous = 0
+    for vote in votes:
+        if vote.flag is not None:
+            flagged[vote.flag] = flagged.get(vote.flag, 0) + 1
+        elif signed_in_only and not vote.signed_in:
+            anonymous += 1
+    return {"flagged": flagged, "not_signed_in": anonymous, "signed_in_only": signed_in_only}
+
+
 class VoteStore:
     """Thread-safe store of battles and votes in one SQLite file."""
 

@@ -374,14 +374,12 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
     from types import SimpleNamespace
 
     from apex_demo.ui import arena_tab
-    from apex_demo.ui.context import DownloadDir
 
-    downloads = DownloadDir()
     request = SimpleNamespace(session_hash="s1")
     src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))[:2]
     try:
-        for outputs in (arena_tab.make_new_battle(arena, downloads)(request),
-                        arena_tab.make_upload_battle(arena, downloads)(str(src[0]), str(src[1]), request)):
+        for outputs in (arena_tab.make_new_battle(arena)(request),
+                        arena_tab.make_upload_battle(arena)(str(src[0]), str(src[1]), request)):
             battle = arena.store.get_battle(outputs[0])
             path_a, path_b = Path(outputs[2]), Path(outputs[3])
             assert (path_a.name, path_b.name) == ("A.flac", "B.flac") and path_a.parent == path_b.parent
@@ -395,7 +393,7 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
                 assert np.abs(got - want).max() <= 1 / 32768          # 16-bit FLAC: half a step, rounded
             assert Path(battle.path_a).is_file()                      # the pool itself is untouched
     finally:
-        downloads.cleanup()
+        arena.close()
 
 
 @pytest.mark.parametrize("failure", [VoteError("the vote was not stored: disk full", ErrorCode.BAD_REQUEST),

@@ -26,7 +26,6 @@ import gradio as gr
 from apex_demo.arena import Arena, Visitor
 from apex_demo.config import Settings
 from apex_demo.ui.common import engine_errors
-from apex_demo.ui.context import DownloadDir
 from apex_demo.votes import Battle
 
 NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
@@ -52,10 +51,10 @@ def arena_errors() -> AbstractContextManager[None]:
     return engine_errors(title=ARENA_ERROR_TITLE, unexpected=True)
 
 
-def blind_files(arena: Arena, downloads: DownloadDir, battle: Battle) -> tuple[str, str]:
+def blind_files(arena: Arena, battle: Battle) -> tuple[str, str]:
     """The battle's two clips as `<random folder>/A.flac` and `B.flac`, padded with fresh random
     bytes, so no name, URL, size or content hash the browser sees gives away the clip."""
-    a, b = arena.blind_copies(battle, downloads.new_folder(), BLIND_NAMES)
+    a, b = arena.blind_copies(battle, BLIND_NAMES)
     return str(a), str(b)
 
 
@@ -84,12 +83,12 @@ def visitor_of(request: gr.Request | None, settings: Settings,
     return Visitor(session=session_of(request), address=address_of(request, settings), user=user)
 
 
-def make_new_battle(arena: Arena, downloads: DownloadDir):
+def make_new_battle(arena: Arena):
     def arena_new_battle(request: gr.Request, profile: gr.OAuthProfile | None = None) -> tuple[dict[str, Any], str, str]:
         with arena_errors():
             battle = arena.new_battle(visitor_of(request, arena.settings, profile))
             info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
-            return (info, *blind_files(arena, downloads, battle))
+            return (info, *blind_files(arena, battle))
 
     return arena_new_battle
 
@@ -112,7 +111,7 @@ def make_stats(arena: Arena):
     return arena_stats
 
 
-def build(arena: Arena, downloads: DownloadDir) -> None:
+def build(arena: Arena) -> None:
     """Register the three endpoints on invisible components (call inside the Blocks)."""
     with gr.Column(visible=False):
         info_out = gr.JSON(label="battle")
@@ -127,7 +126,7 @@ def build(arena: Arena, downloads: DownloadDir) -> None:
         stats_out = gr.JSON(label="stats")
         new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
     queue = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
-    new_trigger.click(make_new_battle(arena, downloads), inputs=None, outputs=[info_out, audio_a, audio_b],
+    new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
                       api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
     vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],
                        api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue)

@@ -20,7 +20,7 @@ from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
-from apex_demo.ui.context import AppContext, DownloadDir, LoadState
+from apex_demo.ui.context import AppContext, LoadState
 from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
@@ -147,23 +147,23 @@ def _radar(reply: Mapping[str, Any], side: str):
 
 
 # -- handlers -------------------------------------------------------------------------------
-def _battle_outputs(arena: Arena, battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
+def _battle_outputs(arena: Arena, battle: Battle) -> tuple[Any, ...]:
     """A fresh battle on the page: its clips only under neutral names (arena_api.blind_files)."""
     buttons = [gr.Button(interactive=True) for _ in CHOICES]
-    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(arena, downloads, battle), BATTLE_READY,
+    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(arena, battle), BATTLE_READY,
             plots.radar_figure([]), plots.radar_figure([]), *buttons)
 
 
-def make_new_battle(arena: Arena, downloads: DownloadDir):
+def make_new_battle(arena: Arena):
     def new_battle(request: gr.Request, profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         with arena_api.arena_errors():
             battle = arena.new_battle(arena_api.visitor_of(request, arena.settings, profile))
-            return _battle_outputs(arena, battle, downloads)
+            return _battle_outputs(arena, battle)
 
     return new_battle
 
 
-def make_upload_battle(arena: Arena, downloads: DownloadDir):
+def make_upload_battle(arena: Arena):
     def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request,
                       profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         if not take_1 or not take_2:
@@ -171,7 +171,7 @@ def make_upload_battle(arena: Arena, downloads: DownloadDir):
         with arena_api.arena_errors():
             battle = arena.new_upload_battle(arena_api.visitor_of(request, arena.settings, profile), take_1, take_2)
             arena.warm([take_1, take_2])  # score now (in the model's queue slot): a vote never runs the model
-            return _battle_outputs(arena, battle, downloads)
+            return _battle_outputs(arena, battle)
 
     return upload_battle
 
@@ -226,9 +226,9 @@ def build(ctx: AppContext) -> None:
 
     battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
     private = {"api_visibility": "private"}
-    new.click(make_new_battle(arena, ctx.downloads), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
+    new.click(make_new_battle(arena), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
               **private)
-    upload.click(make_upload_battle(arena, ctx.downloads), inputs=[take_1, take_2], outputs=battle_outputs,
+    upload.click(make_upload_battle(arena), inputs=[take_1, take_2], outputs=battle_outputs,
                  api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID,
                  concurrency_limit=MODEL_CONCURRENCY_LIMIT, **private)
     for audio, side in ((audio_a, "a"), (audio_b, "b")):
@@ -241,4 +241,4 @@ def build(ctx: AppContext) -> None:
         button.click(make_vote(arena, choice), inputs=[battle_id, listening],
                      outputs=[battle_id, status, radar_a, radar_b, *buttons], api_name=f"ui_arena_vote_{choice}",
                      **private)
-    arena_api.build(arena, ctx.downloads)
+    arena_api.build(arena)
