@@ -128,13 +128,21 @@ class BlindClips:
     paths), made once per source file, and per-battle padded copies of them."""
 
     def __init__(self, max_age_s: float = BATTLE_COPY_MAX_AGE_S) -> None:
-        self._root = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
-        (self._root / PREPARED_DIR).mkdir()
-        (self._root / BATTLES_DIR).mkdir()
         self._max_age_s = max_age_s
+        self._folder: Path | None = None
         self._prepared: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._rng = secrets.SystemRandom()
+
+    @property
+    def _root(self) -> Path:
+        """The private folder, made on first use (an arena that serves no battle makes none)."""
+        with self._lock:
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
+                (self._folder / PREPARED_DIR).mkdir()
+                (self._folder / BATTLES_DIR).mkdir()
+            return self._folder
 
     def prepared(self, source: Path, keep: bool = True) -> Path:
         """The neutral FLAC of `source`; `keep` caches it (pool clips), else the caller removes it."""
@@ -180,7 +188,9 @@ class BlindClips:
 
     def cleanup(self) -> None:
         """Remove the private folder (at shutdown)."""
-        shutil.rmtree(self._root, ignore_errors=True)
         with self._lock:
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
             self._prepared.clear()
 

@@ -84,7 +84,8 @@ def visitor_of(request: gr.Request | None, settings: Settings,
 
 
 def make_new_battle(arena: Arena):
-    def arena_new_battle(request: gr.Request, profile: gr.OAuthProfile | None = None) -> tuple[dict[str, Any], str, str]:
+    def arena_new_battle(request: gr.Request,
+                         profile: gr.OAuthProfile | None = None) -> tuple[dict[str, Any], str, str]:
         with arena_errors():
             battle = arena.new_battle(visitor_of(request, arena.settings, profile))
             info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}

@@ -169,7 +169,8 @@ def make_upload_battle(arena: Arena):
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
         with arena_api.arena_errors():
-            battle = arena.new_upload_battle(arena_api.visitor_of(request, arena.settings, profile), take_1, take_2)
+            visitor = arena_api.visitor_of(request, arena.settings, profile)
+            battle = arena.new_upload_battle(visitor, take_1, take_2)
             arena.warm([take_1, take_2])  # score now (in the model's queue slot): a vote never runs the model
             return _battle_outputs(arena, battle)
 
@@ -182,8 +183,8 @@ def make_vote(arena: Arena, choice: str):
         if not battle_id:
             raise gr.Error(NO_BATTLE, print_exception=False)
         with arena_api.arena_errors():
-            reply = arena.vote_reply(arena_api.visitor_of(request, arena.settings, profile), battle_id, choice,
-                                     listened(state, "a"), listened(state, "b"))
+            visitor = arena_api.visitor_of(request, arena.settings, profile)
+            reply = arena.vote_reply(visitor, battle_id, choice, listened(state, "a"), listened(state, "b"))
         if not reply["accepted"]:
             gr.Warning(reply["message"])
             return (gr.skip(),) * (4 + len(CHOICES))
