@@ -297,7 +297,8 @@ class Arena:
         self._tally_lock = threading.Lock()
         self._tally = _Tally()
         self._stats_lock = threading.Lock()
-        self._stats: tuple[tuple[int, int], ArenaStats] | None = None
+        self._stats: tuple[tuple[int, int, int], ArenaStats] | None = None
+        self._flagged = 0                 # votes flagged by this process: part of the stats cache key
         self._pruned_at = -math.inf
         for vote in store.votes():
             self._count(vote)
@@ -496,6 +497,8 @@ class Arena:
                 flag = ANOMALY_FLAG.format(system=system, n=len(involved), minutes=ANOMALY_WINDOW_S / 60)
                 flagged += self.store.flag_votes([v.battle_id for v in involved if v.flag is None], flag)
         if flagged:
+            with self._stats_lock:
+                self._flagged += flagged
             LOG.warning("anomaly check: %d votes flagged out of the leaderboard", flagged)
         return flagged
 
@@ -516,7 +519,7 @@ class Arena:
         """Agreement and leaderboards over the counted votes, recomputed only when the number of
         votes changed (the bootstrap takes a second or two, and every page load asks for it)."""
         with self._stats_lock:
-            key = (self.store.count(), min_votes)
+            key = (self.store.count(), self._flagged, min_votes)
             if self._stats is None or self._stats[0] != key:
                 self._stats = (key, arena_stats(self.leaderboard_votes(), min_votes=min_votes))
             return self._stats[1]

@@ -285,9 +285,12 @@ class VoteStore:
             self._conn = _connect(path)
             _migrate(self._conn)
         except (sqlite3.Error, OSError) as exc:
-            raise VoteError(f"the vote database {path} cannot be opened for writing ({type(exc).__name__}: "
-                            f"{exc}); move the damaged file away or point APEX_DATA_DIR at a writable folder, "
-                            "then restart.", ErrorCode.VOTE_STORE_UNAVAILABLE) from exc
+            LOG.error("vote database %s unavailable: %r", path, exc)  # the full path for the operator's log
+            detail = exc.strerror if isinstance(exc, OSError) else str(exc)  # the page shows no server path
+            raise VoteError(f"the vote database ({path.name} under APEX_DATA_DIR) cannot be opened for writing "
+                            f"({type(exc).__name__}: {detail}); move the damaged file away or point "
+                            "APEX_DATA_DIR at a writable folder, then restart.",
+                            ErrorCode.VOTE_STORE_UNAVAILABLE) from exc
         self._hub = hub
 
     @classmethod

@@ -400,9 +400,11 @@ def test_a_bad_vote_database_is_a_clear_error(tmp_path: Path, damage) -> None:
     with pytest.raises(VoteError) as info:
         VoteStore.open(Settings(data_dir=tmp_path / "data"))
     assert info.value.code is ErrorCode.VOTE_STORE_UNAVAILABLE and "APEX_DATA_DIR" in info.value.message
+    assert str(tmp_path) not in info.value.message                          # shown to visitors: no server path
     (tmp_path / "plain-file").write_text("x")
-    with pytest.raises(VoteError):                                        # an unwritable folder, too
+    with pytest.raises(VoteError) as info:                                # an unwritable folder, too
         VoteStore.open(Settings(data_dir=tmp_path / "plain-file" / "data"))
+    assert str(tmp_path) not in info.value.message
 
 
 def test_the_app_starts_and_scores_with_a_corrupt_vote_database(tiny_settings: Settings, audio_dir: Path) -> None:
