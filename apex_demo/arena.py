@@ -280,7 +280,7 @@ class Arena:
         self.settings = settings
         self.store = store
         self.pool = tuple(pool)
-        self.blind = BlindClips()
+        self.blind = BlindClips(max_seconds=settings.max_seconds)
         self._by_id = {c.clip_id: c for c in self.pool}
         self._durations = {str(c.path): c.duration_s for c in self.pool if c.duration_s is not None}
         self._score_fn = score_fn

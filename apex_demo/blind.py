@@ -14,6 +14,7 @@ which side is which.
 
 from __future__ import annotations
 
+import math
 import secrets
 import shutil
 import tempfile
@@ -49,11 +50,15 @@ BATTLES_DIR = "battles"
 BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cache at once; ours can go
 
 
-def convert_to_flac(source: Path, target: Path) -> None:
+def convert_to_flac(source: Path, target: Path, max_seconds: float = math.inf) -> None:
     """Decode `source` block by block and write it as 16-bit FLAC (more than 8 channels: downmixed
-    to mono, FLAC's limit), so memory stays bounded for any length."""
+    to mono, FLAC's limit), so memory stays bounded for any length; longer than `max_seconds`
+    (the upload limit) is refused from the header, before any decoding."""
     try:
         with sf.SoundFile(str(source)) as inp:
+            if inp.frames / inp.samplerate > max_seconds:
+                raise AudioError(f"{source.name} lasts {inp.frames / inp.samplerate:.0f} s, longer than the "
+                                 f"{max_seconds:g} s limit; use a shorter take.", ErrorCode.TOO_LONG)
             channels = inp.channels if inp.channels <= FLAC_MAX_CHANNELS else 1
             with sf.SoundFile(str(target), "w", samplerate=inp.samplerate, channels=channels, format="FLAC",
                               subtype=FLAC_SUBTYPE) as out:
@@ -127,8 +132,9 @@ class BlindClips:
     """Prepared FLAC copies of clips in a private folder (never served, never in Gradio's allowed
     paths), made once per source file, and per-battle padded copies of them."""
 
-    def __init__(self, max_age_s: float = BATTLE_COPY_MAX_AGE_S) -> None:
+    def __init__(self, max_age_s: float = BATTLE_COPY_MAX_AGE_S, max_seconds: float = math.inf) -> None:
         self._max_age_s = max_age_s
+        self._max_seconds = max_seconds
         self._folder: Path | None = None
         self._prepared: dict[str, Path] = {}
         self._lock = threading.Lock()
@@ -151,7 +157,7 @@ class BlindClips:
             if key in self._prepared:
                 return self._prepared[key]
         target = self._root / PREPARED_DIR / f"{secrets.token_hex(16)}{SERVED_SUFFIX}"
-        convert_to_flac(Path(source), target)
+        convert_to_flac(Path(source), target, self._max_seconds)
         neutralise(target)
         if keep:
             with self._lock:

@@ -28,7 +28,7 @@ import soundfile as sf
 from apex_demo.arena import (ANOMALY_MIN_VOTES, BATTLE_TTL_S, DEFAULT_POOL_DIR, LISTEN_SLACK_S, PRUNE_EVERY_S,
                              Arena, PoolClip, Visitor, build_arena, load_pool)
 from apex_demo.config import Settings
-from apex_demo.errors import ErrorCode, VoteError
+from apex_demo.errors import AudioError, ErrorCode, VoteError
 from apex_demo.votes import DB_FILENAME, VoteRefused, VoteStore
 from tests.app_server import FakeScorer, running_app
 from tests.test_arena import FakeClock, fake_scores
@@ -486,3 +486,19 @@ def test_blind_copy_folders_are_pruned(tmp_path: Path) -> None:
         assert np.array_equal(sf.read(str(second))[0], sf.read(str(blind.prepared(source)))[0])
     finally:
         blind.cleanup()
+
+
+def test_an_upload_battle_longer_than_the_limit_is_refused_from_the_header(tmp_path: Path) -> None:
+    """Blind copies decode the takes: the upload limit applies before any decoding."""
+    clock = FakeClock()
+    arena = make_arena(tmp_path, clock, max_seconds=2.0)
+    takes = []
+    for i, seconds in enumerate((1.0, 3.0)):
+        path = tmp_path / f"take{i}.wav"
+        sf.write(str(path), np.zeros(int(8000 * seconds), dtype="float32"), 8000)
+        takes.append(path)
+    battle = arena.new_upload_battle("s1", *takes)
+    with pytest.raises(AudioError) as info:
+        arena.blind_copies(battle)
+    assert info.value.code is ErrorCode.TOO_LONG and "take1.wav" in info.value.message
+    arena.close()
