@@ -502,3 +502,35 @@ def test_an_upload_battle_longer_than_the_limit_is_refused_from_the_header(tmp_p
         arena.blind_copies(battle)
     assert info.value.code is ErrorCode.TOO_LONG and "take1.wav" in info.value.message
     arena.close()
+
+
+def test_sign_in_with_hugging_face_counts_only_signed_in_votes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the running app with gr.LoginButton: Gradio's local OAuth mock (which would ask the Hub
+    who the machine's token belongs to) is given a profile instead; a visitor who went through
+    /login/huggingface votes as signed in, an anonymous one does not, and only the first counts."""
+    from gradio import oauth
+
+    monkeypatch.setattr(oauth, "_get_mocked_oauth_info", lambda: {
+        "access_token": "mock", "token_type": "bearer", "expires_in": 3600, "scope": "openid profile",
+        "expires_at": int(time.time()) + 3600,
+        "userinfo": {"name": "Alice", "preferred_username": "alice", "profile": "https://huggingface.co/alice",
+                     "picture": ""}})
+    settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
+                        vote_salt="s", arena_login=True, arena_signed_in_only=True)
+    with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
+        config = httpx.get(url + "config", timeout=60).json()
+        assert any(c.get("props", {}).get("value") == "Sign in with Hugging Face" or "login" in str(c.get("type"))
+                   for c in config["components"])
+        signed_in, anonymous = RestClient(url, Counter()), RestClient(url, Counter())
+        signed_in.http.get(url + "login/huggingface", follow_redirects=True)
+        session = signed_in.http.cookies.get("session")        # a Secure cookie: httpx keeps it off http://
+        assert session
+        signed_in.http.headers["Cookie"] = f"session={session}"
+        for client in (signed_in, anonymous):
+            info, _, _ = client.predict("arena_new_battle")
+            client.predict("arena_vote", info["battle_id"], "A", 1.0, 1.0)
+            client.close()
+        votes = ctx.arena.store.votes()
+        assert sorted(v.signed_in for v in votes) == [False, True]
+        assert ctx.arena.stats(min_votes=1).total_votes == 1
+        assert b"alice" not in (tmp_path / "data" / DB_FILENAME).read_bytes()
