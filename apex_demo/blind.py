@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import secrets
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ from apex_demo.errors import AudioError, ErrorCode
 
 SERVED_SUFFIX = ".flac"
 FLAC_SUBTYPE = "PCM_16"
+FFMPEG = "ffmpeg"
 FLAC_MAX_CHANNELS = 8
 FLAC_MAGIC = b"fLaC"
 STREAMINFO_TYPE = 0
@@ -53,7 +55,16 @@ BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cac
 def convert_to_flac(source: Path, target: Path, max_seconds: float = math.inf) -> None:
     """Decode `source` block by block and write it as 16-bit FLAC (more than 8 channels: downmixed
     to mono, FLAC's limit), so memory stays bounded for any length; longer than `max_seconds`
-    (the upload limit) is refused from the header, before any decoding."""
+    (the upload limit) is refused from the header, before any decoding. What libsndfile cannot
+    read (AAC in .m4a) goes through ffmpeg when it is installed."""
+    try:
+        sf.info(str(source))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        if shutil.which(FFMPEG) is None:
+            raise AudioError(f"the arena clip {source.name} cannot be prepared for blind listening ({exc}); "
+                             "use a WAV, FLAC, OGG or MP3 file.", ErrorCode.CORRUPT_AUDIO) from exc
+        _ffmpeg_to_flac(source, target, max_seconds)
+        return
     try:
         with sf.SoundFile(str(source)) as inp:
             if inp.frames / inp.samplerate > max_seconds:
@@ -68,6 +79,24 @@ def convert_to_flac(source: Path, target: Path, max_seconds: float = math.inf) -
         target.unlink(missing_ok=True)
         raise AudioError(f"the arena clip {source.name} cannot be prepared for blind listening ({exc}); "
                          "replace it with a WAV, FLAC, OGG or MP3 file.", ErrorCode.CORRUPT_AUDIO) from exc
+
+
+def _ffmpeg_to_flac(source: Path, target: Path, max_seconds: float) -> None:
+    """ffmpeg streams (bounded memory): first audio stream, at most stereo, no metadata, cut one second
+    past the limit so that an over-long file is known without converting all of it."""
+    limit = [] if math.isinf(max_seconds) else ["-t", f"{max_seconds + 1:g}"]
+    done = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(source), *limit, "-map", "0:a:0",
+                           "-map_metadata", "-1", "-ac", "2", "-c:a", "flac", "-sample_fmt", "s16", "-y",
+                           str(target)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise AudioError(f"the arena clip {source.name} cannot be decoded ({done.stderr.strip()[-200:]}); "
+                         "use a WAV, FLAC, OGG, MP3 or M4A file.", ErrorCode.CORRUPT_AUDIO)
+    seconds = sf.info(str(target)).duration
+    if seconds > max_seconds:
+        target.unlink(missing_ok=True)
+        raise AudioError(f"{source.name} lasts longer than the {max_seconds:g} s limit; use a shorter take.",
+                         ErrorCode.TOO_LONG)
 
 
 def _read_blocks(handle: BinaryIO) -> list[tuple[int, bytes]]:
@@ -111,9 +140,10 @@ def padded_sizes(sizes: Sequence[int], rng: secrets.SystemRandom) -> list[int]:
 
 
 def write_padded(prepared: Path, target: Path, size: int) -> None:
-    """Copy a prepared FLAC to `target` with random APPLICATION padding making it `size` bytes."""
+    """Copy a prepared FLAC to `target` with random APPLICATION padding making it `size` bytes; of
+    its metadata only STREAMINFO is kept (a seek table or tags would fingerprint the clip)."""
     with prepared.open("rb") as src:
-        blocks = [(k, b) for k, b in _read_blocks(src) if k != APPLICATION_TYPE]
+        blocks = [(k, b) for k, b in _read_blocks(src) if k == STREAMINFO_TYPE]  # no seek table, tags, art
         frames_at = src.tell()
         frames = prepared.stat().st_size - frames_at
         head = len(FLAC_MAGIC) + sum(BLOCK_HEADER_BYTES + len(b) for _, b in blocks)

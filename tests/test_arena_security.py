@@ -534,3 +534,24 @@ def test_sign_in_with_hugging_face_counts_only_signed_in_votes(tmp_path: Path, m
         assert sorted(v.signed_in for v in votes) == [False, True]
         assert ctx.arena.stats(min_votes=1).total_votes == 1
         assert b"alice" not in (tmp_path / "data" / DB_FILENAME).read_bytes()
+
+
+def test_an_m4a_take_is_served_blind_through_ffmpeg(tmp_path: Path) -> None:
+    """AAC in .m4a (which libsndfile cannot read) reaches the battle as FLAC, and the length limit holds."""
+    take = tmp_path / "take.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac",
+                    str(take)], check=True)
+    clock = FakeClock()
+    arena = make_arena(tmp_path, clock, max_seconds=10.0)
+    battle = arena.new_upload_battle("s1", take, DEFAULT_POOL_DIR / "garzul_loop.ogg")
+    copies = arena.blind_copies(battle)
+    served = copies[[battle.path_a, battle.path_b].index(str(take))]
+    assert served.read_bytes()[:4] == b"fLaC"
+    assert ffprobe_duration(served) == pytest.approx(ffprobe_duration(take), abs=0.05)
+    arena.close()
+    short = make_arena(tmp_path / "short", clock, max_seconds=2.0)
+    battle = short.new_upload_battle("s1", take, DEFAULT_POOL_DIR / "sorohanro_solo_trumpet_06.ogg")
+    with pytest.raises(AudioError) as info:
+        short.blind_copies(battle)
+    assert info.value.code is ErrorCode.TOO_LONG
+    short.close()
