@@ -482,6 +482,14 @@ class Arena:
             done += 1
         return done
 
+    def prepare_blind(self, path: Path | str) -> None:
+        """Convert a pool clip for blind serving ahead of its first battle (so no battle's reply time
+        tells a new clip from a known one); a failure is logged and retried at the battle."""
+        try:
+            self.blind.prepared(Path(path))
+        except ApexError as exc:
+            LOG.warning("cannot prepare arena clip %s: %s", Path(path).name, exc.message)
+
     # -- anomaly check ---------------------------------------------------------------------
     def check_anomalies(self) -> int:
         """Flag votes out of the leaderboard when, within the last ANOMALY_WINDOW_S, one system won
