@@ -31,10 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import soundfile as sf
-
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
-from apex_demo.blind import BlindClips
+from apex_demo.blind import BlindClips, probe_duration
 from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
@@ -106,10 +104,7 @@ def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
     if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
         raise ApexError(f"{path} is not a regular audio file ({'/'.join(sorted(AUDIO_SUFFIXES))})",
                         ErrorCode.NOT_AUDIO)
-    try:
-        return resolved, float(sf.info(str(resolved)).duration)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise ApexError(f"{path} cannot be decoded ({exc})", ErrorCode.CORRUPT_AUDIO) from exc
+    return resolved, probe_duration(resolved)
 
 
 def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
@@ -441,8 +436,8 @@ class Arena:
         if known is not None:
             return known
         try:
-            return float(sf.info(path).duration)
-        except (sf.LibsndfileError, RuntimeError):
+            return probe_duration(Path(path))
+        except ApexError:
             return float(self.settings.max_seconds)
 
     # -- model scores: computed by warm() in the model's slot, only read by votes ----------

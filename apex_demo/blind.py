@@ -31,6 +31,7 @@ from apex_demo.errors import AudioError, ErrorCode
 SERVED_SUFFIX = ".flac"
 FLAC_SUBTYPE = "PCM_16"
 FFMPEG = "ffmpeg"
+FFPROBE = "ffprobe"
 FLAC_MAX_CHANNELS = 8
 FLAC_MAGIC = b"fLaC"
 STREAMINFO_TYPE = 0
@@ -50,6 +51,24 @@ PRIVATE_PREFIX = "apex_arena_blind_"
 PREPARED_DIR = "clips"
 BATTLES_DIR = "battles"
 BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cache at once; ours can go
+
+
+def probe_duration(path: Path) -> float:
+    """A file's length in seconds from its header: libsndfile, else ffprobe (what the blind copy
+    can be made from); AudioError when neither can read it."""
+    try:
+        return float(sf.info(str(path)).duration)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        error = str(exc)
+    if shutil.which(FFPROBE) is not None:
+        probe = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                "format=duration", "-of", "csv=p=0", str(path)],
+                               capture_output=True, text=True, check=False)
+        try:
+            return float(probe.stdout.strip())
+        except ValueError:
+            error = probe.stderr.strip()[-200:] or "no audio stream"
+    raise AudioError(f"{path.name} cannot be decoded ({error})", ErrorCode.CORRUPT_AUDIO)
 
 
 def convert_to_flac(source: Path, target: Path, max_seconds: float = math.inf) -> None:

@@ -549,6 +549,13 @@ def test_an_m4a_take_is_served_blind_through_ffmpeg(tmp_path: Path) -> None:
     assert served.read_bytes()[:4] == b"fLaC"
     assert ffprobe_duration(served) == pytest.approx(ffprobe_duration(take), abs=0.05)
     arena.close()
+    pool = tmp_path / "m4a-pool"                                          # an .m4a pool clip loads too
+    pool.mkdir()
+    shutil.copy(take, pool / "take.m4a")
+    shutil.copy(DEFAULT_POOL_DIR / "garzul_loop.ogg", pool / "loop.ogg")
+    (pool / "manifest.json").write_text(json.dumps([{"file": "take.m4a", "system": "x"},
+                                                    {"file": "loop.ogg", "system": "y"}]))
+    assert sorted(c.path.name for c in load_pool(str(pool))) == ["loop.ogg", "take.m4a"]
     short = make_arena(tmp_path / "short", clock, max_seconds=2.0)
     battle = short.new_upload_battle("s1", take, DEFAULT_POOL_DIR / "sorohanro_solo_trumpet_06.ogg")
     with pytest.raises(AudioError) as info:
