@@ -4,8 +4,13 @@ The page may enforce the rules too, but only this module decides. A battle id is
 a 192-bit `secrets.token_urlsafe`, bound to the (salted, hashed) session it was
 served to and usable once. A vote is refused, with a stable `Refusal` reason,
 when it is unknown, expired, already voted, too early, not listened to long
-enough, or beyond the session's rate limit. Raw session ids, IP addresses and
-user names are never stored: only HMAC-SHA256(salt, session id).
+enough (or longer than the clips last), or beyond the client's rate limit.
+
+A script chooses its session ids freely, so rate limits key on what it cannot
+choose: the client address (`Visitor.address`, as the Spaces proxy forwards it).
+Raw session ids, addresses and user names are never stored: only HMAC-SHA256
+under the vote salt. A vote never runs the model: it reads scores the pool warm-up
+or the upload handler computed in the model's slot, or goes without a model pick.
 """
 
 from __future__ import annotations
@@ -18,19 +23,21 @@ import logging
 import math
 import random
 import secrets
+import tempfile
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
+from apex_demo.blind import BlindClips, probe_duration
 from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.ranking import model_pick, overall_score
-from apex_demo.votes import Battle, Choice, Refusal, Vote, VoteRefused, VoteStore
+from apex_demo.votes import (Battle, Choice, Refusal, Vote, VoteRefused, VoteStore, counts_for_leaderboard)
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +52,14 @@ BATTLE_ID_BYTES = 24
 SOURCE_POOL = "pool"
 SOURCE_UPLOAD = "upload"
 UPLOAD_SYSTEMS = ("your take 1", "your take 2")
+LISTEN_SLACK_S = 60.0             # listening time accepted: at most the clip's length plus this
+PRUNE_EVERY_S = 60.0              # expired battles are deleted at most this often
+SCORE_MEMO_MAX = 4096             # clip scores kept for votes (pool clips and recent uploads)
+HUB_POOL_DIRNAME = "arena_pool"   # a Hub pool is downloaded here under data_dir, never served from
+ANOMALY_WINDOW_S = 10 * 60.0      # the anomaly check looks at votes from the last 10 minutes...
+ANOMALY_FRESH_S = 10 * 60.0       # ...cast by sessions whose first vote is that recent...
+ANOMALY_MIN_VOTES = 10            # ...and flags a system that won every one of at least this many
+ANOMALY_FLAG = "anomaly:{system} won all {n} votes from fresh sessions in {minutes:g} min"
 
 ScoreFn = Callable[[Path], Mapping[str, float]]
 Clock = Callable[[], float]
@@ -61,6 +76,7 @@ class PoolClip:
     prompt: str = ""
     licence: str = ""
     attribution: str = ""
+    duration_s: float | None = None
 
     def to_public(self) -> dict[str, Any]:
         return {"clip_id": self.clip_id, "system": self.system, "instrumental": self.instrumental,
@@ -79,11 +95,23 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
+def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
+    """`path` resolved (symlinks followed), checked to be a readable audio file inside `root`;
+    returns it with its duration. Anything else would let a manifest serve any file."""
+    resolved, base = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(base):
+        raise ApexError(f"{path} is outside the pool folder {base}", ErrorCode.BAD_REQUEST)
+    if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
+        raise ApexError(f"{path} is not a regular audio file ({'/'.join(sorted(AUDIO_SUFFIXES))})",
+                        ErrorCode.NOT_AUDIO)
+    return resolved, probe_duration(resolved)
+
+
 def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
     try:
-        path = (root / str(entry["file"])).resolve()
+        path, duration = _contained_audio(root / str(entry["file"]), root)
         return PoolClip(clip_id=str(entry.get("id") or entry.get("clip_id") or Path(str(entry["file"])).stem),
-                        path=path, system=str(entry["system"]),
+                        path=path, system=str(entry["system"]), duration_s=duration,
                         instrumental=_as_bool(entry.get("instrumental")),
                         prompt=str(entry.get("prompt") or ""),
                         licence=str(entry.get("licence") or entry.get("license") or ""),
@@ -94,27 +122,45 @@ def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
 
 
 def _read_manifest(manifest: Path) -> list[PoolClip]:
-    if manifest.suffix == ".json":
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        entries = data["clips"] if isinstance(data, dict) else data
-    else:
-        with manifest.open(newline="", encoding="utf-8") as handle:
-            entries = list(csv.DictReader(handle))
-    return [_clip_from_entry(e, manifest.parent) for e in entries]
+    """Every entry that names an audio file inside the manifest's folder; each other entry is
+    refused with a log line saying why, and the rest still load."""
+    try:
+        if manifest.suffix == ".json":
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            entries = data["clips"] if isinstance(data, dict) else data
+        else:
+            with manifest.open(newline="", encoding="utf-8") as handle:
+                entries = list(csv.DictReader(handle))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ApexError(f"the arena manifest {manifest} cannot be read ({type(exc).__name__}: {exc}); fix it or "
+                        "point APEX_ARENA_POOL elsewhere.", ErrorCode.BAD_REQUEST) from exc
+    clips = []
+    for entry in entries:
+        try:
+            clips.append(_clip_from_entry(entry, manifest.parent))
+        except ApexError as exc:
+            LOG.warning("arena manifest %s: entry %r refused: %s", manifest, entry, exc.message)
+    return clips
 
 
 def _scan_folder(folder: Path) -> list[PoolClip]:
     """No manifest: every audio file is a clip; its system is its sub-folder's name."""
     clips = []
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            try:
+                resolved, duration = _contained_audio(path, folder)
+            except ApexError as exc:
+                LOG.warning("arena pool file refused: %s", exc.message)
+                continue
             rel = path.relative_to(folder)
             system = rel.parts[0] if len(rel.parts) > 1 else "unknown"
-            clips.append(PoolClip(clip_id=str(rel.with_suffix("")), path=path.resolve(), system=system))
+            clips.append(PoolClip(clip_id=str(rel.with_suffix("")), path=resolved, system=system,
+                                  duration_s=duration))
     return clips
 
 
-def _resolve_pool_dir(source: str | None, token: str | None) -> Path:
+def _resolve_pool_dir(source: str | None, token: str | None, private_dir: Path | None) -> Path:
     if not source:
         return DEFAULT_POOL_DIR
     local = Path(source).expanduser()
@@ -123,8 +169,10 @@ def _resolve_pool_dir(source: str | None, token: str | None) -> Path:
     if source.count("/") == 1:
         import huggingface_hub  # only for a Hub-hosted pool
 
-        try:
-            return Path(huggingface_hub.snapshot_download(repo_id=source, repo_type="dataset", token=token))
+        target = (private_dir or Path(tempfile.mkdtemp(prefix="apex_arena_pool_"))) / source.replace("/", "--")
+        try:  # local_dir: real files in a private folder, not links into the shared Hub cache
+            return Path(huggingface_hub.snapshot_download(repo_id=source, repo_type="dataset", token=token,
+                                                          local_dir=target))
         except Exception as exc:
             raise ApexError(f"cannot download the arena pool dataset {source!r} ({type(exc).__name__}: {exc}); "
                             "point APEX_ARENA_POOL at a local folder instead.", ErrorCode.HUB_UNREACHABLE) from exc
@@ -132,16 +180,17 @@ def _resolve_pool_dir(source: str | None, token: str | None) -> Path:
                     ErrorCode.BAD_REQUEST)
 
 
-def load_pool(source: str | None = None, token: str | None = None) -> list[PoolClip]:
-    """Clips from a manifest (JSON/CSV), a folder of per-system sub-folders, or a Hub dataset."""
-    root = _resolve_pool_dir(source, token)
+def load_pool(source: str | None = None, token: str | None = None,
+              private_dir: Path | None = None) -> list[PoolClip]:
+    """Clips from a manifest (JSON/CSV), a folder of per-system sub-folders, or a Hub dataset
+    (downloaded into `private_dir`). Only audio files inside the pool's folder are clips."""
+    root = _resolve_pool_dir(source, token, private_dir)
     given = Path(source).expanduser() if source else None
     if given is not None and given.is_file():
         clips = _read_manifest(given)
     else:
         manifest = next((root / n for n in MANIFEST_NAMES if (root / n).is_file()), None)
         clips = _read_manifest(manifest) if manifest else _scan_folder(root)
-    clips = [c for c in clips if c.path.is_file()]
     if len(clips) < 2:
         raise ApexError(f"the arena pool at {root} has {len(clips)} playable clips; it needs at least 2. "
                         "Set APEX_ARENA_POOL to a folder or manifest with more.", ErrorCode.ARENA_EMPTY)
@@ -190,12 +239,30 @@ class RateLimiter:
 
 
 # -- the arena -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Visitor:
+    """Who is asking, as the web layer saw it. Only salted hashes of these are ever stored.
+
+    `session` is chosen by the client (one per page load or gradio_client), so it only binds a
+    battle to the page it was served to; `address` (the client address as the proxy forwards it)
+    is what rate limits key on; `user` is the Hugging Face user name when signed in.
+    """
+
+    session: str
+    address: str | None = None
+    user: str | None = None
+
+
 @dataclass
 class _Tally:
     """Running agreement over decisive votes with a model pick (kept in memory, seeded from the store)."""
 
     k: int = 0
     n: int = 0
+
+
+def _visitor(who: Visitor | str) -> Visitor:
+    return who if isinstance(who, Visitor) else Visitor(session=str(who))
 
 
 class Arena:
@@ -208,8 +275,12 @@ class Arena:
         self.settings = settings
         self.store = store
         self.pool = tuple(pool)
+        self.blind = BlindClips(max_seconds=settings.max_seconds)
         self._by_id = {c.clip_id: c for c in self.pool}
+        self._durations = {str(c.path): c.duration_s for c in self.pool if c.duration_s is not None}
         self._score_fn = score_fn
+        self._scores_memo: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self.model_name = model_name
         self._clock = clock
         self._rng = rng or random.SystemRandom()
@@ -221,28 +292,46 @@ class Arena:
         self._tally_lock = threading.Lock()
         self._tally = _Tally()
         self._stats_lock = threading.Lock()
-        self._stats: tuple[tuple[int, int], ArenaStats] | None = None
+        self._stats: tuple[tuple[int, int, int], ArenaStats] | None = None
+        self._flagged = 0                 # votes flagged by this process: part of the stats cache key
+        self._pruned_at = -math.inf
         for vote in store.votes():
             self._count(vote)
+        self.prune()
 
-    # -- sessions and battles --------------------------------------------------------------
+    def close(self) -> None:
+        """Close the vote store and remove the private blind copies."""
+        self.store.close()
+        self.blind.cleanup()
+
+    # -- visitors and battles --------------------------------------------------------------
     def session_key(self, raw_session: str) -> str:
-        """The only form of a session that is stored: HMAC-SHA256 under the vote salt."""
+        """The only form of a session (or address, or user name) that is stored: HMAC-SHA256 under
+        the vote salt."""
         digest = hmac.new(self._salt, str(raw_session).encode(), hashlib.sha256).hexdigest()
         return digest[:SESSION_HASH_CHARS]
 
-    def new_battle(self, raw_session: str) -> Battle:
+    def client_key(self, who: Visitor) -> str:
+        """What rate limits count on: the signed-in user, else the client address, else (no web
+        request: tests, scripts in-process) the session."""
+        if who.user:
+            return self.session_key("user:" + who.user)
+        if who.address:
+            return self.session_key("addr:" + who.address)
+        return self.session_key("session:" + who.session)
+
+    def new_battle(self, who: Visitor | str) -> Battle:
         """A random blind pair from the pool, persisted before it is returned."""
-        session = self._check_battle_rate(raw_session)
+        session = self._check_battle_rate(_visitor(who))
         a, b = draw_pair(self.pool, self._rng)
         battle = Battle(secrets.token_urlsafe(BATTLE_ID_BYTES), session, SOURCE_POOL, a.clip_id, b.clip_id,
                         a.system, b.system, str(a.path), str(b.path), self._clock())
         self.store.add_battle(battle)
         return battle
 
-    def new_upload_battle(self, raw_session: str, path_1: Path, path_2: Path) -> Battle:
+    def new_upload_battle(self, who: Visitor | str, path_1: Path, path_2: Path) -> Battle:
         """'Bring your own pair': two uploaded takes in random, hidden order."""
-        session = self._check_battle_rate(raw_session)
+        session = self._check_battle_rate(_visitor(who))
         takes = []
         for label, path in zip(UPLOAD_SYSTEMS, (Path(path_1), Path(path_2))):
             if not path.is_file():
@@ -257,46 +346,64 @@ class Arena:
         self.store.add_battle(battle)
         return battle
 
-    def _check_battle_rate(self, raw_session: str) -> str:
-        session = self.session_key(raw_session)
-        if not self._battle_limit.allow(session):
+    def blind_copies(self, battle: Battle, names: Sequence[str] = ("A", "B")) -> list[Path]:
+        """The battle's clips as `<random folder>/<name>.flac`, freshly padded (apex_demo.blind);
+        pool clips are converted once, uploads every time."""
+        keep = battle.source == SOURCE_POOL
+        return self.blind.write_battle(names, [Path(battle.path_a), Path(battle.path_b)], keep=keep)
+
+    def _check_battle_rate(self, who: Visitor) -> str:
+        if not self._battle_limit.allow(self.client_key(who)):
             raise VoteRefused(Refusal.RATE_LIMITED, "Too many battles started in the last minute; "
                               "wait a little and try again.")
-        return session
+        self.prune()
+        return self.session_key(who.session)
+
+    def prune(self) -> int:
+        """Delete expired battles, at most once a minute; returns how many went."""
+        now = self._clock()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return 0
+        self._pruned_at = now
+        return self.store.prune_battles(now - self._ttl)
 
     # -- votes -----------------------------------------------------------------------------
-    def vote(self, raw_session: str, battle_id: str, choice: object,
+    def vote(self, who: Visitor | str, battle_id: str, choice: object,
              listened_a_s: object, listened_b_s: object) -> dict[str, Any]:
         """Apply the rules, commit the vote, and return the reveal. Raises VoteRefused."""
-        session = self.session_key(raw_session)
-        if not self._vote_limit.allow(session):
+        visitor = _visitor(who)
+        client = self.client_key(visitor)
+        if not self._vote_limit.allow(client):
             raise VoteRefused(Refusal.RATE_LIMITED, f"More than {self.settings.votes_per_minute} votes "
-                              "in a minute from this session; wait a little.")
+                              "in a minute from this address; wait a little.")
         verdict = Choice.parse(choice)
         listened = (_listen_seconds(listened_a_s), _listen_seconds(listened_b_s))
-        battle = self._open_battle(session, battle_id)
+        battle = self._open_battle(self.session_key(visitor.session), battle_id)
         self._check_listening(battle, listened)
-        scores_a, scores_b = self._scores(battle.path_a), self._scores(battle.path_b)
+        scores_a, scores_b = self._known_scores(battle.path_a), self._known_scores(battle.path_b)
         pick = model_pick(scores_a, scores_b) if scores_a and scores_b else None
-        vote = Vote(battle.battle_id, verdict, session, battle.source, battle.clip_a, battle.clip_b,
+        vote = Vote(battle.battle_id, verdict, battle.session, battle.source, battle.clip_a, battle.clip_b,
                     battle.system_a, battle.system_b, listened[0], listened[1], battle.served_at,
-                    self._clock(), pick, scores_a, scores_b, self.model_name if pick else None)
+                    self._clock(), pick, scores_a, scores_b, self.model_name if pick else None,
+                    client=client, signed_in=bool(visitor.user))
         self.store.add_vote(vote)  # committed (or refused as already_voted) before we answer
         self._count(vote)
+        self.check_anomalies()
         return self._reveal(vote)
 
-    def vote_reply(self, raw_session: str, battle_id: str, choice: object,
+    def vote_reply(self, who: Visitor | str, battle_id: str, choice: object,
                    listened_a_s: object, listened_b_s: object) -> dict[str, Any]:
         """API shape: {"accepted": bool, "reason": str|None, "message": str, ...reveal}."""
         try:
-            return self.vote(raw_session, battle_id, choice, listened_a_s, listened_b_s)
+            return self.vote(who, battle_id, choice, listened_a_s, listened_b_s)
         except VoteRefused as exc:
             return {"accepted": False, "reason": exc.reason.value, "message": exc.message}
 
     def _open_battle(self, session: str, battle_id: str) -> Battle:
         battle = self.store.get_battle(battle_id) if isinstance(battle_id, str) and battle_id else None
         if battle is None:
-            raise VoteRefused(Refusal.UNKNOWN_BATTLE, "This battle id is not known; start a new battle.")
+            raise VoteRefused(Refusal.UNKNOWN_BATTLE, "This battle id is not known (or expired and was "
+                              "removed); start a new battle.")
         if battle.session != session:
             raise VoteRefused(Refusal.WRONG_SESSION, "This battle was served to another session; "
                               "start a new battle.")
@@ -315,13 +422,33 @@ class Arena:
         if min(listened) < need:
             raise VoteRefused(Refusal.NOT_LISTENED, f"Listen to each clip for at least {need:g} s before "
                               f"voting (A: {listened[0]:.1f} s, B: {listened[1]:.1f} s so far).")
+        for side, seconds, path in (("A", listened[0], battle.path_a), ("B", listened[1], battle.path_b)):
+            most = self._duration(path) + LISTEN_SLACK_S
+            if seconds > most:
+                raise VoteRefused(Refusal.BAD_LISTEN_TIME, f"Listening time for {side} ({seconds:g} s) is "
+                                  f"longer than the clip plus {LISTEN_SLACK_S:g} s ({most:.0f} s); "
+                                  "report the time you actually listened.")
 
-    def _scores(self, path: str) -> dict[str, float] | None:
-        """Model scores of a clip, or None when the model cannot score it.
+    def _duration(self, path: str) -> float:
+        """The clip's length in seconds (pool clips: read at load), or the upload limit when the
+        header cannot say."""
+        known = self._durations.get(path)
+        if known is not None:
+            return known
+        try:
+            return probe_duration(Path(path))
+        except ApexError:
+            return float(self.settings.max_seconds)
 
-        Any failure is logged and the vote still counts: a model problem must never
-        cost a listener's vote.
-        """
+    # -- model scores: computed by warm() in the model's slot, only read by votes ----------
+    def _known_scores(self, path: str) -> dict[str, float] | None:
+        with self._memo_lock:
+            scores = self._scores_memo.get(str(path))
+        return dict(scores) if scores else None
+
+    def _compute_scores(self, path: str) -> dict[str, float] | None:
+        """Model scores of a clip, or None when the model cannot score it (logged: a model
+        problem must never cost a listener's vote)."""
         if self._score_fn is None:
             return None
         try:
@@ -333,10 +460,50 @@ class Arena:
         return None
 
     def warm(self, paths: Sequence[Path | str] | None = None) -> int:
-        """Score clips once (default: the whole pool) so votes on them read the engine's cache
-        instead of running the model inside the vote; returns how many could be scored."""
+        """Score clips (default: the whole pool) so votes on them get a model pick; run it where the
+        model may run (the model's queue slot, or the start-up warm-up): a vote never runs the model
+        itself. Returns how many could be scored."""
         todo = [str(c.path) for c in self.pool] if paths is None else [str(p) for p in paths]
-        return sum(self._scores(p) is not None for p in todo)
+        done = 0
+        for path in todo:
+            if self._known_scores(path) is None:
+                scores = self._compute_scores(path)
+                if scores is None:
+                    continue
+                with self._memo_lock:
+                    self._scores_memo[path] = scores
+                    while len(self._scores_memo) > SCORE_MEMO_MAX:
+                        self._scores_memo.popitem(last=False)
+            done += 1
+        return done
+
+    def prepare_blind(self, path: Path | str) -> None:
+        """Convert a pool clip for blind serving ahead of its first battle (so no battle's reply time
+        tells a new clip from a known one); a failure is logged and retried at the battle."""
+        try:
+            self.blind.prepared(Path(path))
+        except ApexError as exc:
+            LOG.warning("cannot prepare arena clip %s: %s", Path(path).name, exc.message)
+
+    # -- anomaly check ---------------------------------------------------------------------
+    def check_anomalies(self) -> int:
+        """Flag votes out of the leaderboard when, within the last ANOMALY_WINDOW_S, one system won
+        every one of at least ANOMALY_MIN_VOTES pool votes it was in that came from fresh sessions
+        (first vote within ANOMALY_FRESH_S): the signature of a script voting from new sessions.
+        Returns how many votes were newly flagged (they stay stored; `votes stats` lists them)."""
+        now = self._clock()
+        fresh = self.store.fresh_outcomes(now - ANOMALY_WINDOW_S, now - ANOMALY_FRESH_S, SOURCE_POOL)
+        flagged = 0
+        for system in {s for v in fresh for s in (v.system_a, v.system_b)}:
+            involved = [v for v in fresh if system in (v.system_a, v.system_b)]
+            if len(involved) >= ANOMALY_MIN_VOTES and all(v.winner == system for v in involved):
+                flag = ANOMALY_FLAG.format(system=system, n=len(involved), minutes=ANOMALY_WINDOW_S / 60)
+                flagged += self.store.flag_votes([v.battle_id for v in involved if v.flag is None], flag)
+        if flagged:
+            with self._stats_lock:
+                self._flagged += flagged
+            LOG.warning("anomaly check: %d votes flagged out of the leaderboard", flagged)
+        return flagged
 
     # -- reveal and running agreement ------------------------------------------------------
     def _count(self, vote: Vote) -> None:
@@ -346,13 +513,18 @@ class Arena:
             self._tally.n += 1
             self._tally.k += int(vote.choice == vote.model_choice)
 
+    def leaderboard_votes(self) -> list[Vote]:
+        """The votes the leaderboard counts (not flagged; signed in when the settings say so)."""
+        only = self.settings.arena_signed_in_only
+        return [v for v in self.store.votes() if counts_for_leaderboard(v, only)]
+
     def stats(self, min_votes: int = MIN_VOTES_LISTED) -> ArenaStats:
-        """Agreement and leaderboards, recomputed only when the number of votes changed
-        (the bootstrap takes a second or two, and every page load asks for it)."""
+        """Agreement and leaderboards over the counted votes, recomputed only when the number of
+        votes changed (the bootstrap takes a second or two, and every page load asks for it)."""
         with self._stats_lock:
-            key = (self.store.count(), min_votes)
+            key = (self.store.count(), self._flagged, min_votes)
             if self._stats is None or self._stats[0] != key:
-                self._stats = (key, arena_stats(self.store.votes(), min_votes=min_votes))
+                self._stats = (key, arena_stats(self.leaderboard_votes(), min_votes=min_votes))
             return self._stats[1]
 
     def running_agreement(self) -> dict[str, Any]:
@@ -403,23 +575,23 @@ def engine_score_fn(settings: Settings) -> ScoreFn:
     return score
 
 
-def pool_allowed_paths(settings: Settings) -> list[str]:
-    """Folders the web server may serve pool audio from (for Gradio's `allowed_paths`)."""
-    paths = [str(DEFAULT_POOL_DIR)]
-    source = settings.arena_pool
-    if source and Path(source).expanduser().exists():
-        local = Path(source).expanduser().resolve()
-        paths.append(str(local.parent if local.is_file() else local))
-    elif source:
-        from huggingface_hub import constants  # a Hub pool lives in the Hub cache
+def private_paths(settings: Settings) -> list[str]:
+    """Folders the web server must never serve from (Gradio's `blocked_paths`): the pool, its
+    manifest, the vote data and the Hugging Face cache. Battles reach browsers only as blind
+    copies (apex_demo.blind), which Gradio serves from its own cache."""
+    from huggingface_hub import constants  # light: paths only
 
-        paths.append(str(constants.HF_HUB_CACHE))
-    return paths
+    paths = [DEFAULT_POOL_DIR, Path(settings.data_dir).expanduser(), Path(constants.HF_HOME),
+             Path(constants.HF_HUB_CACHE)]
+    if settings.arena_pool and Path(settings.arena_pool).expanduser().exists():
+        local = Path(settings.arena_pool).expanduser()
+        paths.append(local.parent if local.is_file() else local)
+    return [str(p.resolve()) for p in paths]
 
 
 def build_arena(settings: Settings, store: VoteStore | None = None, score_fn: ScoreFn | None = None) -> Arena:
     """The arena for these settings: pool from APEX_ARENA_POOL (or assets/arena), engine scores."""
-    pool = load_pool(settings.arena_pool, settings.hf_token)
+    pool = load_pool(settings.arena_pool, settings.hf_token, Path(settings.data_dir) / HUB_POOL_DIRNAME)
     model = f"{settings.mert}+{settings.head}"
     return Arena(settings, store or VoteStore.open(settings), pool,
                  score_fn=score_fn or engine_score_fn(settings), model_name=model)

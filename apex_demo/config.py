@@ -79,6 +79,9 @@ class Settings:
     hf_token: str | None = None
     vote_salt: str | None = None
     votes_per_minute: int = 30
+    arena_login: bool = False           # show "Sign in with Hugging Face" in the arena (needs Spaces OAuth)
+    arena_signed_in_only: bool = False  # only signed-in visitors' votes count for the leaderboard
+    behind_proxy: bool = False          # trust X-Forwarded-For's first hop (the Spaces proxy sets it)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -146,6 +149,9 @@ class Settings:
             hf_token=text("HF_TOKEN"),
             vote_salt=text("APEX_VOTE_SALT"),
             votes_per_minute=whole("APEX_VOTES_PER_MINUTE", base.votes_per_minute),
+            arena_login=flag("APEX_ARENA_LOGIN") or text("OAUTH_CLIENT_ID") is not None,
+            arena_signed_in_only=flag("APEX_ARENA_SIGNED_IN_ONLY"),
+            behind_proxy=flag("APEX_BEHIND_PROXY") or text("SPACE_ID") is not None,
         )
 
     def with_overrides(self, **changes: object) -> "Settings":

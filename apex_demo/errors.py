@@ -35,6 +35,7 @@ class ErrorCode(str, Enum):
     # Arena / votes
     VOTE_REFUSED = "vote_refused"
     ARENA_EMPTY = "arena_empty"
+    VOTE_STORE_UNAVAILABLE = "vote_store_unavailable"
     # Anything else the user can fix by changing their input
     BAD_REQUEST = "bad_request"
     BAD_SETTING = "bad_setting"

@@ -126,6 +126,9 @@ class Vote:
     scores_a: dict[str, float] | None = None
     scores_b: dict[str, float] | None = None
     model: str | None = None
+    client: str | None = None   # salted hash of the client address (never the address itself)
+    signed_in: bool = False     # voted while signed in with Hugging Face
+    flag: str | None = None     # set by the anomaly check: the vote is left out of the leaderboard
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of one vote (JSONL export and Hub log)."""
@@ -141,6 +144,7 @@ class Vote:
         values = {k: v for k, v in record.items() if k in known}
         values["choice"] = Choice(values["choice"])
         values["model_choice"] = Choice(values["model_choice"]) if values.get("model_choice") else None
+        values["signed_in"] = bool(values.get("signed_in"))
         return cls(**values)
 
 
@@ -162,6 +166,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             model_choice TEXT CHECK (model_choice IS NULL OR model_choice IN ('A', 'B', 'TIE')),
             scores_a TEXT, scores_b TEXT, model TEXT)""",
         "CREATE INDEX IF NOT EXISTS votes_voted_at ON votes (voted_at)",
+    ),
+    (   # issue 13: who may count (client hash, signed in) and the anomaly flag; battle pruning by age
+        "ALTER TABLE votes ADD COLUMN client TEXT",
+        "ALTER TABLE votes ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE votes ADD COLUMN flag TEXT",
+        "CREATE INDEX IF NOT EXISTS votes_session ON votes (session, served_at)",
+        "CREATE INDEX IF NOT EXISTS battles_served_at ON battles (served_at)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -228,15 +239,58 @@ def _vote_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Vote:
     return Vote.from_record(record)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """Who won one stored vote: what the anomaly check needs, without the scores."""
+
+    battle_id: str
+    system_a: str
+    system_b: str
+    choice: str
+    flag: str | None
+
+    @property
+    def winner(self) -> str | None:
+        """The system the vote preferred (None for TIE / BOTH_BAD)."""
+        return {Choice.A.value: self.system_a, Choice.B.value: self.system_b}.get(self.choice)
+
+
+def counts_for_leaderboard(vote: Vote, signed_in_only: bool) -> bool:
+    """Whether a stored vote enters the leaderboard: not flagged by the anomaly check, and
+    signed in when the app only counts signed-in visitors (every vote is kept either way)."""
+    return vote.flag is None and (vote.signed_in or not signed_in_only)
+
+
+def excluded_summary(votes: Iterable[Vote], signed_in_only: bool) -> dict[str, Any]:
+    """Votes kept but left out of the leaderboard, and why: per anomaly flag, and (when only
+    signed-in votes count) the anonymous ones."""
+    flagged: dict[str, int] = {}
+    anonymous = 0
+    for vote in votes:
+        if vote.flag is not None:
+            flagged[vote.flag] = flagged.get(vote.flag, 0) + 1
+        elif signed_in_only and not vote.signed_in:
+            anonymous += 1
+    return {"flagged": flagged, "not_signed_in": anonymous, "signed_in_only": signed_in_only}
+
+
 class VoteStore:
     """Thread-safe store of battles and votes in one SQLite file."""
 
     def __init__(self, path: Path, hub: "HubVoteLog | None" = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._conn = _connect(path)
-        _migrate(self._conn)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = _connect(path)
+            _migrate(self._conn)
+        except (sqlite3.Error, OSError) as exc:
+            LOG.error("vote database %s unavailable: %r", path, exc)  # the full path for the operator's log
+            detail = exc.strerror if isinstance(exc, OSError) else str(exc)  # the page shows no server path
+            raise VoteError(f"the vote database ({path.name} under APEX_DATA_DIR) cannot be opened for writing "
+                            f"({type(exc).__name__}: {detail}); move the damaged file away or point "
+                            "APEX_DATA_DIR at a writable folder, then restart.",
+                            ErrorCode.VOTE_STORE_UNAVAILABLE) from exc
         self._hub = hub
 
     @classmethod
@@ -273,6 +327,12 @@ class VoteStore:
             row = self._conn.execute(f"SELECT {','.join(_BATTLE_COLUMNS)} FROM battles WHERE battle_id = ?",
                                      (battle_id,)).fetchone()
         return Battle(*row) if row else None
+
+    def prune_battles(self, served_before: float) -> int:
+        """Delete battles served before this time (expired: they can no longer be voted on, and
+        each vote keeps its own copy of the battle's fields); returns how many went."""
+        with self._lock:
+            return self._conn.execute("DELETE FROM battles WHERE served_at < ?", (served_before,)).rowcount
 
     def battle_count(self) -> int:
         with self._lock:
@@ -323,6 +383,24 @@ class VoteStore:
         with self._lock:
             rows = self._conn.execute(f"SELECT {','.join(_VOTE_COLUMNS)} FROM votes ORDER BY id").fetchall()
         return [_vote_from_row(r) for r in rows]
+
+    def fresh_outcomes(self, voted_since: float, first_seen_since: float, source: str) -> list[Outcome]:
+        """Votes cast since `voted_since` by sessions whose first voted battle was served since
+        `first_seen_since` (fresh sessions), as light rows for the anomaly check."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT battle_id, system_a, system_b, choice, flag FROM votes v WHERE voted_at >= ? "
+                "AND source = ? AND (SELECT MIN(served_at) FROM votes w WHERE w.session = v.session) >= ? "
+                "ORDER BY id", (voted_since, source, first_seen_since)).fetchall()
+        return [Outcome(*r) for r in rows]
+
+    def flag_votes(self, battle_ids: Iterable[str], flag: str) -> int:
+        """Mark votes as left out of the leaderboard (they stay stored); returns how many changed."""
+        ids = [(flag, b) for b in battle_ids]
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.executemany("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL", ids)
+            return self._conn.total_changes - before
 
     def integrity_check(self) -> str:
         """SQLite's own check: 'ok' when the file is sound."""

@@ -33,12 +33,12 @@ def vote(battle_id: str = "b1", choice: Choice = Choice.A, **changes: object) ->
 
 def test_schema_wal_and_idempotent_migration(tmp_path: Path) -> None:
     store = VoteStore(tmp_path / "v.db")
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
     store.add_vote(vote())
     store.close()
     again = VoteStore(tmp_path / "v.db")        # reopening migrates nothing and keeps the data
-    assert again.schema_version() == 1 and again.count() == 1
+    assert again.schema_version() == 2 and again.count() == 1
     raw = sqlite3.connect(tmp_path / "v.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -59,7 +59,7 @@ def test_concurrent_first_open_is_safe(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert VoteStore(tmp_path / "v.db").schema_version() == 1
+    assert VoteStore(tmp_path / "v.db").schema_version() == SCHEMA_VERSION
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

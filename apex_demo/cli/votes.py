@@ -18,7 +18,8 @@ from apex_demo.analysis import (MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaSt
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY
-from apex_demo.votes import DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, export_votes
+from apex_demo.votes import (DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, counts_for_leaderboard,
+                             excluded_summary, export_votes)
 
 STATS_FORMATS = ("table", "json")
 MISSING = "-"
@@ -54,12 +55,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     if args.votes_command == "export":
         return _export(votes, args.format, args.output)
-    stats = arena_stats(votes, min_votes=args.min_votes)
+    only = settings.arena_signed_in_only
+    stats = arena_stats([v for v in votes if counts_for_leaderboard(v, only)], min_votes=args.min_votes)
+    excluded = excluded_summary(votes, only)
     if args.format == "json":
-        print(json.dumps(stats.to_dict(), indent=2))
+        print(json.dumps({**stats.to_dict(), "excluded": excluded}, indent=2))
     else:
-        print(render_stats_table(stats))
+        print(render_stats_table(stats) + "\n" + render_excluded(excluded))
     return 0
+
+
+def render_excluded(excluded: dict) -> str:
+    """Votes kept in the store but left out of the statistics above, and why."""
+    lines = ["", "left out of the statistics above (still stored and exported):"]
+    lines += [f"  {n} flagged: {flag}" for flag, n in sorted(excluded["flagged"].items())]
+    if excluded["signed_in_only"]:
+        lines.append(f"  {excluded['not_signed_in']} not signed in (APEX_ARENA_SIGNED_IN_ONLY is set)")
+    return "\n".join(lines) if len(lines) > 2 else "\n".join(lines[:1] + ["left out of the statistics: none"])
 
 
 def _export(votes: Sequence[Vote], fmt: str, output: Path | None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from apex_demo.arena import pool_allowed_paths
+from apex_demo.arena import private_paths
 from apex_demo.config import Settings
 from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
 from apex_demo.ui.context import AppContext, Loader, LoadState
@@ -53,7 +53,7 @@ def theme() -> gr.themes.Base:
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
     return {"theme": theme(), "css": CSS, "max_file_size": int(settings.max_file_mb * 1024 * 1024),
-            "allowed_paths": [str(EXAMPLES_DIR), *pool_allowed_paths(settings)]}
+            "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings)}
 
 
 def _status_update(ctx: AppContext) -> tuple[str, gr.Timer]:

@@ -7,21 +7,25 @@ session hash (one `gradio_client.Client` = one session), salted and hashed by
 the arena before anything is stored. Hidden components only type the endpoints.
 
 The arena stays blind: a battle's clips reach the browser (page or API) only
-as neutral copies, `<random folder>/A.<ext>` and `B.<ext>` (`blind_files`),
-never under the pool file's own path or name, which would name the artist.
+as per-battle blind copies, `<random folder>/A.flac` and `B.flac` (`blind_files`,
+`apex_demo.blind`): never under the pool file's own path, name, bytes or size.
+
+Who is asking (`visitor_of`): the session only binds a battle to its page; rate
+limits key on the client address, X-Forwarded-For's first hop when the app runs
+behind the Spaces proxy (`Settings.behind_proxy`), else the socket's address; a
+signed-in Hugging Face user counts as that user.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from apex_demo.arena import Arena
+from apex_demo.arena import Arena, Visitor
+from apex_demo.config import Settings
 from apex_demo.ui.common import engine_errors
-from apex_demo.ui.context import DownloadDir
 from apex_demo.votes import Battle
 
 NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
@@ -37,6 +41,7 @@ ARENA_CONCURRENCY_ID = "apex-arena"
 # max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
 ARENA_CONCURRENCY_LIMIT = 64
 BLIND_NAMES = ("A", "B")
+FORWARDED_FOR = "x-forwarded-for"
 ARENA_ERROR_TITLE = "Arena"
 
 
@@ -46,11 +51,10 @@ def arena_errors() -> AbstractContextManager[None]:
     return engine_errors(title=ARENA_ERROR_TITLE, unexpected=True)
 
 
-def blind_files(downloads: DownloadDir, battle: Battle) -> tuple[str, str]:
-    """The battle's two clips as `<random folder>/A.<ext>` and `B.<ext>` (the real extension kept),
-    so no file name or URL the browser sees gives away the clip, its system or its file."""
-    sources = (Path(battle.path_a), Path(battle.path_b))
-    a, b = downloads.offer_files([(name + src.suffix, src) for name, src in zip(BLIND_NAMES, sources)])
+def blind_files(arena: Arena, battle: Battle) -> tuple[str, str]:
+    """The battle's two clips as `<random folder>/A.flac` and `B.flac`, padded with fresh random
+    bytes, so no name, URL, size or content hash the browser sees gives away the clip."""
+    a, b = arena.blind_copies(battle, BLIND_NAMES)
     return str(a), str(b)
 
 
@@ -59,21 +63,43 @@ def session_of(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "anonymous"
 
 
-def make_new_battle(arena: Arena, downloads: DownloadDir):
-    def arena_new_battle(request: gr.Request) -> tuple[dict[str, Any], str, str]:
+def address_of(request: gr.Request | None, settings: Settings) -> str | None:
+    """The client's address: X-Forwarded-For's first hop only behind the Spaces proxy (which sets
+    it; anywhere else a client could write any value there), else the socket's peer address."""
+    if request is None:
+        return None
+    if settings.behind_proxy:
+        forwarded = (request.headers.get(FORWARDED_FOR) or "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)
+
+
+def visitor_of(request: gr.Request | None, settings: Settings,
+               profile: gr.OAuthProfile | None = None) -> Visitor:
+    """Who is asking, for the arena's rules (it stores only salted hashes of these)."""
+    user = getattr(profile, "username", None) if profile is not None else None
+    return Visitor(session=session_of(request), address=address_of(request, settings), user=user)
+
+
+def make_new_battle(arena: Arena):
+    def arena_new_battle(request: gr.Request,
+                         profile: gr.OAuthProfile | None = None) -> tuple[dict[str, Any], str, str]:
         with arena_errors():
-            battle = arena.new_battle(session_of(request))
+            battle = arena.new_battle(visitor_of(request, arena.settings, profile))
             info = {"battle_id": battle.battle_id, "min_listen_s": arena.settings.min_listen_s}
-            return (info, *blind_files(downloads, battle))
+            return (info, *blind_files(arena, battle))
 
     return arena_new_battle
 
 
 def make_vote(arena: Arena):
     def arena_vote(battle_id: str, choice: str, listened_a_s: float | None, listened_b_s: float | None,
-                   request: gr.Request) -> dict[str, Any]:
+                   request: gr.Request, profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
         with arena_errors():  # refusals come back as a reply; anything else is an error
-            return arena.vote_reply(session_of(request), battle_id, choice, listened_a_s, listened_b_s)
+            return arena.vote_reply(visitor_of(request, arena.settings, profile), battle_id, choice,
+                                    listened_a_s, listened_b_s)
 
     return arena_vote
 
@@ -86,7 +112,7 @@ def make_stats(arena: Arena):
     return arena_stats
 
 
-def build(arena: Arena, downloads: DownloadDir) -> None:
+def build(arena: Arena) -> None:
     """Register the three endpoints on invisible components (call inside the Blocks)."""
     with gr.Column(visible=False):
         info_out = gr.JSON(label="battle")
@@ -101,7 +127,7 @@ def build(arena: Arena, downloads: DownloadDir) -> None:
         stats_out = gr.JSON(label="stats")
         new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
     queue = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
-    new_trigger.click(make_new_battle(arena, downloads), inputs=None, outputs=[info_out, audio_a, audio_b],
+    new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
                       api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
     vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],
                        api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue)

@@ -20,7 +20,7 @@ from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
-from apex_demo.ui.context import AppContext, DownloadDir, LoadState
+from apex_demo.ui.context import AppContext, LoadState
 from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
@@ -37,6 +37,8 @@ NO_MODEL_PICK = ("The model had no scores for these clips yet (models still load
                  "no model pick; your vote still counts.")
 CHOICES = (("A is better", "A"), ("B is better", "B"), ("Tie", "TIE"), ("Both bad", "BOTH_BAD"))
 SIDES = ("a", "b")
+SIGNED_IN_ONLY_NOTE = ("Only votes from visitors signed in with Hugging Face count for the leaderboard; you can "
+                       "vote without signing in, but your vote is then kept out of it.")
 
 
 # -- the arena behind the tab ---------------------------------------------------------------
@@ -80,6 +82,7 @@ def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
         for clip in arena.pool:
             if ctx.stopping.is_set():
                 return
+            arena.prepare_blind(clip.path)   # no battle's reply time tells a new clip from a known one
             arena.warm([clip.path])
 
     ctx.run_in_background("apex-arena-warm", warm)
@@ -145,41 +148,44 @@ def _radar(reply: Mapping[str, Any], side: str):
 
 
 # -- handlers -------------------------------------------------------------------------------
-def _battle_outputs(battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
+def _battle_outputs(arena: Arena, battle: Battle) -> tuple[Any, ...]:
     """A fresh battle on the page: its clips only under neutral names (arena_api.blind_files)."""
     buttons = [gr.Button(interactive=True) for _ in CHOICES]
-    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(downloads, battle), BATTLE_READY,
+    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(arena, battle), BATTLE_READY,
             plots.radar_figure([]), plots.radar_figure([]), *buttons)
 
 
-def make_new_battle(arena: Arena, downloads: DownloadDir):
-    def new_battle(request: gr.Request) -> tuple[Any, ...]:
+def make_new_battle(arena: Arena):
+    def new_battle(request: gr.Request, profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         with arena_api.arena_errors():
-            battle = arena.new_battle(arena_api.session_of(request))
-            return _battle_outputs(battle, downloads)
+            battle = arena.new_battle(arena_api.visitor_of(request, arena.settings, profile))
+            return _battle_outputs(arena, battle)
 
     return new_battle
 
 
-def make_upload_battle(arena: Arena, downloads: DownloadDir):
-    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
+def make_upload_battle(arena: Arena):
+    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request,
+                      profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
         with arena_api.arena_errors():
-            battle = arena.new_upload_battle(arena_api.session_of(request), take_1, take_2)
-            arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
-            return _battle_outputs(battle, downloads)
+            visitor = arena_api.visitor_of(request, arena.settings, profile)
+            battle = arena.new_upload_battle(visitor, take_1, take_2)
+            arena.warm([take_1, take_2])  # score now (in the model's queue slot): a vote never runs the model
+            return _battle_outputs(arena, battle)
 
     return upload_battle
 
 
 def make_vote(arena: Arena, choice: str):
-    def vote(battle_id: str | None, state: dict, request: gr.Request) -> tuple[Any, ...]:
+    def vote(battle_id: str | None, state: dict, request: gr.Request,
+             profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         if not battle_id:
             raise gr.Error(NO_BATTLE, print_exception=False)
         with arena_api.arena_errors():
-            reply = arena.vote_reply(arena_api.session_of(request), battle_id, choice,
-                                     listened(state, "a"), listened(state, "b"))
+            visitor = arena_api.visitor_of(request, arena.settings, profile)
+            reply = arena.vote_reply(visitor, battle_id, choice, listened(state, "a"), listened(state, "b"))
         if not reply["accepted"]:
             gr.Warning(reply["message"])
             return (gr.skip(),) * (4 + len(CHOICES))
@@ -196,6 +202,10 @@ def build(ctx: AppContext) -> None:
     if arena is None:
         return
     gr.Markdown(INTRO.format(min_listen=ctx.settings.min_listen_s))
+    if ctx.settings.arena_login:
+        gr.LoginButton()
+    if ctx.settings.arena_signed_in_only:
+        gr.Markdown(SIGNED_IN_ONLY_NOTE)
     battle_id = gr.State(None)
     listening = gr.State(fresh_listening())
     with gr.Row():
@@ -218,9 +228,9 @@ def build(ctx: AppContext) -> None:
 
     battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
     private = {"api_visibility": "private"}
-    new.click(make_new_battle(arena, ctx.downloads), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
+    new.click(make_new_battle(arena), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
               **private)
-    upload.click(make_upload_battle(arena, ctx.downloads), inputs=[take_1, take_2], outputs=battle_outputs,
+    upload.click(make_upload_battle(arena), inputs=[take_1, take_2], outputs=battle_outputs,
                  api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID,
                  concurrency_limit=MODEL_CONCURRENCY_LIMIT, **private)
     for audio, side in ((audio_a, "a"), (audio_b, "b")):
@@ -233,4 +243,4 @@ def build(ctx: AppContext) -> None:
         button.click(make_vote(arena, choice), inputs=[battle_id, listening],
                      outputs=[battle_id, status, radar_a, radar_b, *buttons], api_name=f"ui_arena_vote_{choice}",
                      **private)
-    arena_api.build(arena, ctx.downloads)
+    arena_api.build(arena)

@@ -9,7 +9,6 @@ how to fix it, not a stack trace.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -17,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from apex_demo import tempfiles
 from apex_demo.cache import SeenBy
@@ -135,7 +134,7 @@ class ModelLoader:
 
 
 class DownloadDir:
-    """A private temp folder for files the app offers for download (JSON, CSV, arena clips).
+    """A private temp folder for files the app offers for download (JSON, CSV).
 
     Gradio copies returned files into its own cache, so ours are pruned by age on
     every write and the folder is removed by `cleanup()` at shutdown.
@@ -164,23 +163,6 @@ class DownloadDir:
         path = self.new_folder() / name
         path.write_text(text, encoding="utf-8")
         return path
-
-    def offer_files(self, files: Sequence[tuple[str, Path]]) -> list[Path]:
-        """Offer existing files under new names, together in one fresh subfolder.
-
-        Hard links where the file system allows (no copying), copies otherwise;
-        returns the new paths in the order given.
-        """
-        folder = self.new_folder()
-        paths = []
-        for name, source in files:
-            target = folder / name
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copyfile(source, target)
-            paths.append(target)
-        return paths
 
     def prune(self) -> None:
         """Delete download folders older than the maximum age."""
@@ -252,5 +234,5 @@ class AppContext:
         for thread in self._background:
             thread.join(timeout)
         if self.arena is not None:
-            self.arena.store.close()
+            self.arena.close()
         self.downloads.cleanup()
