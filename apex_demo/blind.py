@@ -26,6 +26,7 @@ from typing import BinaryIO, Sequence
 
 import soundfile as sf
 
+from apex_demo import tempfiles
 from apex_demo.errors import AudioError, ErrorCode
 
 SERVED_SUFFIX = ".flac"
@@ -47,7 +48,6 @@ JITTER_BYTES = 64 * 1024                # plus an independent random 0-64 KiB ea
 NONCE_BYTES = 32                        # random bytes every copy carries at least (a fresh content hash)
 MIN_PAD_BYTES = BLOCK_HEADER_BYTES + len(APPLICATION_ID) + NONCE_BYTES
 READ_BLOCK_FRAMES = 1 << 16
-PRIVATE_PREFIX = "apex_arena_blind_"
 PREPARED_DIR = "clips"
 BATTLES_DIR = "battles"
 BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cache at once; ours can go
@@ -194,7 +194,7 @@ class BlindClips:
         """The private folder, made on first use (an arena that serves no battle makes none)."""
         with self._lock:
             if self._folder is None:
-                self._folder = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
+                self._folder = Path(tempfile.mkdtemp(prefix=tempfiles.owned_prefix(tempfiles.BLIND_PREFIX)))
                 (self._folder / PREPARED_DIR).mkdir()
                 (self._folder / BATTLES_DIR).mkdir()
             return self._folder

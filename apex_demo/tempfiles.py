@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 DOWNLOADS_PREFIX = "apex_downloads_"
+BLIND_PREFIX = "apex_arena_blind_"  # the arena's private blind copies (apex_demo/blind.py)
 FFMPEG_PREFIX = "apex_ffmpeg_"  # earlier versions decoded through temp WAV files
-STALE_PREFIXES = (DOWNLOADS_PREFIX, FFMPEG_PREFIX)
+STALE_PREFIXES = (DOWNLOADS_PREFIX, BLIND_PREFIX, FFMPEG_PREFIX)
 LEGACY_MAX_AGE_S = 24 * 3600.0
 _OWNED = re.compile(r"^(?P<prefix>[a-z_]+?_)(?P<pid>\d+)_")
 

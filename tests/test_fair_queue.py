@@ -48,7 +48,7 @@ class GatedScorer(FakeScorer):
 def served(tmp_path: Path) -> Iterator[tuple[str, AppContext, GatedScorer]]:
     scorer = GatedScorer()
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
-                        votes_per_minute=1000, vote_salt="fair-test")
+                        votes_per_minute=1000, vote_salt="fair-test", behind_proxy=True)  # as on Spaces
     with running_app(settings, load=lambda s: scorer) as (ctx, url):
         ctx.loader.wait(30)
         yield url, ctx, scorer

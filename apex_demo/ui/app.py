@@ -87,7 +87,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("About", id="about"):
                 about_tab.build(ctx)
         api.build(ctx)
-    fairness.install(demo, ctx.settings.max_seconds)
+    fairness.install(demo, ctx.settings.max_seconds, ctx.settings.behind_proxy)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo
 

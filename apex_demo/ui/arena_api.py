@@ -26,6 +26,7 @@ import gradio as gr
 from apex_demo.arena import Arena, Visitor
 from apex_demo.config import Settings
 from apex_demo.ui.common import engine_errors
+from apex_demo.ui.visitors import client_address
 from apex_demo.votes import Battle
 
 NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
@@ -41,7 +42,6 @@ ARENA_CONCURRENCY_ID = "apex-arena"
 # max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
 ARENA_CONCURRENCY_LIMIT = 64
 BLIND_NAMES = ("A", "B")
-FORWARDED_FOR = "x-forwarded-for"
 ARENA_ERROR_TITLE = "Arena"
 
 
@@ -64,16 +64,11 @@ def session_of(request: gr.Request | None) -> str:
 
 
 def address_of(request: gr.Request | None, settings: Settings) -> str | None:
-    """The client's address: X-Forwarded-For's first hop only behind the Spaces proxy (which sets
-    it; anywhere else a client could write any value there), else the socket's peer address."""
+    """The client's address (ui/visitors.py: X-Forwarded-For's first hop only behind the Spaces proxy)."""
     if request is None:
         return None
-    if settings.behind_proxy:
-        forwarded = (request.headers.get(FORWARDED_FOR) or "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
     client = getattr(request, "client", None)
-    return getattr(client, "host", None)
+    return client_address(request.headers, getattr(client, "host", None), settings.behind_proxy)
 
 
 def visitor_of(request: gr.Request | None, settings: Settings,

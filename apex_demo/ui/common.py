@@ -66,7 +66,7 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
         progress(0.0, desc="Loading models (first request only)…")
     with engine_errors():
         scorer = ctx.loader.wait(MODEL_WAIT_S)
-    return private_view(scorer, ctx.seen, current_visitor())
+    return private_view(scorer, ctx.seen, current_visitor(ctx.settings.behind_proxy))
 
 
 def display_name(path: str | Path) -> str:

@@ -50,10 +50,10 @@ def scoring_events(demo: gr.Blocks) -> list[Any]:
     return events
 
 
-def admission_refusal(events: Iterable[Any], visitor: str) -> ApexError | None:
+def admission_refusal(events: Iterable[Any], visitor: str, behind_proxy: bool = False) -> ApexError | None:
     """Why a new scoring job from `visitor` may not join the queue now, or None."""
     events = list(events)
-    if sum(visitor_of(e.request) == visitor for e in events) >= JOBS_PER_VISITOR:
+    if sum(visitor_of(e.request, behind_proxy) == visitor for e in events) >= JOBS_PER_VISITOR:
         return ApexError(ONE_JOB, ErrorCode.BUSY)
     if len(events) >= SCORING_QUEUE_MAX:
         return ApexError(QUEUE_FULL.format(count=len(events)), ErrorCode.BUSY)
@@ -71,11 +71,12 @@ def upload_refusal(value: Any, max_seconds: float) -> ApexError | None:
     return None
 
 
-def make_validator(demo: gr.Blocks, max_seconds: float, arity: int) -> Callable[..., Any]:
+def make_validator(demo: gr.Blocks, max_seconds: float, arity: int,
+                   behind_proxy: bool = False) -> Callable[..., Any]:
     """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
 
     def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
-        refusal = admission_refusal(scoring_events(demo), visitor_of(request))
+        refusal = admission_refusal(scoring_events(demo), visitor_of(request, behind_proxy), behind_proxy)
         verdicts = [gr.validate(True, "") for _ in inputs]
         for index, value in enumerate(inputs):
             problem = refusal or (upload_refusal(value, max_seconds) if arity == 1 else None)
@@ -96,9 +97,9 @@ def make_validator(demo: gr.Blocks, max_seconds: float, arity: int) -> Callable[
     return {1: one, 2: two, 3: three}[arity]
 
 
-def install(demo: gr.Blocks, max_seconds: float) -> None:
+def install(demo: gr.Blocks, max_seconds: float, behind_proxy: bool = False) -> None:
     """Put the admission validator on every event that runs in the model slot (tabs and API alike),
     so the tabs need no wiring of their own; events with no inputs or a validator already are left."""
     for fn in demo.fns.values():
         if fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.validator is None and 1 <= len(fn.inputs) <= 3:
-            fn.validator = make_validator(demo, max_seconds, len(fn.inputs))
+            fn.validator = make_validator(demo, max_seconds, len(fn.inputs), behind_proxy)
