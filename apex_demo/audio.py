@@ -80,7 +80,8 @@ def decode(path: Path, max_seconds: float) -> DecodedAudio:
 def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
     return AudioError(
         f"{path}: {seconds:.1f} s is longer than the limit of {max_seconds:g} s. Trim the file, or "
-        "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG)
+        "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG,
+        details={"seconds": seconds, "limit_s": max_seconds})
 
 
 def _decode_with_soundfile(path: Path, max_seconds: float,

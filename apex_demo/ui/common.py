@@ -1,8 +1,8 @@
 """Helpers every scoring tab and API endpoint shares: errors, names, records, the scorer.
 
-This is where engine errors become `gr.Error` (raised, with the ApexError
-message) and result warnings become `gr.Warning` toasts, so every tab reports
-problems the same way.
+For API endpoints, this is where engine errors become `gr.Error` (raised, with the
+ApexError message, which API clients act on). The tabs word errors for visitors in
+a persistent message panel instead (apex_demo.ui.messages).
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
         progress(0.0, desc="Loading models (first request only)…")
     with engine_errors():
         return ctx.loader.wait(MODEL_WAIT_S)
+
+
+def tab_scorer(ctx: AppContext) -> Any:
+    """The shared scorer for a tab's handler: waits for models still loading; raises ApexError
+    (the tab words it for the visitor in its message panel, apex_demo.ui.messages)."""
+    return ctx.loader.wait(MODEL_WAIT_S)
 
 
 def display_name(path: str | Path) -> str:

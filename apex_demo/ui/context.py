@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
+from apex_demo.ui.progress import SegmentSpeed
 
 DOWNLOAD_MAX_AGE_S = 3600.0
 BACKGROUND_JOIN_S = 60.0  # close() waits this long for background work (one clip at most) to stop
@@ -30,11 +31,7 @@ LOCAL_MODELS_HINT = (
     "`amaai-lab/apex` once and start the app with `APEX_MERT=/path/to/MERT-v1-95M` and "
     "`APEX_HEAD=/path/to/apex` (folders or checkpoint files)."
 )
-STATUS_LOADING = "Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
-STATUS_READY = "Models ready: {mert} + {head}."
-STATUS_FAST = " ⚡ Fast mode is on: reduced precision, numbers differ slightly from the reference."
-STATUS_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
-STATUS_IDLE = "Models not loaded yet."
+OWNER_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
 
 Loader = Callable[[Settings], Any]
 
@@ -44,6 +41,14 @@ class LoadState(str, Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+
+
+def model_name(source: str) -> str:
+    """How a model is named to visitors: its Hub id as is, a local copy by its folder or file name
+    (never the server path)."""
+    path = Path(source).expanduser()
+    looks_local = source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1 or path.exists()
+    return path.name if looks_local else source
 
 
 def _default_loader(settings: Settings) -> Any:
@@ -100,19 +105,17 @@ class ModelLoader:
     def error(self) -> ApexError | None:
         return self._error
 
-    def status_text(self) -> str:
-        """One Markdown line for the page header."""
-        names = {"mert": self._settings.mert, "head": self._settings.head}
-        state = self.state
-        if state is LoadState.READY:
-            fast = getattr(self._scorer, "mode", "exact") == "fast"
-            return STATUS_READY.format(**names) + (STATUS_FAST if fast else "")
-        if state is LoadState.FAILED:
-            assert self._error is not None
-            return STATUS_FAILED.format(message=self._error.message)
-        if state is LoadState.LOADING:
-            return STATUS_LOADING.format(**names)
-        return STATUS_IDLE
+    def owner_note(self) -> str:
+        """For the site's owner (About tab, not the header): why the load failed and how to fix it,
+        with the APEX_* variables to set; empty unless the load failed."""
+        if self.state is not LoadState.FAILED or self._error is None:
+            return ""
+        return OWNER_FAILED.format(message=self._error.message)
+
+    @property
+    def fast(self) -> bool:
+        """True when the loaded scorer runs in reduced precision (labelled in the header)."""
+        return getattr(self._scorer, "mode", "exact") == "fast"
 
     def wait(self, timeout: float | None = None) -> Any:
         """The scorer, once loaded; raises the load error, or ModelError on timeout."""
@@ -216,6 +219,7 @@ class AppContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     _background: list[threading.Thread] = field(default_factory=list)
     arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
+    speed: SegmentSpeed = field(default_factory=SegmentSpeed)  # measured scoring speed, for time-left estimates
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = _default_loader,
@@ -224,6 +228,10 @@ class AppContext:
         examples = tuple(sorted(p for p in examples_dir.iterdir() if p.is_file() and p.suffix != ".md")) \
             if examples_dir is not None and examples_dir.is_dir() else ()
         return cls(settings=settings, loader=ModelLoader(settings, load), examples=examples)
+
+    def loader_busy(self) -> bool:
+        """True while the models are still loading (a model error then means "wait", not "broken")."""
+        return self.loader.state in (LoadState.IDLE, LoadState.LOADING)
 
     def start(self) -> None:
         """Start the background model load (idempotent)."""
