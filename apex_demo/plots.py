@@ -172,14 +172,15 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("Popularity (0-100)", "Aesthetics (1-5)")[:rows])
     mids = [(s.start_s + s.end_s) / 2 for s in segments]
-    # customdata: [label, start second]; the page's click handler seeks the player to the start.
-    custom = [[seg.label(s), s.start_s] for s in segments]
+    # text: the part's label (hover); customdata: its start second (the page's click handler seeks there).
+    labels = [seg.label(s) for s in segments]
+    starts = [s.start_s for s in segments]
     for row, specs in ((1, POPULARITY), (2, AESTHETICS))[:rows]:
         for spec in specs:
             fig.add_trace(go.Scatter(
                 x=mids, y=[getattr(s.scores, spec.key) for s in segments], name=spec.label,
                 mode="lines+markers", line={"color": spec.color, "width": 2}, marker={"size": 7},
-                customdata=custom, hovertemplate=spec.label + " %{customdata[0]}: %{y:.2f}<extra></extra>",
+                text=labels, customdata=starts, hovertemplate=spec.label + " %{text}: %{y:.2f}<extra></extra>",
             ), row=row, col=1)
     _mark_padded_tail(fig, segments)
     end = max(duration_s or 0.0, segments[-1].end_s)
@@ -192,6 +193,8 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
         fig.update_yaxes(range=list(TIMELINE_AESTHETIC_AXIS), tickvals=[1, 2, 3, 4, 5], gridcolor=GRID_COLOR,
                          zeroline=False, row=2, col=1)
     fig.update_layout(legend={"y": -0.08})
+    for subtitle in fig.layout.annotations[:rows]:  # panel titles on the left, the padded-tail note on the right
+        subtitle.update(x=0.0, xanchor="left", font={"size": 13})
     return _base_layout(fig, title, TIMELINE_HEIGHT if rows == 2 else FIGURE_HEIGHT)
 
 
@@ -201,7 +204,7 @@ def _mark_padded_tail(fig: go.Figure, segments: Sequence[SegmentScore]) -> None:
     if not seg.is_padded(tail) or len(segments) < 2:
         return
     fig.add_vrect(x0=tail.start_s, x1=tail.end_s, fillcolor=PADDED_FILL, line_width=0, layer="below")
-    fig.add_annotation(x=tail.start_s, xref="x", xanchor="right", y=1.0, yref="paper", yanchor="bottom",
+    fig.add_annotation(x=tail.end_s, xref="x", xanchor="right", y=1.0, yref="paper", yanchor="bottom",
                        text=PADDED_TEXT.format(seconds=seg.length_s(tail), note=seg.PADDED_NOTE),
                        showarrow=False, font={"size": 11, "color": "#6b7280"})
 

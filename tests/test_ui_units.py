@@ -138,7 +138,7 @@ def test_summary_names_weakest_part_only_when_complete() -> None:
     full = result([FULL, WEAK, FULL], FULL)
     text = summary_markdown(full, "take_1.wav")
     assert "**Streams 81 / 100**: very high" in text and "**Likes 12 / 100**: very low" in text
-    assert "**Weakest part:** 0:30-1:00" in text
+    assert "**Weakest part:** <a href=\"#analyze-audio\" data-apex-seek=\"30\" title=\"Play from 0:30\">▶ 0:30-1:00</a>" in text
     assert "Strongest:** Clarity 4.50" in text and "weakest:** Naturalness 1.50" in text
     assert "take\\_1" in text  # file names are escaped for Markdown
     partial = summary_markdown(result([FULL], FULL, complete=False, total=3), "song.wav")

@@ -6,6 +6,8 @@ outputs on 0-100 (a 1-5 score x counts as (x - 1) / 4 * 100), tolerance 2 points
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -32,6 +34,11 @@ def pop(value: float) -> Scores:
 
 def segments(*spans_and_overall: tuple[float, float, float]) -> tuple[SegmentScore, ...]:
     return tuple(SegmentScore(i, start, end, pop(value)) for i, (start, end, value) in enumerate(spans_and_overall))
+
+
+def plain(markdown: str) -> str:
+    """The text without the play links' HTML tags and arrows."""
+    return re.sub(r"<[^>]+>|▶ ", "", markdown)
 
 
 def result_of(segs: tuple[SegmentScore, ...]) -> ScoreResult:
@@ -94,7 +101,7 @@ def test_weakest_part_needs_a_gap_beyond_the_tolerance() -> None:
     verdict = weakest_part(two_low)
     assert verdict is not None and [s.index for s in verdict.weakest] == [0, 2] and verdict.best.index == 1
     assert "**Weakest part:** 0:00-0:30 and 1:00-1:30, overall 40 (best: 0:30-1:00, 60" in \
-        weakest_part_text(result_of(two_low))[0]
+        plain(weakest_part_text(result_of(two_low))[0])
 
 
 # -- the padded tail ----------------------------------------------------------------------------
@@ -105,7 +112,7 @@ def test_short_padded_tail_is_labelled_and_never_named_weakest() -> None:
     assert label(segs[1]) == "0:30-1:00"
     verdict = weakest_part(segs)
     assert verdict is not None and [s.index for s in verdict.weakest] == [1] and verdict.skipped == segs[2]
-    text = "\n".join(weakest_part_text(result_of(segs)))
+    text = plain("\n".join(weakest_part_text(result_of(segs))))
     assert "**Weakest part:** 0:30-1:00" in text
     assert "The last 5 s (1:00-1:05) is too short to judge on its own" in text and "25 s of silence" in text
     assert list(scores_table(result_of(segs)).columns)[-1] == "1:00-1:05 (5 s, padded with silence)"
@@ -121,7 +128,7 @@ def test_a_tail_of_ten_seconds_or_more_can_be_the_weakest_part() -> None:
     segs = segments((0, 30, 60.0), (30, 45, 20.0))
     verdict = weakest_part(segs)
     assert verdict is not None and [s.index for s in verdict.weakest] == [1] and verdict.skipped is None
-    assert "0:30-0:45 (15 s, padded with silence)" in weakest_part_text(result_of(segs))[0]
+    assert "0:30-0:45 (15 s, padded with silence)" in plain(weakest_part_text(result_of(segs))[0])
 
 
 def test_timeline_marks_the_padded_tail() -> None:

@@ -21,7 +21,7 @@ from apex_demo import plots
 from apex_demo import segments as seg
 from apex_demo.errors import ApexError
 from apex_demo.ranking import SAME_TOLERANCE, overall_score
-from apex_demo.result import ScoreResult
+from apex_demo.result import ScoreResult, SegmentScore
 from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, OutputSpec, Scores
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, tab_scorer
 from apex_demo.ui.context import AppContext
@@ -41,8 +41,9 @@ POPULARITY_NOTE = ("Streams and Likes are predicted engagement on a 0-100 scale 
 TABLE_SONG_COLUMN = "Whole song"
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 EXPLAIN_TITLE = "What these scores mean"
-WEAKEST = ("**Weakest part:** {parts}, overall {low:.0f} (best: {best}, {high:.0f}; click it in the timeline "
-           "to hear it)")
+WEAKEST = "**Weakest part:** {parts}, overall {low:.0f} (best: {best}, {high:.0f}); click it to hear it"
+SEEK_LINK = '<a href="#analyze-audio" data-apex-seek="{start:g}" title="Play from {time}">▶ {label}</a>'
+
 NO_PART_STANDS_OUT = ("**No part stands out:** every part's overall score is within {tol:g} points of the "
                       "best ({low:.0f}-{high:.0f}), which is noise, not a difference you would hear.")
 SKIPPED_TAIL = ("The last {length} ({span}) is too short to judge on its own: the model heard it padded "
@@ -83,8 +84,8 @@ def weakest_part_text(result: ScoreResult) -> list[str]:
     high = overall_score(verdict.best.scores)
     if verdict.weakest:
         low = overall_score(verdict.weakest[0].scores)
-        parts = " and ".join(seg.label(s) for s in verdict.weakest)
-        lines.append(WEAKEST.format(parts=parts, low=low, best=seg.label(verdict.best), high=high))
+        parts = " and ".join(seek_link(s) for s in verdict.weakest)
+        lines.append(WEAKEST.format(parts=parts, low=low, best=seek_link(verdict.best), high=high))
     else:
         low = min(overall_score(s.scores) for s in result.segments if not seg.is_short_tail(s))
         lines.append(NO_PART_STANDS_OUT.format(tol=SAME_TOLERANCE, low=low, high=high))
@@ -93,6 +94,11 @@ def weakest_part_text(result: ScoreResult) -> list[str]:
         lines.append(SKIPPED_TAIL.format(length=f"{seg.length_s(tail):.0f} s", span=seg.span(tail),
                                          pad=seg.SEGMENT_S - seg.length_s(tail)))
     return lines
+
+
+def seek_link(segment: SegmentScore) -> str:
+    """A segment's label as a link that plays it in the page's player (see page.js)."""
+    return SEEK_LINK.format(start=segment.start_s, time=plots.format_time(segment.start_s), label=seg.label(segment))
 
 
 def _escape_markdown(text: str) -> str:

@@ -21,16 +21,17 @@ TITLE = "APEX: how good is this song?"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
             "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it.")
 STATUS_POLL_S = 2.0
-STATUS_READY = "✅ Models ready: {mert} + {head}."
+STATUS_READY = "✓ Models ready: {mert} + {head}."
 STATUS_FAST = " ⚡ Fast mode: reduced precision, numbers differ slightly from the reference."
-STATUS_LOADING = "⏳ Loading the models ({mert} + {head})… Look around meanwhile; scoring starts when they are ready."
-STATUS_FAILED = ("⚠️ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
+STATUS_LOADING = "… Loading the models ({mert} + {head})… Look around meanwhile; scoring starts when they are ready."
+STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
                  "details on the About tab and in the server log.")
 QUEUE_MAX_SIZE = 32              # requests waiting beyond this are told the app is busy
 DEFAULT_CONCURRENCY_LIMIT = 4    # light events (re-sorting, arena votes); scoring has its own limit of 1
 CACHE_CLEANUP = (3600, 3600)     # delete Gradio's uploaded/served temp files older than 1 h, hourly
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
+PAGE_JS = Path(__file__).with_name("page.js")  # click a timeline part (or the weakest part) to hear it
 FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif")
 FONT_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "monospace")
 CSS = """
@@ -46,8 +47,12 @@ CSS = """
 .js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
 .js-plotly-plot:hover .modebar-container { opacity: 1; }
 #analyze-summary h3 { overflow-wrap: anywhere; }
+/* table headers and cells break between words, never inside one ("Memorabilit y"); wide tables scroll */
+.table-wrap th, .table-wrap td, table th, table td { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: manual; }
 @media (max-width: 640px) {
   #apex-header h1 { font-size: 1.4rem; }
+  button[role="tab"] { padding-left: 0.5rem; padding-right: 0.5rem; }
 }
 """
 
@@ -60,7 +65,8 @@ def theme() -> gr.themes.Base:
 
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
-    return {"theme": theme(), "css": CSS, "max_file_size": int(settings.max_file_mb * 1024 * 1024),
+    return {"theme": theme(), "css": CSS, "js": PAGE_JS.read_text(encoding="utf-8"),
+            "max_file_size": int(settings.max_file_mb * 1024 * 1024),
             "allowed_paths": [str(EXAMPLES_DIR), *pool_allowed_paths(settings)]}
 
 
@@ -98,7 +104,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     ctx.start()
     with gr.Blocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
         status, timer = _header(ctx)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "⋯" menu
             with gr.Tab("Analyze", id="analyze"):
                 analyze_tab.build(ctx)
             with gr.Tab("Compare takes", id="compare"):

@@ -43,7 +43,7 @@ SOMETHING_WRONG = "Something went wrong on the server while scoring “{name}”
 MODEL_CODES = frozenset({ErrorCode.HUB_UNREACHABLE, ErrorCode.MODEL_NOT_FOUND, ErrorCode.UNSUPPORTED_CONFIG,
                          ErrorCode.WEIGHTS_MISMATCH, ErrorCode.HEAD_MISMATCH, ErrorCode.DEVICE_UNAVAILABLE})
 PANEL = '<div class="apex-panel apex-panel-{kind}" role="{role}"><span aria-hidden="true">{icon}</span> {text}</div>'
-ICONS = {"error": "⚠️", "note": "ℹ️"}
+ICONS = {"error": "⚠", "note": "ℹ"}
 
 
 def minutes_text(seconds: float) -> str:
