@@ -189,6 +189,10 @@ def make_handler(ctx: AppContext):
     """
 
     def analyze(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
+        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
+            yield from run(audio_path)
+
+    def run(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
         if not audio_path:
             yield ("", panel(NO_AUDIO), *cleared())
             return

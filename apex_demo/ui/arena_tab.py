@@ -80,6 +80,7 @@ def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
         for clip in arena.pool:
             if ctx.stopping.is_set():
                 return
+            ctx.score_in_background(clip.path)  # gives way to visitors between segments (fills the cache)
             arena.warm([clip.path])
 
     ctx.run_in_background("apex-arena-warm", warm)

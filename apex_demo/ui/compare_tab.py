@@ -187,7 +187,10 @@ def make_handlers(ctx: AppContext):
     """
 
     def compare(paths: list[str] | None, by: str) -> Iterator[tuple[Any, ...]]:
-        paths = list(paths or [])
+        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
+            yield from run(list(paths or []), by)
+
+    def run(paths: list[str], by: str) -> Iterator[tuple[Any, ...]]:
         problem = count_problem(paths)
         if problem:
             yield ("", panel(problem), *cleared())

@@ -9,6 +9,9 @@ how to fix it, not a stack trace.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -17,13 +20,18 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.ui.progress import SegmentSpeed
 
+LOG = logging.getLogger(__name__)
 DOWNLOAD_MAX_AGE_S = 3600.0
+# Background scoring resumes only after no user request has run for this long: the next request
+# already waiting in Gradio's queue starts within it, so it never finds the model busy.
+USER_GRACE_S = 2.0
+USER_POLL_S = 0.5
 BACKGROUND_JOIN_S = 60.0  # close() waits this long for background work (one clip at most) to stop
 SHUTTING_DOWN = "The app is shutting down; no more scoring."
 LOCAL_MODELS_HINT = (
@@ -135,6 +143,46 @@ class ModelLoader:
             self._thread.join(timeout)
 
 
+class UserFirst:
+    """User requests before background work (the arena pool warm-up).
+
+    Handlers that run the model enter `user_request()`; background work calls
+    `wait_turn()` before every 30 s segment and waits while any request runs or ran
+    within the grace period. On a 2-core CPU two runs at once each take twice as long,
+    so a visitor would otherwise wait for the warm-up's segments too.
+    """
+
+    def __init__(self, grace_s: float = USER_GRACE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._grace_s = grace_s
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._active = 0
+        self._last_end = -math.inf
+
+    @contextlib.contextmanager
+    def user_request(self) -> Iterator[None]:
+        """Mark a user request as running for the duration of the block."""
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._last_end = self._clock()
+                self._cond.notify_all()
+
+    def wait_turn(self, stopping: threading.Event) -> bool:
+        """Block until no user request runs or ran within the grace period; False once `stopping` is set."""
+        with self._cond:
+            while not stopping.is_set():
+                idle_for = self._clock() - self._last_end
+                if self._active == 0 and idle_for >= self._grace_s:
+                    return True
+                self._cond.wait(USER_POLL_S if self._active else max(self._grace_s - idle_for, 0.01))
+        return False
+
+
 class DownloadDir:
     """A private temp folder for files the app offers for download (JSON, CSV, arena clips).
 
@@ -220,6 +268,7 @@ class AppContext:
     _background: list[threading.Thread] = field(default_factory=list)
     arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
     speed: SegmentSpeed = field(default_factory=SegmentSpeed)  # measured scoring speed, for time-left estimates
+    user_first: UserFirst = field(default_factory=UserFirst)
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = _default_loader,
@@ -248,6 +297,23 @@ class AppContext:
         self._background.append(thread)
         thread.start()
         return thread
+
+    def score_in_background(self, path: Path | str) -> bool:
+        """Score one file into the engine's cache, giving way to user requests before every
+        segment; True when it was scored. Failures are logged, never raised (background work)."""
+        if not self.user_first.wait_turn(self.stopping):
+            return False
+        try:
+            for _ in self.loader.wait(0).iter_score(Path(path), Path(path).name):
+                if not self.user_first.wait_turn(self.stopping):
+                    return False
+        except ApexError as exc:
+            LOG.warning("background scoring of %s failed: %s", Path(path).name, exc.message)
+            return False
+        except Exception:
+            LOG.exception("unexpected error in background scoring of %s", Path(path).name)
+            return False
+        return True
 
     def close(self, timeout: float = BACKGROUND_JOIN_S) -> None:
         """Stop background work, wait for it, close the arena's vote store (its SQLite
