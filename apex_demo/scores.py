@@ -40,46 +40,46 @@ class OutputSpec:
 POPULARITY_TRAINING = ("Trained on play/like counts of about 211k Suno and Udio songs, turned into percentiles "
                        "and then power-transformed (which squeezes the top), so it reads as \"more or less "
                        "engagement than typical songs there\", not as a chart position.")
-POPULARITY_TO_TRY = ("Popularity is the model's weakest signal on new music (see About); use the five aesthetic "
-                     "scores to decide what to change.")
+POPULARITY_TO_TRY = ("Popularity is the model's weakest signal on new music (see \"How far to trust it\" on the About "
+                     "tab); use the five aesthetic scores to decide what to change.")
 POPULARITY = (
     OutputSpec("score_streams", "Streams", 0.0, 100.0, "#2563eb",
-               "Predicted streaming engagement (0-100): how many plays the model expects, compared with "
+               "Predicted streaming engagement: how many plays the model expects, compared with "
                "songs on Suno and Udio. " + POPULARITY_TRAINING,
                "like songs that were played a lot there", "like songs that were rarely played there",
                POPULARITY_TO_TRY),
     OutputSpec("score_likes", "Likes", 0.0, 100.0, "#db2777",
-               "Predicted likes engagement (0-100): how many likes the model expects, compared with "
+               "Predicted likes engagement: how many likes the model expects, compared with "
                "songs on Suno and Udio. " + POPULARITY_TRAINING,
                "like songs that listeners liked a lot there", "like songs that got few likes there",
                POPULARITY_TO_TRY),
 )
 AESTHETICS = (
     OutputSpec("coherence", "Coherence", 1.0, 5.0, "#0d9488",
-               "SongEval: overall coherence (1-5). Does the song hang together as one piece: one style "
+               "SongEval's overall coherence. Does the song hang together as one piece: one style "
                "and sound, sections that follow from each other, vocals and backing that fit?",
                "one song from start to finish", "stitched together: sudden changes of style or sound, "
                "parts that do not fit",
                "Keep one genre, tempo and instrumentation; regenerate or cut the section that changes style."),
     OutputSpec("musicality", "Musicality", 1.0, 5.0, "#7c3aed",
-               "SongEval: overall musicality (1-5). Are melody, harmony, rhythm and arrangement "
+               "SongEval's overall musicality. Are melody, harmony, rhythm and arrangement "
                "musically pleasing and well made?",
                "a strong melody over fitting chords, a tight groove, a clean full arrangement",
                "an aimless melody, clashing chords, a sloppy rhythm or a muddy or thin sound",
                "Ask for a clear genre and a few key instruments, and keep the take with the strongest melody."),
     OutputSpec("memorability", "Memorability", 1.0, 5.0, "#ea580c",
-               "SongEval: memorability (1-5). Is there a hook, a melody or line you would still hum "
+               "SongEval's memorability. Is there a hook, a melody or line you would still hum "
                "after one listen?",
                "a catchy chorus or riff that comes back", "nothing sticks; no part returns or stands out",
                "Give it a short, singable chorus that repeats (mark [Chorus] in the lyrics)."),
     OutputSpec("clarity", "Clarity", 1.0, 5.0, "#0891b2",
-               "SongEval: clarity of song structure (1-5). Can you tell the sections apart (intro, verse, "
+               "SongEval's clarity of song structure. Can you tell the sections apart (intro, verse, "
                "chorus, bridge, outro) and follow where the song is going?",
                "clear sections with clean transitions", "one long stretch, or sections that blur or stop "
                "abruptly",
                "Mark the sections in the lyrics ([Verse], [Chorus], [Bridge]) and give it an intro and an ending."),
     OutputSpec("naturalness", "Naturalness", 1.0, 5.0, "#65a30d",
-               "SongEval: naturalness of vocal breathing and phrasing (1-5). Does the singing sound like "
+               "SongEval's naturalness of vocal breathing and phrasing. Does the singing sound like "
                "a person: breaths in believable places, phrases of natural length? (Means little for "
                "instrumentals.)",
                "a believable singer with relaxed phrasing", "robotic or breathless vocals, words crammed "
