@@ -190,3 +190,35 @@ def test_phone_shows_every_tab_and_nothing_wider_than_the_screen(app_url: str, t
     finally:
         browser.quit()
     print("screenshots:", *shots)
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: Path, tmp_path: Path,
+                                                       size: tuple[int, int]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    takes = [audio_dir / "vocadito_10.wav", audio_dir / "loop_garzul.flac", audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg"]
+    browser = chromium(mobile_size=size if size == PHONE else None)
+    if size == DESKTOP:
+        browser.set_window_size(*DESKTOP)
+    try:
+        _open(browser, app_url)
+        next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
+        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys("\n".join(map(str, takes)))
+        time.sleep(2)  # let the uploads land before pressing the button (not an assertion)
+        browser.find_element(By.ID, "compare-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "compare-progress"), "Done: 3 takes"))
+        verdict = browser.find_element(By.ID, "compare-verdict").text
+        assert "ahead by" in verdict or "about the same" in verdict
+        players = [p for p in browser.find_elements(By.CSS_SELECTOR, "#compare-players [id^=compare-player-]")
+                   if p.is_displayed()]
+        assert len(players) == 3 and {p.text.splitlines()[0] for p in players} == {t.name for t in takes}
+        width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
+        shot = tmp_path / f"compare_{size[0]}.png"
+        browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.quit()
+    print("screenshot:", shot)

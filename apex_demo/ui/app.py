@@ -43,6 +43,10 @@ CSS = """
 .apex-progress { font-size: 1rem; font-weight: 600; padding: 0.5rem 0.8rem; border-radius: 8px;
   background: #eef2ff; color: #312e81; }
 .apex-progress-done { background: #f0fdf4; color: #14532d; }
+.apex-queue-words { background: #fffbeb; color: #78350f; }
+/* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
+#analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],
+#compare-progress:has(.apex-queue-words) [data-testid="status-tracker"] { display: none; }
 /* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted */
 .js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
 .js-plotly-plot:hover .modebar-container { opacity: 1; }

@@ -56,11 +56,49 @@
     });
   }
 
+  // Waiting in the queue, in words: Gradio's tracker on the progress line says "queue: 2/3 | 4.1/55.0s";
+  // a sibling line (never Gradio's own nodes, which it keeps updating) says it plainly.
+  const PROGRESS = ["#analyze-progress", "#compare-progress"];
+  const QUEUE = /queue:\s*(\d+)\s*\/\s*(\d+)(?:\s*\|\s*([\d.]+)(?:\s*\/\s*([\d.]+))?s)?/;
+
+  function waitWords(elapsed, eta) {
+    if (!isFinite(eta)) return "Your turn comes as soon as the song ahead of you is done.";
+    const left = Math.max(eta - elapsed, 0);
+    if (left < 5) return "Your turn comes any moment now.";
+    return left < 90 ? `Your turn in about ${Math.round(left / 5) * 5} s.` : `Your turn in about ${Math.round(left / 60)} min.`;
+  }
+
+  function explainQueue() {
+    for (const selector of PROGRESS) {
+      const box = document.querySelector(selector);
+      if (!box) continue;
+      const tracker = box.querySelector(".progress-text");
+      const match = tracker && QUEUE.exec(tracker.textContent || "");
+      let words = box.querySelector(".apex-queue-words");
+      if (!match) {
+        if (words) words.remove();
+        continue;
+      }
+      if (!words) {
+        words = document.createElement("div");
+        words.className = "apex-progress apex-queue-words";
+        words.setAttribute("role", "status");
+        box.prepend(words);
+      }
+      const position = Number(match[1]);
+      const ahead = position <= 1 ? "one song is being scored before yours" : `${position} requests are ahead of yours`;
+      const text = `Waiting in line: you are number ${position} in the queue (${ahead}). ` +
+        waitWords(Number(match[3]), match[4] === undefined ? NaN : Number(match[4]));
+      if (words.textContent !== text) words.textContent = text;
+    }
+  }
+
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest("[data-apex-seek]");
     if (!link) return;
     event.preventDefault();
     seek(Number(link.dataset.apexSeek));
   });
-  new MutationObserver(attach).observe(document.body, {childList: true, subtree: true});
+  new MutationObserver(() => { attach(); explainQueue(); })
+    .observe(document.body, {childList: true, subtree: true, characterData: true});
 }
