@@ -222,3 +222,25 @@ def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: 
     finally:
         browser.quit()
     print("screenshot:", shot)
+
+
+def test_a_second_visitor_sees_the_queue_in_words(app_url: str, audio_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    first, second = chromium(), chromium()
+    try:
+        for browser in (first, second):
+            _open(browser, app_url)
+            _upload(browser, audio_dir / SONG)
+        first.find_element(By.ID, "analyze-button").click()  # four parts, a second each: the model is busy
+        _wait(first, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "parts done"))
+        second.find_element(By.ID, "analyze-button").click()
+        _wait(second, SCORE_WAIT_S, EC.presence_of_element_located((By.CSS_SELECTOR, ".apex-queue-words")))
+        words = second.find_element(By.CSS_SELECTOR, "#analyze-progress .apex-queue-words").text
+        assert words.startswith("Waiting in line: you are number 1 in the queue")
+        _wait(second, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        assert not second.find_elements(By.CSS_SELECTOR, ".apex-queue-words")  # gone once it is their turn
+    finally:
+        first.quit()
+        second.quit()
