@@ -235,6 +235,37 @@ def ranking_figure(labels: Sequence[str], values: Sequence[float], metric_key: s
     return _base_layout(fig, title, max(220, 100 + 40 * len(labels)))
 
 
+# ---------------------------------------------------------------- text summaries (screen readers)
+# A chart is an image to a screen reader; each score figure has a plain-text twin with the same numbers.
+
+def radar_summary(takes: Sequence[Take]) -> str:
+    """The radar's numbers in words: each take's five aesthetic scores."""
+    lines = [f"{label}: " + ", ".join(f"{spec.label} {getattr(scores, spec.key):.2f} of 5" for spec in AESTHETICS)
+             for label, scores in takes if scores.has_aesthetics]
+    return "Aesthetic profile. " + ("; ".join(lines) if lines else "No aesthetic scores.")
+
+
+def popularity_summary(takes: Sequence[Take]) -> str:
+    """The popularity bars in words."""
+    return "Popularity. " + "; ".join(
+        f"{label}: " + ", ".join(f"{spec.label} {getattr(scores, spec.key):.0f} of 100" for spec in POPULARITY)
+        for label, scores in takes)
+
+
+def timeline_summary(segments: Sequence[SegmentScore]) -> str:
+    """The timeline in words: each part's label with its scores."""
+    parts = [f"{seg.label(s)}: " + ", ".join(f"{OUTPUT_BY_KEY[k].label} {v:.1f}" for k, v in s.scores)
+             for s in segments]
+    return "Along the song, per 30-second part. " + "; ".join(parts)
+
+
+def ranking_summary(labels: Sequence[str], values: Sequence[float], metric_key: str) -> str:
+    """The ranking bars in words, best first."""
+    spec = OUTPUT_BY_KEY.get(metric_key)
+    name = spec.label if spec else "Overall"
+    return f"Ranking by {name}, best first: " + "; ".join(f"{label} {value:.2f}" for label, value in zip(labels, values))
+
+
 # ---------------------------------------------------------------- arena figures (owned by the Arena)
 
 AGREEMENT_COLOR = "#374151"

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from apex_demo import audio
 from apex_demo.errors import ApexError, AudioError, ErrorCode
-from apex_demo.plots import radar_figure, timeline_figure
+from apex_demo.plots import radar_figure, timeline_figure, timeline_summary
 from apex_demo.ranking import about_same, model_pick, rank_takes
 from apex_demo.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.scores import Scores
@@ -68,7 +68,7 @@ def test_compare_ranks_49_4_and_49_3_as_equal_and_says_so() -> None:
     assert [(r.label, r.rank, r.tied) for r in ranked] == [("take_a", 1, True), ("take_b", 1, True),
                                                          ("take_c", 3, False)]
     verdict = verdict_markdown(ranked, "overall")
-    assert "take_a and take_b are about the same" in verdict and "0.1 points" in verdict
+    assert "take\\_a and take\\_b are about the same" in verdict and "0.1 points" in verdict  # names escaped
     assert "ahead by" not in verdict
 
 
@@ -116,6 +116,7 @@ def test_short_padded_tail_is_labelled_and_never_named_weakest() -> None:
     assert "**Weakest part:** 0:30-1:00" in text
     assert "The last 5 s (1:00-1:05) is too short to judge on its own" in text and "25 s of silence" in text
     assert list(scores_table(result_of(segs)).columns)[-1] == "1:00-1:05 (5 s, padded with silence)"
+    assert "1:00-1:05 (5 s, padded with silence): Streams 10.0, Likes 10.0" in timeline_summary(segs)  # screen readers
 
 
 def test_a_35_second_song_has_no_weakest_part() -> None:

@@ -23,7 +23,8 @@ from apex_demo.errors import ApexError
 from apex_demo.ranking import SAME_TOLERANCE, overall_score
 from apex_demo.result import ScoreResult, SegmentScore
 from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, OutputSpec, Scores
-from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, tab_scorer
+from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
+                                 tab_scorer)
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.messages import NO_AUDIO, notes_panel, panel, unexpected_message, upload_limits, visitor_message
 from apex_demo.ui.progress import ScoreProgress
@@ -39,7 +40,6 @@ POPULARITY_NOTE = ("Streams and Likes are predicted engagement on a 0-100 scale 
                    "Suno/Udio play and like counts mapped to percentiles); they are not a rank against a "
                    "reference set of songs.")
 TABLE_SONG_COLUMN = "Whole song"
-MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 EXPLAIN_TITLE = "What these scores mean"
 WEAKEST = "**Weakest part:** {parts}, overall {low:.0f} (best: {best}, {high:.0f}); click it to hear it"
 SEEK_LINK = '<a href="#analyze-audio" data-apex-seek="{start:g}" title="Play from {time}">▶ {label}</a>'
@@ -101,11 +101,6 @@ def seek_link(segment: SegmentScore) -> str:
     return SEEK_LINK.format(start=segment.start_s, time=plots.format_time(segment.start_s), label=seg.label(segment))
 
 
-def _escape_markdown(text: str) -> str:
-    """File names often hold _ and * that Markdown would turn into italics."""
-    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
-
-
 def explain_spec(spec: OutputSpec) -> str:
     """One score explained for a musician: definition, what high and low sound like, what to try."""
     return (f"- **{spec.label}** ({spec.low:g}-{spec.high:g}): {spec.description} "
@@ -121,7 +116,7 @@ def explanations_markdown(scores: Scores) -> str:
 def summary_markdown(result: ScoreResult, name: str) -> str:
     """The plain-words reading shown next to the figures."""
     done, total = len(result.segments), max(result.total_segments, len(result.segments))
-    head = f"### {_escape_markdown(name)} · {plots.format_time(result.duration_s)}"
+    head = f"### {escape_markdown(name)} · {plots.format_time(result.duration_s)}"
     if not result.complete:
         head += f" · scored {done} of {total} parts…"
     elif result.cached:
@@ -163,22 +158,25 @@ def scores_table(result: ScoreResult) -> pd.DataFrame:
 
 
 def render(ctx: AppContext, result: ScoreResult, name: str) -> tuple[Any, ...]:
-    """All Analyze result outputs (summary, radar, popularity, timeline, table, JSON) for one result."""
+    """All Analyze result outputs (summary, radar, popularity, timeline, table, JSON, the charts as text)."""
     takes = [(name, result.scores)]
     json_path = None
     if result.complete:
         json_path = ctx.downloads.write_text(f"{Path(name).stem}.apex.json",
                                              json.dumps(result.to_record(), indent=2))
+    chart_text = "\n\n".join([plots.radar_summary(takes), plots.popularity_summary(takes),
+                               plots.timeline_summary(result.segments)])
     return (summary_markdown(result, name), gr.update(value=plots.radar_figure(takes), visible=True),
             gr.update(value=plots.popularity_figure(takes), visible=True),
             gr.update(value=plots.timeline_figure(result.segments, result.duration_s), visible=True),
-            scores_table(result), gr.update(value=str(json_path) if json_path else None, visible=json_path is not None))
+            scores_table(result), gr.update(value=str(json_path) if json_path else None, visible=json_path is not None),
+            chart_text)
 
 
 def cleared() -> tuple[Any, ...]:
     """Empty result outputs with the chart boxes hidden (no stale song, no empty 650 px boxes)."""
     hidden = gr.update(value=None, visible=False)
-    return ("", hidden, hidden, hidden, None, hidden)
+    return ("", hidden, hidden, hidden, None, hidden, "")
 
 
 def make_handler(ctx: AppContext):
@@ -241,7 +239,8 @@ def build(ctx: AppContext) -> None:
         table = gr.Dataframe(label="Scores (whole song and per 30 s part)", interactive=False, wrap=True,
                              elem_id="analyze-table")
         json_file = gr.File(label="JSON (same record as the CLI's --format json)", visible=False)
-    results = [summary, radar, popularity, timeline, table, json_file]
+    chart_text = gr.Markdown(elem_id="analyze-chart-text", elem_classes=["apex-sr-only"])  # charts for screen readers
+    results = [summary, radar, popularity, timeline, table, json_file, chart_text]
     run.click(make_handler(ctx), inputs=[audio], outputs=[progress, message, *results],
               api_name="ui_analyze", api_visibility="private", concurrency_id=MODEL_CONCURRENCY_ID,
               concurrency_limit=MODEL_CONCURRENCY_LIMIT, show_progress_on=[progress])

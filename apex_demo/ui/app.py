@@ -43,6 +43,8 @@ CSS = """
 .apex-progress { font-size: 1rem; font-weight: 600; padding: 0.5rem 0.8rem; border-radius: 8px;
   background: #eef2ff; color: #312e81; }
 .apex-progress-done { background: #f0fdf4; color: #14532d; }
+.apex-sr-only { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; }
 .apex-queue-words { background: #fffbeb; color: #78350f; }
 /* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
 #analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],

@@ -24,6 +24,7 @@ MODEL_CONCURRENCY_LIMIT = 1          # one model instance, one song at a time
 MODEL_WAIT_S = 900.0                 # how long a request waits for models still loading
 NO_AUDIO_MESSAGE = "Upload, record or pick an example clip first."
 ERROR_TITLE = "Could not score"
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 UNEXPECTED_ERROR = ("Something went wrong on the server ({kind}); please try again, and report it if it "
                     "keeps happening.")
 
@@ -69,6 +70,11 @@ def tab_scorer(ctx: AppContext) -> Any:
     """The shared scorer for a tab's handler: waits for models still loading; raises ApexError
     (the tab words it for the visitor in its message panel, apex_demo.ui.messages)."""
     return ctx.loader.wait(MODEL_WAIT_S)
+
+
+def escape_markdown(text: str) -> str:
+    """File names often hold _ and * that Markdown would turn into italics."""
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
 
 
 def display_name(path: str | Path) -> str:

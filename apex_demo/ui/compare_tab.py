@@ -10,6 +10,7 @@ named in the message panel and left out.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -23,7 +24,8 @@ from apex_demo.ranking import (OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, S
                                RankedTake, gap_points, rank_takes, sort_value)
 from apex_demo.result import ScoreResult
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
-from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, get_scorer,
+from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
+                                 get_scorer,
                                  tab_scorer)
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.messages import panel, unexpected_message, upload_limits, visitor_message
@@ -103,12 +105,12 @@ def verdict_markdown(ranked: Sequence[RankedTake], by: str) -> str:
         gap = gap_points(by, top[0].value, top[-1].value)
         return VERDICT_TIE_TOP.format(names=_names(top), metric=metric, gap=gap)
     runner = ranked[1]
-    return VERDICT_AHEAD.format(leader=top[0].label, metric=metric, runner=runner.label,
+    return VERDICT_AHEAD.format(leader=escape_markdown(top[0].label), metric=metric, runner=escape_markdown(runner.label),
                                 gap=gap_points(by, top[0].value, runner.value))
 
 
 def _names(takes: Sequence[RankedTake]) -> str:
-    labels = [t.label for t in takes]
+    labels = [escape_markdown(t.label) for t in takes]
     return ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
@@ -146,8 +148,9 @@ def render(ctx: AppContext, scored: Sequence[Scored], by: str) -> tuple[Any, ...
     table = ranking_table(scored, by)
     figure = plots.ranking_figure([r.label for r in ranked], [r.value for r in ranked], by)
     csv_path = ctx.downloads.write_text(CSV_NAME, ranking_csv(table))
-    return (verdict_markdown(ranked, by), gr.update(value=figure, visible=True), table,
-            gr.update(value=str(csv_path), visible=True))
+    figure_text = plots.ranking_summary([r.label for r in ranked], [r.value for r in ranked], by)
+    return (verdict_markdown(ranked, by) + f'\n\n<span class="apex-sr-only">{html.escape(figure_text)}</span>',
+            gr.update(value=figure, visible=True), table, gr.update(value=str(csv_path), visible=True))
 
 
 def unique_names(scored: list[Scored]) -> list[Scored]:
@@ -174,9 +177,9 @@ def players(scored: Sequence[tuple[str, str]]) -> list[Any]:
 
 def cleared() -> tuple[Any, ...]:
     """Empty results with chart boxes and players hidden: verdict, radar, popularity, ranking, table,
-    CSV, players, kept results."""
+    CSV, players, kept results, the charts as text."""
     hidden = gr.update(value=None, visible=False)
-    return ("", hidden, hidden, hidden, None, hidden, *players([]), [])
+    return ("", hidden, hidden, hidden, None, hidden, *players([]), [], "")
 
 
 def make_handlers(ctx: AppContext):
@@ -246,9 +249,10 @@ def _partial(ctx: AppContext, raw: list[Scored], sources: list[tuple[str, str]],
         ranking = render(ctx, scored, by)
     except ApexError:  # ranked by an output this model lacks: rank by the overall score instead
         ranking = render(ctx, scored, OVERALL_KEY)
+    chart_text = "\n\n".join([plots.radar_summary(takes), plots.popularity_summary(takes)])
     return (ranking[0], gr.update(value=plots.radar_figure(takes, title="Aesthetic profiles (1-5)"), visible=True),
             gr.update(value=plots.popularity_figure(takes), visible=True), *ranking[1:], *players(named_sources),
-            scored)
+            scored, chart_text)
 
 
 def build(ctx: AppContext) -> None:
@@ -279,7 +283,8 @@ def build(ctx: AppContext) -> None:
     popularity = gr.Plot(show_label=False, visible=False, elem_id="compare-popularity")
     state = gr.State([])
     compare, resort = make_handlers(ctx)
-    results = [verdict, radar, popularity, ranking, table, csv_file, *take_players, state]
+    chart_text = gr.Markdown(elem_id="compare-chart-text", elem_classes=["apex-sr-only"])  # charts for screen readers
+    results = [verdict, radar, popularity, ranking, table, csv_file, *take_players, state, chart_text]
     run.click(compare, inputs=[files, sort_by], outputs=[progress, message, *results],
               api_name="ui_compare", api_visibility="private", concurrency_id=MODEL_CONCURRENCY_ID,
               concurrency_limit=MODEL_CONCURRENCY_LIMIT, show_progress_on=[progress])
