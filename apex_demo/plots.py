@@ -39,7 +39,7 @@ TAKE_WIDTH_MAX = 5.0
 TAKE_WIDTH_MIN = 1.5
 TAKE_WIDTH_STEP = 0.75
 PADDED_FILL = "rgba(107,114,128,0.12)"
-PADDED_TEXT = "{seconds:.0f} s tail, {note}"
+PADDED_TEXT = "{seconds:.0f} s tail, padded"  # short: it shares the top line with the panel title on a phone
 AESTHETIC_RANGE = (1.0, 5.0)
 # Timeline y axes get a little room beyond the scale so markers and tick labels at the ends stay clear.
 TIMELINE_POPULARITY_AXIS = (-4.0, 104.0)
@@ -205,7 +205,7 @@ def _mark_padded_tail(fig: go.Figure, segments: Sequence[SegmentScore]) -> None:
         return
     fig.add_vrect(x0=tail.start_s, x1=tail.end_s, fillcolor=PADDED_FILL, line_width=0, layer="below")
     fig.add_annotation(x=tail.end_s, xref="x", xanchor="right", y=1.0, yref="paper", yanchor="bottom",
-                       text=PADDED_TEXT.format(seconds=seg.length_s(tail), note=seg.PADDED_NOTE),
+                       text=PADDED_TEXT.format(seconds=seg.length_s(tail)),
                        showarrow=False, font={"size": 11, "color": "#6b7280"})
 
 

@@ -136,7 +136,7 @@ def test_timeline_marks_the_padded_tail() -> None:
     fig = timeline_figure(segments((0, 30, 60.0), (30, 60, 50.0), (60, 65, 10.0)), 65.0)
     shapes = [s for s in fig.layout.shapes if s.type == "rect"]
     assert [(s.x0, s.x1) for s in shapes] == [(60, 65)]
-    assert any(a.text == "5 s tail, padded with silence" for a in fig.layout.annotations)
+    assert any(a.text == "5 s tail, padded" for a in fig.layout.annotations)
     unpadded = timeline_figure(segments((0, 30, 60.0), (30, 60, 50.0)), 60.0)
     assert not [s for s in unpadded.layout.shapes if s.type == "rect"]
 
