@@ -15,7 +15,6 @@ from typing import Any, Iterator
 import gradio as gr
 
 from apex_demo.errors import ApexError
-from apex_demo.result import ScoreResult
 from apex_demo.ui.context import AppContext, LoadState
 
 LOG = logging.getLogger(__name__)
@@ -81,9 +80,3 @@ def display_name(path: str | Path) -> str:
     """What users (and the JSON `file` field) see for an upload: its original file name
     (Gradio keeps it), never the server's temporary path."""
     return Path(path).name
-
-
-def show_warnings(result: ScoreResult, name: str = "") -> None:
-    """Show each of a result's warnings as a toast (they are also in its JSON record)."""
-    for warning in result.warnings:
-        gr.Warning(f"{name}: {warning.message}" if name else warning.message)
