@@ -11,6 +11,7 @@ Arena/leaderboard figures may be appended below in their own section.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import plotly.graph_objects as go
@@ -49,6 +50,8 @@ RADIAL_AXIS_ANGLE = 54  # between the first two spokes (top and top-right), so t
 POPULARITY_RANGE = (0.0, 100.0)
 NO_AESTHETICS_TEXT = "This model predicts popularity only:<br>no aesthetic dimensions to show."
 EMPTY_TEXT = "No scores yet"
+TITLE_LINE_CHARS = 36  # about 300 px of 16 px text: the width of a chart on a 390 px phone
+TITLE_LINE_PX = 20
 
 Take = tuple[str, Scores]
 
@@ -60,12 +63,20 @@ def take_color(index: int) -> str:
     return TAKE_COLORS[index % len(TAKE_COLORS)]
 
 
+def _wrap_title(title: str) -> tuple[str, int]:
+    """A title broken into lines that fit a 390 px phone (Plotly cuts a long title instead of
+    wrapping it), and how many lines it took."""
+    lines = textwrap.wrap(title, TITLE_LINE_CHARS) or [""]
+    return "<br>".join(lines), len(lines)
+
+
 def _base_layout(fig: go.Figure, title: str, height: int = FIGURE_HEIGHT) -> go.Figure:
     """The common clean look: white background, small margins, legend under the plot."""
+    text, lines = _wrap_title(title)
     fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
-        height=height,
-        margin={"l": 40, "r": 24, "t": 48, "b": 40},
+        title={"text": text, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
+        height=height + TITLE_LINE_PX * (lines - 1),
+        margin={"l": 40, "r": 24, "t": 48 + TITLE_LINE_PX * (lines - 1), "b": 40},
         paper_bgcolor="white",
         plot_bgcolor="white",
         font={"family": FONT_FAMILY, "color": TEXT_COLOR, "size": 13},

@@ -40,6 +40,13 @@ for (const el of root.querySelectorAll('*')) {
 return null;
 """
 
+CUT_TITLES = """
+return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
+  const box = t.getBoundingClientRect(), plot = t.closest('.js-plotly-plot').getBoundingClientRect();
+  return box.width > 0 && (box.left < plot.left - 1 || box.right > plot.right + 1);
+}).map(t => t.textContent);
+"""
+
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
 
@@ -184,6 +191,8 @@ def test_phone_shows_every_tab_and_nothing_wider_than_the_screen(app_url: str, t
             width, scroll_width = browser.execute_script(
                 "return [window.innerWidth, document.documentElement.scrollWidth]")
             assert (tab, scroll_width) == (tab, PHONE[0]) and width == PHONE[0]
+            time.sleep(1.5)  # let the tab's charts draw (not an assertion)
+            assert browser.execute_script(CUT_TITLES) == [], tab
         empty_charts = [p for p in browser.find_elements(By.CSS_SELECTOR, "#analyze-radar, #analyze-timeline, "
                                                                           "#compare-radar") if p.is_displayed()]
         assert not empty_charts  # no empty chart boxes before a result
