@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from apex_demo.ranking import OVERALL_DEFINITION, model_pick, overall_score
+from apex_demo.ranking import OVERALL_DEFINITION, TOLERANCE_DEFINITION, model_pick, overall_score
 from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
 from apex_demo.votes import Choice, Vote
 
@@ -31,7 +31,8 @@ BT_C = 1.0                 # mild L2 prior: keeps ratings finite when one side a
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
 MIN_VOTES_LISTED = 5
-MODEL_PICK_DEFINITION = "The model's pick is the clip with the higher overall score. " + OVERALL_DEFINITION
+MODEL_PICK_DEFINITION = ("The model's pick is the clip with the higher overall score, or TIE when the two are about "
+                         "the same. " + OVERALL_DEFINITION + " " + TOLERANCE_DEFINITION)
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,8 @@ def frame_limit(sample_rate: int, max_seconds: float) -> int:
 def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
     return AudioError(
         f"{path}: {seconds:.1f} s is longer than the limit of {max_seconds:g} s. Trim the file, or "
-        "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG)
+        "raise the limit with APEX_MAX_SECONDS.", ErrorCode.TOO_LONG,
+        details={"seconds": seconds, "limit_s": max_seconds})
 
 
 def _too_large(path: Path, sample_rate: int) -> AudioError:

@@ -8,6 +8,7 @@ public contract (CLI JSON, API responses): never rename one.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Mapping
 
 
 class ErrorCode(str, Enum):
@@ -53,10 +54,12 @@ class ApexError(Exception):
 
     default_code: ErrorCode = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str, code: ErrorCode | None = None) -> None:
+    def __init__(self, message: str, code: ErrorCode | None = None, *,
+                 details: Mapping[str, float] | None = None) -> None:
         super().__init__(message)
         self.code: ErrorCode = code or self.default_code
         self.message = message
+        self.details: dict[str, float] = dict(details or {})  # numbers a UI may word differently
 
     def to_dict(self) -> dict[str, str]:
         """The JSON shape used by the CLI and the API."""

@@ -11,13 +11,16 @@ Arena/leaderboard figures may be appended below in their own section.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from apex_demo import segments as seg
 from apex_demo.result import SegmentScore
 from apex_demo.scores import AESTHETICS, OUTPUT_BY_KEY, POPULARITY, Scores
+from apex_demo.segments import format_time
 
 FONT_FAMILY = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 TEXT_COLOR = "#1f2937"
@@ -27,6 +30,17 @@ TIMELINE_HEIGHT = 460
 # Take colours: distinct from each other, used when several songs share one figure.
 TAKE_COLORS = ("#111827", "#2563eb", "#dc2626", "#16a34a", "#9333ea",
                "#ca8a04", "#0891b2", "#db2777", "#6b7280", "#ea580c")
+# Overlaid takes also differ by dash and marker, so two takes with equal scores (or a colour-blind
+# reader) still tell the lines apart; earlier takes are drawn wider, so a later line on top of an
+# identical earlier one leaves the earlier one visible around it.
+TAKE_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+TAKE_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down",
+                "pentagon", "hexagon")
+TAKE_WIDTH_MAX = 5.0
+TAKE_WIDTH_MIN = 1.5
+TAKE_WIDTH_STEP = 0.75
+PADDED_FILL = "rgba(107,114,128,0.12)"
+PADDED_TEXT = "{seconds:.0f} s tail, padded"  # short: it shares the top line with the panel title on a phone
 AESTHETIC_RANGE = (1.0, 5.0)
 # Timeline y axes get a little room beyond the scale so markers and tick labels at the ends stay clear.
 TIMELINE_POPULARITY_AXIS = (-4.0, 104.0)
@@ -36,6 +50,8 @@ RADIAL_AXIS_ANGLE = 54  # between the first two spokes (top and top-right), so t
 POPULARITY_RANGE = (0.0, 100.0)
 NO_AESTHETICS_TEXT = "This model predicts popularity only:<br>no aesthetic dimensions to show."
 EMPTY_TEXT = "No scores yet"
+TITLE_LINE_CHARS = 36  # about 300 px of 16 px text: the width of a chart on a 390 px phone
+TITLE_LINE_PX = 20
 
 Take = tuple[str, Scores]
 
@@ -47,12 +63,20 @@ def take_color(index: int) -> str:
     return TAKE_COLORS[index % len(TAKE_COLORS)]
 
 
+def _wrap_title(title: str) -> tuple[str, int]:
+    """A title broken into lines that fit a 390 px phone (Plotly cuts a long title instead of
+    wrapping it), and how many lines it took."""
+    lines = textwrap.wrap(title, TITLE_LINE_CHARS) or [""]
+    return "<br>".join(lines), len(lines)
+
+
 def _base_layout(fig: go.Figure, title: str, height: int = FIGURE_HEIGHT) -> go.Figure:
     """The common clean look: white background, small margins, legend under the plot."""
+    text, lines = _wrap_title(title)
     fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
-        height=height,
-        margin={"l": 40, "r": 24, "t": 48, "b": 40},
+        title={"text": text, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
+        height=height + TITLE_LINE_PX * (lines - 1),
+        margin={"l": 40, "r": 24, "t": 48 + TITLE_LINE_PX * (lines - 1), "b": 40},
         paper_bgcolor="white",
         plot_bgcolor="white",
         font={"family": FONT_FAMILY, "color": TEXT_COLOR, "size": 13},
@@ -70,6 +94,12 @@ def _message_figure(title: str, text: str, height: int = FIGURE_HEIGHT) -> go.Fi
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _base_layout(fig, title, height)
+
+
+def take_style(index: int) -> dict[str, object]:
+    """Line style of the index-th overlaid take: colour, dash and width (wider for earlier takes)."""
+    width = max(TAKE_WIDTH_MIN, TAKE_WIDTH_MAX - TAKE_WIDTH_STEP * index)
+    return {"color": take_color(index), "dash": TAKE_DASHES[index % len(TAKE_DASHES)], "width": width}
 
 
 def _short(label: str, limit: int = 28) -> str:
@@ -95,14 +125,14 @@ def radar_figure(takes: Sequence[Take], title: str = "Aesthetic profile (1-5)") 
     single = len(with_aesthetics) == 1
     for i, (label, scores) in enumerate(with_aesthetics):
         values = [getattr(scores, spec.key) for spec in AESTHETICS]
-        line_color = "#374151" if single else take_color(i)
-        marker_colors = [spec.color for spec in AESTHETICS] if single else line_color
+        line = {"color": "#374151", "width": 2} if single else take_style(i)
+        marker_colors = [spec.color for spec in AESTHETICS] if single else line["color"]
         fig.add_trace(go.Scatterpolar(
             r=values + values[:1], theta=labels + labels[:1], name=_short(label),
             mode="lines+markers", fill="toself" if single else "none",
-            fillcolor="rgba(55,65,81,0.12)" if single else None,
-            line={"color": line_color, "width": 2},
-            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9},
+            fillcolor="rgba(55,65,81,0.12)" if single else None, line=line,
+            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9,
+                    "symbol": "circle" if single else TAKE_SYMBOLS[i % len(TAKE_SYMBOLS)]},
             hovertemplate="%{theta}: %{r:.2f}<extra>" + _short(label) + "</extra>",
         ))
     fig.update_layout(
@@ -138,12 +168,6 @@ def popularity_figure(takes: Sequence[Take], title: str = "Popularity (0-100)") 
     return _base_layout(fig, title, height)
 
 
-def format_time(seconds: float) -> str:
-    """Seconds as m:ss (axis ticks and segment labels)."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{secs:02d}"
-
-
 def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None = None,
                     title: str = "Along the song (per 30 s segment)") -> go.Figure:
     """Each output across the song's segments, so a weak part stands out.
@@ -159,14 +183,17 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("Popularity (0-100)", "Aesthetics (1-5)")[:rows])
     mids = [(s.start_s + s.end_s) / 2 for s in segments]
-    hover = [f"{format_time(s.start_s)}-{format_time(s.end_s)}" for s in segments]
+    # text: the part's label (hover); customdata: its start second (the page's click handler seeks there).
+    labels = [seg.label(s) for s in segments]
+    starts = [s.start_s for s in segments]
     for row, specs in ((1, POPULARITY), (2, AESTHETICS))[:rows]:
         for spec in specs:
             fig.add_trace(go.Scatter(
                 x=mids, y=[getattr(s.scores, spec.key) for s in segments], name=spec.label,
                 mode="lines+markers", line={"color": spec.color, "width": 2}, marker={"size": 7},
-                customdata=hover, hovertemplate=spec.label + " %{customdata}: %{y:.2f}<extra></extra>",
+                text=labels, customdata=starts, hovertemplate=spec.label + " %{text}: %{y:.2f}<extra></extra>",
             ), row=row, col=1)
+    _mark_padded_tail(fig, segments)
     end = max(duration_s or 0.0, segments[-1].end_s)
     ticks = [s.start_s for s in segments] + [segments[-1].end_s]
     fig.update_xaxes(range=[0, end], tickvals=ticks, ticktext=[format_time(t) for t in ticks],
@@ -177,7 +204,20 @@ def timeline_figure(segments: Sequence[SegmentScore], duration_s: float | None =
         fig.update_yaxes(range=list(TIMELINE_AESTHETIC_AXIS), tickvals=[1, 2, 3, 4, 5], gridcolor=GRID_COLOR,
                          zeroline=False, row=2, col=1)
     fig.update_layout(legend={"y": -0.08})
+    for subtitle in fig.layout.annotations[:rows]:  # panel titles on the left, the padded-tail note on the right
+        subtitle.update(x=0.0, xanchor="left", font={"size": 13})
     return _base_layout(fig, title, TIMELINE_HEIGHT if rows == 2 else FIGURE_HEIGHT)
+
+
+def _mark_padded_tail(fig: go.Figure, segments: Sequence[SegmentScore]) -> None:
+    """Shade a padded last segment and say, on the chart, that it is short and padded."""
+    tail = segments[-1]
+    if not seg.is_padded(tail) or len(segments) < 2:
+        return
+    fig.add_vrect(x0=tail.start_s, x1=tail.end_s, fillcolor=PADDED_FILL, line_width=0, layer="below")
+    fig.add_annotation(x=tail.end_s, xref="x", xanchor="right", y=1.0, yref="paper", yanchor="bottom",
+                       text=PADDED_TEXT.format(seconds=seg.length_s(tail)),
+                       showarrow=False, font={"size": 11, "color": "#6b7280"})
 
 
 def ranking_figure(labels: Sequence[str], values: Sequence[float], metric_key: str,
@@ -204,6 +244,37 @@ def ranking_figure(labels: Sequence[str], values: Sequence[float], metric_key: s
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(showlegend=False)
     return _base_layout(fig, title, max(220, 100 + 40 * len(labels)))
+
+
+# ---------------------------------------------------------------- text summaries (screen readers)
+# A chart is an image to a screen reader; each score figure has a plain-text twin with the same numbers.
+
+def radar_summary(takes: Sequence[Take]) -> str:
+    """The radar's numbers in words: each take's five aesthetic scores."""
+    lines = [f"{label}: " + ", ".join(f"{spec.label} {getattr(scores, spec.key):.2f} of 5" for spec in AESTHETICS)
+             for label, scores in takes if scores.has_aesthetics]
+    return "Aesthetic profile. " + ("; ".join(lines) if lines else "No aesthetic scores.")
+
+
+def popularity_summary(takes: Sequence[Take]) -> str:
+    """The popularity bars in words."""
+    return "Popularity. " + "; ".join(
+        f"{label}: " + ", ".join(f"{spec.label} {getattr(scores, spec.key):.0f} of 100" for spec in POPULARITY)
+        for label, scores in takes)
+
+
+def timeline_summary(segments: Sequence[SegmentScore]) -> str:
+    """The timeline in words: each part's label with its scores."""
+    parts = [f"{seg.label(s)}: " + ", ".join(f"{OUTPUT_BY_KEY[k].label} {v:.1f}" for k, v in s.scores)
+             for s in segments]
+    return "Along the song, per 30-second part. " + "; ".join(parts)
+
+
+def ranking_summary(labels: Sequence[str], values: Sequence[float], metric_key: str) -> str:
+    """The ranking bars in words, best first."""
+    spec = OUTPUT_BY_KEY.get(metric_key)
+    name = spec.label if spec else "Overall"
+    return f"Ranking by {name}, best first: " + "; ".join(f"{label} {value:.2f}" for label, value in zip(labels, values))
 
 
 # ---------------------------------------------------------------- arena figures (owned by the Arena)

@@ -1,5 +1,5 @@
 """The one definition of the "overall" score, of the model's pick between two clips,
-and of ranking several takes by any score.
+of ranking several takes by any score, and of when two scores are "about the same".
 
 Defined here, outside the UI, so the Analyze and Compare tabs, the Compare CSV,
 the Arena's "model pick" and the Leaderboard's agreement statistics
@@ -26,7 +26,17 @@ OVERALL_DEFINITION = (
     "All outputs weigh the same; it is a convenience for sorting, not something APEX was trained to predict."
 )
 SORT_KEYS: tuple[str, ...] = (OVERALL_KEY,) + SCORE_KEYS
-PICK_EPSILON = 1e-9  # overall scores closer than this are a tie (float noise, not a preference)
+# Two scores closer than this, in points on the 0-100 scale (see to_percent_scale), are "about the same".
+# Why 2 points: it is 0.08 on a 1-5 aesthetic scale, i.e. less than the smallest step a SongEval rater can
+# express (whole points, averaged over a handful of raters) and far inside the model's own error (its
+# verdicts agreed with single Music Arena listeners at AUC 0.52-0.60, barely above chance); it is also
+# 10x the largest numeric drift of fast mode (0.2 on 0-100). A gap this small says nothing a listener
+# would hear, so Compare, Analyze's weakest part and the arena's model pick call it a tie instead of
+# naming a winner. One value for every verdict, so the tabs can never disagree about what "close" means.
+SAME_TOLERANCE = 2.0
+TOLERANCE_DEFINITION = (f"Scores within {SAME_TOLERANCE:g} points of each other (on 0-100; "
+                        f"{SAME_TOLERANCE / 25:.2f} on a 1-5 score) count as about the same: "
+                        "a gap that small is noise, not a difference you would hear.")
 
 
 def to_percent_scale(key: str, value: float) -> float:
@@ -62,27 +72,56 @@ def sort_value(scores: Scores, by: str) -> float:
     return value
 
 
+def gap_points(by: str, better: float, worse: float) -> float:
+    """How far apart two values of `by` (a score key or "overall") are, in points on 0-100."""
+    if by == OVERALL_KEY:
+        return better - worse
+    return to_percent_scale(by, better) - to_percent_scale(by, worse)
+
+
+def about_same(by: str, a: float, b: float, tolerance: float = SAME_TOLERANCE) -> bool:
+    """True when two values of `by` are within the tolerance (see SAME_TOLERANCE for why)."""
+    return abs(gap_points(by, a, b)) <= tolerance
+
+
 @dataclass(frozen=True)
 class RankedTake:
-    """One row of a ranking: 1-based rank, the take's label, its overall score and all its scores."""
+    """One row of a ranking: 1-based rank, the take's label, its overall score and all its scores.
+
+    `tied` is True when the take is about the same as the best of its rank group (it then
+    shares that take's rank, as in "1, 1, 3").
+    """
 
     rank: int
     label: str
     overall: float
     scores: Scores
+    value: float = 0.0
+    tied: bool = False
 
 
 def rank_takes(takes: Sequence[tuple[str, Scores]], by: str = OVERALL_KEY) -> list[RankedTake]:
-    """Rank takes best first by `by`; equal values keep the upload order (stable sort)."""
-    ordered = sorted(takes, key=lambda take: -sort_value(take[1], by))
-    return [RankedTake(rank=i + 1, label=label, overall=overall_score(scores), scores=scores)
-            for i, (label, scores) in enumerate(ordered)]
+    """Rank takes best first by `by`; equal values keep the upload order (stable sort).
+
+    A take about the same as the first take of the current rank group shares its rank
+    (competition ranking: 1, 1, 3), so a 0.1-point gap never makes a "#1" and a "#2".
+    """
+    ordered = sorted(((label, scores, sort_value(scores, by)) for label, scores in takes), key=lambda t: -t[2])
+    ranks: list[int] = []
+    leader_rank, leader_value = 0, 0.0
+    for i, (_, _, value) in enumerate(ordered):
+        if not ranks or not about_same(by, leader_value, value):
+            leader_rank, leader_value = i + 1, value
+        ranks.append(leader_rank)
+    return [RankedTake(rank, label, overall_score(scores), scores, value, tied=ranks.count(rank) > 1)
+            for rank, (label, scores, value) in zip(ranks, ordered)]
 
 
 def model_pick(scores_a: Scores | Mapping[str, float | None], scores_b: Scores | Mapping[str, float | None],
-               keys: Sequence[str] = SCORE_KEYS) -> Choice:
-    """A or B by the higher overall score over `keys` (TIE when equal)."""
+               keys: Sequence[str] = SCORE_KEYS, tolerance: float = SAME_TOLERANCE) -> Choice:
+    """A or B by the higher overall score over `keys`; TIE when the two are about the same
+    (within `tolerance` points, see SAME_TOLERANCE)."""
     diff = overall_score(scores_a, keys) - overall_score(scores_b, keys)
-    if abs(diff) <= PICK_EPSILON:
+    if abs(diff) <= tolerance:
         return Choice.TIE
     return Choice.A if diff > 0 else Choice.B

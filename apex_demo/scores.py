@@ -2,7 +2,9 @@
 
 One place for keys, ranges, labels, colours and descriptions so the head, the
 CLI, the plots, the About tab and the arena analysis never disagree.
-Source: ../shared/APEX_SPEC.md, "What APEX predicts".
+Source: ../shared/APEX_SPEC.md, "What APEX predicts". The aesthetic definitions are
+SongEval's five dimensions; "sounds like" and "what to try" put them in a musician's
+words (they describe what raters listened for, not what the model provably hears).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class OutputSpec:
     high: float
     color: str
     description: str
+    high_means: str = ""  # what a high value sounds like
+    low_means: str = ""   # what a low value sounds like
+    to_try: str = ""  # one line: what to change when this score is low
 
     @property
     def scale(self) -> float:
@@ -32,25 +37,54 @@ class OutputSpec:
         return self.low
 
 
+POPULARITY_TRAINING = ("Trained on play/like counts of about 211k Suno and Udio songs, turned into percentiles "
+                       "and then power-transformed (which squeezes the top), so it reads as \"more or less "
+                       "engagement than typical songs there\", not as a chart position.")
+POPULARITY_TO_TRY = ("Popularity is the model's weakest signal on new music (see \"How far to trust it\" on the About "
+                     "tab); use the five aesthetic scores to decide what to change.")
 POPULARITY = (
     OutputSpec("score_streams", "Streams", 0.0, 100.0, "#2563eb",
-               "Predicted streaming-engagement score (0-100). Trained on play counts of "
-               "Suno and Udio songs mapped to percentiles, then power-transformed."),
+               "Predicted streaming engagement: how many plays the model expects, compared with "
+               "songs on Suno and Udio. " + POPULARITY_TRAINING,
+               "like songs that were played a lot there", "like songs that were rarely played there",
+               POPULARITY_TO_TRY),
     OutputSpec("score_likes", "Likes", 0.0, 100.0, "#db2777",
-               "Predicted likes-engagement score (0-100). Trained on like counts of "
-               "Suno and Udio songs mapped to percentiles, then power-transformed."),
+               "Predicted likes engagement: how many likes the model expects, compared with "
+               "songs on Suno and Udio. " + POPULARITY_TRAINING,
+               "like songs that listeners liked a lot there", "like songs that got few likes there",
+               POPULARITY_TO_TRY),
 )
 AESTHETICS = (
     OutputSpec("coherence", "Coherence", 1.0, 5.0, "#0d9488",
-               "SongEval dimension: overall coherence of the song (1-5)."),
+               "SongEval's overall coherence. Does the song hang together as one piece: one style "
+               "and sound, sections that follow from each other, vocals and backing that fit?",
+               "one song from start to finish", "stitched together: sudden changes of style or sound, "
+               "parts that do not fit",
+               "Keep one genre, tempo and instrumentation; regenerate or cut the section that changes style."),
     OutputSpec("musicality", "Musicality", 1.0, 5.0, "#7c3aed",
-               "SongEval dimension: overall musicality (1-5)."),
+               "SongEval's overall musicality. Are melody, harmony, rhythm and arrangement "
+               "musically pleasing and well made?",
+               "a strong melody over fitting chords, a tight groove, a clean full arrangement",
+               "an aimless melody, clashing chords, a sloppy rhythm or a muddy or thin sound",
+               "Ask for a clear genre and a few key instruments, and keep the take with the strongest melody."),
     OutputSpec("memorability", "Memorability", 1.0, 5.0, "#ea580c",
-               "SongEval dimension: how memorable the song is (1-5)."),
+               "SongEval's memorability. Is there a hook, a melody or line you would still hum "
+               "after one listen?",
+               "a catchy chorus or riff that comes back", "nothing sticks; no part returns or stands out",
+               "Give it a short, singable chorus that repeats (mark [Chorus] in the lyrics)."),
     OutputSpec("clarity", "Clarity", 1.0, 5.0, "#0891b2",
-               "SongEval dimension: clarity of the song structure (1-5)."),
+               "SongEval's clarity of song structure. Can you tell the sections apart (intro, verse, "
+               "chorus, bridge, outro) and follow where the song is going?",
+               "clear sections with clean transitions", "one long stretch, or sections that blur or stop "
+               "abruptly",
+               "Mark the sections in the lyrics ([Verse], [Chorus], [Bridge]) and give it an intro and an ending."),
     OutputSpec("naturalness", "Naturalness", 1.0, 5.0, "#65a30d",
-               "SongEval dimension: naturalness of vocal breathing and phrasing (1-5)."),
+               "SongEval's naturalness of vocal breathing and phrasing. Does the singing sound like "
+               "a person: breaths in believable places, phrases of natural length? (Means little for "
+               "instrumentals.)",
+               "a believable singer with relaxed phrasing", "robotic or breathless vocals, words crammed "
+               "together or cut off",
+               "Shorten long lyric lines so each fits one breath, and leave space between lines."),
 )
 OUTPUTS: tuple[OutputSpec, ...] = POPULARITY + AESTHETICS
 OUTPUT_BY_KEY: dict[str, OutputSpec] = {o.key: o for o in OUTPUTS}

@@ -40,6 +40,10 @@ class FakeScorer:
         return FakeResult(Scores(rnd.uniform(0, 100), rnd.uniform(0, 100),
                                  *[rnd.uniform(1, 5) for _ in range(5)]))
 
+    def iter_score(self, path: object, display_name: str | None = None) -> Iterator[FakeResult]:
+        """As the engine's: results as segments finish (here: one, the complete result)."""
+        yield self.score_file(path, display_name)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -45,7 +45,7 @@ def score_clip_in_page(browser, url: str, clip: Path) -> None:
     WebDriverWait(browser, SCORE_WAIT_S).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "#analyze-radar .js-plotly-plot")))
     WebDriverWait(browser, SCORE_WAIT_S).until(
-        EC.text_to_be_present_in_element((By.ID, "analyze-summary"), "Weakest part"))
+        EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
 
 
 def test_upload_clip_and_see_radar(app_url: str, audio_dir: Path, tmp_path: Path) -> None:

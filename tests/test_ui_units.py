@@ -46,7 +46,7 @@ def test_loader_reports_failure_with_local_copy_hint() -> None:
     assert info.value.code is ErrorCode.HUB_UNREACHABLE
     assert "APEX_MERT" in info.value.message and "APEX_HEAD" in info.value.message
     assert loader.state is LoadState.FAILED
-    assert "Cannot reach the Hugging Face Hub." in loader.status_text()
+    assert "Cannot reach the Hugging Face Hub." in loader.owner_note()
 
 
 def test_loader_loads_once_in_background() -> None:
@@ -138,11 +138,11 @@ def test_summary_names_weakest_part_only_when_complete() -> None:
     full = result([FULL, WEAK, FULL], FULL)
     text = summary_markdown(full, "take_1.wav")
     assert "**Streams 81 / 100**: very high" in text and "**Likes 12 / 100**: very low" in text
-    assert "**Weakest part:** 0:30-1:00" in text
+    assert "**Weakest part:** <a href=\"#analyze-audio\" data-apex-seek=\"30\" title=\"Play from 0:30\">▶ 0:30-1:00</a>" in text
     assert "Strongest:** Clarity 4.50" in text and "weakest:** Naturalness 1.50" in text
     assert "take\\_1" in text  # file names are escaped for Markdown
     partial = summary_markdown(result([FULL], FULL, complete=False, total=3), "song.wav")
-    assert "scored 1 of 3 segments" in partial and "Weakest part" not in partial
+    assert "scored 1 of 3 parts" in partial and "Weakest part" not in partial
 
 
 def test_scores_table_has_song_and_segment_columns_and_skips_missing_outputs() -> None:
@@ -158,7 +158,7 @@ def test_page_and_api_explain_a_failed_model_load(tmp_path: Path, audio_dir: Pat
     with running_app(settings) as (ctx, url):
         with pytest.raises(ModelError):
             ctx.loader.wait(60)
-        assert "could not be loaded" in ctx.loader.status_text()
+        assert "could not be loaded" in ctx.loader.owner_note()
         client = Client(url, verbose=False)
         with pytest.raises(AppError, match="APEX_MERT"):
             client.predict(handle_file(str(audio_dir / "loop_garzul.flac")), api_name="/score")

@@ -1,12 +1,15 @@
-"""Analyze tab: one song -> radar, popularity bars, per-segment timeline, table and JSON.
+"""Analyze tab: one song -> progress line, radar, popularity bars, per-segment timeline, table and JSON.
 
 Scoring streams: the handler is a generator over `scorer.iter_score`, so the
-figures appear after the first 30 s segment and fill in as MERT works through
-the rest, with a progress bar per segment.
+figures appear after the first 30 s segment and fill in as MERT works through the
+rest, while one progress line says what is happening and how long is left.
+Problems go to a message panel that stays on screen (never a toast), and a new
+upload clears the previous song's results.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,15 +18,20 @@ import gradio as gr
 import pandas as pd
 
 from apex_demo import plots
-from apex_demo.ranking import overall_score
-from apex_demo.result import ScoreResult
-from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, Scores
-from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, NO_AUDIO_MESSAGE,
-                                 display_name, engine_errors, get_scorer, show_warnings)
+from apex_demo import segments as seg
+from apex_demo.errors import ApexError
+from apex_demo.ranking import SAME_TOLERANCE, overall_score
+from apex_demo.result import ScoreResult, SegmentScore
+from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, OutputSpec, Scores
+from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
+                                 tab_scorer)
 from apex_demo.ui.context import AppContext
+from apex_demo.ui.messages import NO_AUDIO, notes_panel, panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.progress import ScoreProgress
 
 INTRO = ("Upload a song (or record one, or pick an example), then press **Score this song**. "
-         "Results appear after the first 30-second segment and fill in as the rest is analysed.")
+         "Results appear after the first 30-second part and fill in as the rest is analysed. "
+         "Click a point in the timeline to hear that part.")
 BUTTON_TEXT = "Score this song"
 EXAMPLES_LABEL = "Examples (openly licensed clips)"
 # Plain words for the 0-100 popularity scale; these are bands of the model's scale, not percentiles.
@@ -32,8 +40,16 @@ POPULARITY_NOTE = ("Streams and Likes are predicted engagement on a 0-100 scale 
                    "Suno/Udio play and like counts mapped to percentiles); they are not a rank against a "
                    "reference set of songs.")
 TABLE_SONG_COLUMN = "Whole song"
-SEGMENT_PROGRESS_UNIT = "segments"
-MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
+EXPLAIN_TITLE = "What these scores mean"
+WEAKEST = "**Weakest part:** {parts}, overall {low:.0f} (best: {best}, {high:.0f}); click it to hear it"
+SEEK_LINK = '<a href="#analyze-audio" data-apex-seek="{start:g}" title="Play from {time}">▶ {label}</a>'
+
+NO_PART_STANDS_OUT = ("**No part stands out:** every part's overall score is within {tol:g} points of the "
+                      "best ({low:.0f}-{high:.0f}), which is noise, not a difference you would hear.")
+SKIPPED_TAIL = ("The last {length} ({span}) is too short to judge on its own: the model heard it padded "
+                "with {pad:.0f} s of silence, so it is not named the weakest part.")
+TRY_LOW = "**What to try for {label}:** {to_try}"
+LOW_AESTHETIC = 3.0  # the middle of SongEval's 1-5 scale: below it, a "what to try" line is shown
 
 
 FAST_MODE = "fast"
@@ -52,31 +68,57 @@ def _aesthetic_extremes(scores: Scores) -> str:
     return f"**Strongest:** {high_label} {high:.2f} / 5 · **weakest:** {low_label} {low:.2f} / 5"
 
 
-def _weakest_part(result: ScoreResult) -> str | None:
-    """Name the segment with the lowest overall score, against the best one."""
-    if len(result.segments) < 2:
-        return None
-    ranked = sorted(result.segments, key=lambda s: overall_score(s.scores))
-    weakest, best = ranked[0], ranked[-1]
-    return (f"**Weakest part:** {_span(weakest.start_s, weakest.end_s)}, overall {overall_score(weakest.scores):.0f} "
-            f"(best: {_span(best.start_s, best.end_s)}, {overall_score(best.scores):.0f}; see the timeline)")
+def _what_to_try(scores: Scores) -> str | None:
+    """One line for the lowest aesthetic score, when it is below the middle of the scale."""
+    spec = min(AESTHETICS, key=lambda s: getattr(scores, s.key))
+    value = getattr(scores, spec.key)
+    return TRY_LOW.format(label=spec.label, to_try=spec.to_try) if value < LOW_AESTHETIC else None
 
 
-def _span(start_s: float, end_s: float) -> str:
-    return f"{plots.format_time(start_s)}-{plots.format_time(end_s)}"
+def weakest_part_text(result: ScoreResult) -> list[str]:
+    """The weakest-part verdict in words: a part, several about-equal parts, or "no part stands out"."""
+    verdict = seg.weakest_part(result.segments)
+    if verdict is None:
+        return []
+    lines = []
+    high = overall_score(verdict.best.scores)
+    if verdict.weakest:
+        low = overall_score(verdict.weakest[0].scores)
+        parts = " and ".join(seek_link(s) for s in verdict.weakest)
+        lines.append(WEAKEST.format(parts=parts, low=low, best=seek_link(verdict.best), high=high))
+    else:
+        low = min(overall_score(s.scores) for s in result.segments if not seg.is_short_tail(s))
+        lines.append(NO_PART_STANDS_OUT.format(tol=SAME_TOLERANCE, low=low, high=high))
+    if verdict.skipped is not None:
+        tail = verdict.skipped
+        lines.append(SKIPPED_TAIL.format(length=f"{seg.length_s(tail):.0f} s", span=seg.span(tail),
+                                         pad=seg.SEGMENT_S - seg.length_s(tail)))
+    return lines
 
 
-def _escape_markdown(text: str) -> str:
-    """File names often hold _ and * that Markdown would turn into italics."""
-    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
+def seek_link(segment: SegmentScore) -> str:
+    """A segment's label as a link that plays it in the page's player (see page.js)."""
+    return SEEK_LINK.format(start=segment.start_s, time=plots.format_time(segment.start_s), label=seg.label(segment))
+
+
+def explain_spec(spec: OutputSpec) -> str:
+    """One score explained for a musician: definition, what high and low sound like, what to try."""
+    return (f"- **{spec.label}** ({spec.low:g}-{spec.high:g}): {spec.description} "
+            f"*High:* {spec.high_means}. *Low:* {spec.low_means}.")
+
+
+def explanations_markdown(scores: Scores) -> str:
+    """A collapsible explanation of every score shown, next to the numbers."""
+    items = "\n".join(explain_spec(spec) for spec in OUTPUTS if spec.key in scores.keys())
+    return f"<details><summary>{EXPLAIN_TITLE}</summary>\n\n{items}\n\n</details>"
 
 
 def summary_markdown(result: ScoreResult, name: str) -> str:
     """The plain-words reading shown next to the figures."""
     done, total = len(result.segments), max(result.total_segments, len(result.segments))
-    head = f"### {_escape_markdown(name)} · {plots.format_time(result.duration_s)}"
+    head = f"### {escape_markdown(name)} · {plots.format_time(result.duration_s)}"
     if not result.complete:
-        head += f" · scored {done} of {total} segments…"
+        head += f" · scored {done} of {total} parts…"
     elif result.cached:
         head += " · from cache"
     lines = [head]
@@ -85,19 +127,22 @@ def summary_markdown(result: ScoreResult, name: str) -> str:
         lines.append(f"**{spec.label} {value:.0f} / 100**: {popularity_words(value)} on the model's scale")
     if result.scores.has_aesthetics:
         lines.append(_aesthetic_extremes(result.scores))
-    weakest = _weakest_part(result) if result.complete else None
-    if weakest:
-        lines.append(weakest)
+        to_try = _what_to_try(result.scores)
+        if to_try:
+            lines.append(to_try)
+    if result.complete:
+        lines.extend(weakest_part_text(result))
     if result.model.mode == FAST_MODE:
         lines.append(FAST_MODE_NOTE)
+    lines.append(explanations_markdown(result.scores))
     lines.append(f"<small>{POPULARITY_NOTE}</small>")
     return "\n\n".join(lines)
 
 
 def scores_table(result: ScoreResult) -> pd.DataFrame:
-    """Outputs as rows; the whole song, then each segment, as columns."""
+    """Outputs as rows; the whole song, then each segment (padded tail labelled), as columns."""
     columns: dict[str, list[Any]] = {"Output": [], TABLE_SONG_COLUMN: []}
-    segment_names = [_span(s.start_s, s.end_s) for s in result.segments]
+    segment_names = [seg.label(s) for s in result.segments]
     for column in segment_names:
         columns[column] = []
     for spec in OUTPUTS:
@@ -113,33 +158,59 @@ def scores_table(result: ScoreResult) -> pd.DataFrame:
 
 
 def render(ctx: AppContext, result: ScoreResult, name: str) -> tuple[Any, ...]:
-    """All Analyze outputs for one (partial or complete) result."""
+    """All Analyze result outputs (summary, radar, popularity, timeline, table, JSON, the charts as text)."""
     takes = [(name, result.scores)]
     json_path = None
     if result.complete:
         json_path = ctx.downloads.write_text(f"{Path(name).stem}.apex.json",
                                              json.dumps(result.to_record(), indent=2))
-    return (summary_markdown(result, name), plots.radar_figure(takes), plots.popularity_figure(takes),
-            plots.timeline_figure(result.segments, result.duration_s), scores_table(result),
-            gr.update(value=str(json_path) if json_path else None, visible=json_path is not None))
+    chart_text = "\n\n".join([plots.radar_summary(takes), plots.popularity_summary(takes),
+                               plots.timeline_summary(result.segments)])
+    return (summary_markdown(result, name), gr.update(value=plots.radar_figure(takes), visible=True),
+            gr.update(value=plots.popularity_figure(takes), visible=True),
+            gr.update(value=plots.timeline_figure(result.segments, result.duration_s), visible=True),
+            scores_table(result), gr.update(value=str(json_path) if json_path else None, visible=json_path is not None),
+            chart_text)
+
+
+def cleared() -> tuple[Any, ...]:
+    """Empty result outputs with the chart boxes hidden (no stale song, no empty 650 px boxes)."""
+    hidden = gr.update(value=None, visible=False)
+    return ("", hidden, hidden, hidden, None, hidden, "")
 
 
 def make_handler(ctx: AppContext):
-    """The streaming Analyze handler bound to this app's context."""
+    """The streaming Analyze handler bound to this app's context.
 
-    def analyze(audio_path: str | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+    Yields (progress line, message panel, *result outputs). Every failure ends in the
+    message panel, worded for the visitor (apex_demo.ui.messages); nothing is raised.
+    """
+
+    def analyze(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
+        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
+            yield from run(audio_path)
+
+    def run(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
         if not audio_path:
-            raise gr.Error(NO_AUDIO_MESSAGE, print_exception=False)
-        scorer = get_scorer(ctx, progress)
+            yield ("", panel(NO_AUDIO), *cleared())
+            return
         name = display_name(audio_path)
-        progress(0.0, desc="Reading audio…")
-        with engine_errors(audio_path):
+        progress = ScoreProgress(ctx.speed)
+        yield (progress.reading(), "", *cleared())
+        try:
+            scorer = tab_scorer(ctx)
             for result in scorer.iter_score(Path(audio_path), name):
                 total = max(result.total_segments, len(result.segments), 1)
-                progress((len(result.segments), total), desc="Scoring 30 s segments", unit=SEGMENT_PROGRESS_UNIT)
                 if result.complete:
-                    show_warnings(result)  # before the yield: a toast after a generator's last yield breaks its outputs
-                yield render(ctx, result, name)
+                    line = progress.finished(total, result.cached)
+                    notes = notes_panel([w.message for w in result.warnings])
+                else:
+                    line, notes = progress.segments(len(result.segments), total), ""
+                yield (line, notes, *render(ctx, result, name))
+        except ApexError as exc:
+            yield ("", panel(visitor_message(exc, audio_path, ctx.loader_busy())), *cleared())
+        except Exception as exc:  # a bug must still end in words, not Gradio's bare "Error"
+            yield ("", panel(unexpected_message(exc, audio_path)), *cleared())
 
     return analyze
 
@@ -151,18 +222,27 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song",
                              elem_id="analyze-audio")
+            gr.Markdown(f"<small>{html.escape(upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb))}"
+                        "</small>", elem_id="analyze-limits")
             run = gr.Button(BUTTON_TEXT, variant="primary", elem_id="analyze-button")
+            progress = gr.HTML(elem_id="analyze-progress")
+            message = gr.HTML(elem_id="analyze-message")
             if ctx.examples:
                 gr.Examples(examples=[[str(p)] for p in ctx.examples], inputs=[audio], label=EXAMPLES_LABEL,
                             example_labels=[p.stem.replace("_", " ") for p in ctx.examples])
             summary = gr.Markdown(elem_id="analyze-summary")
         with gr.Column(scale=3, min_width=300):
-            radar = gr.Plot(label="Aesthetic profile", show_label=False, elem_id="analyze-radar")
-            popularity = gr.Plot(label="Popularity", show_label=False, elem_id="analyze-popularity")
-    timeline = gr.Plot(label="Timeline", show_label=False, elem_id="analyze-timeline")
+            radar = gr.Plot(label="Aesthetic profile", show_label=False, elem_id="analyze-radar", visible=False)
+            popularity = gr.Plot(label="Popularity", show_label=False, elem_id="analyze-popularity", visible=False)
+    timeline = gr.Plot(label="Timeline", show_label=False, elem_id="analyze-timeline", visible=False)
     with gr.Accordion("Numbers and JSON", open=False):
-        table = gr.Dataframe(label="Scores (whole song and per segment)", interactive=False, wrap=True)
+        table = gr.Dataframe(label="Scores (whole song and per 30 s part)", interactive=False, wrap=True,
+                             elem_id="analyze-table")
         json_file = gr.File(label="JSON (same record as the CLI's --format json)", visible=False)
-    run.click(make_handler(ctx), inputs=[audio], outputs=[summary, radar, popularity, timeline, table, json_file],
+    chart_text = gr.Markdown(elem_id="analyze-chart-text", elem_classes=["apex-sr-only"])  # charts for screen readers
+    results = [summary, radar, popularity, timeline, table, json_file, chart_text]
+    run.click(make_handler(ctx), inputs=[audio], outputs=[progress, message, *results],
               api_name="ui_analyze", api_visibility="private", concurrency_id=MODEL_CONCURRENCY_ID,
-              concurrency_limit=MODEL_CONCURRENCY_LIMIT)
+              concurrency_limit=MODEL_CONCURRENCY_LIMIT, show_progress_on=[progress])
+    audio.change(lambda: ("", "", *cleared()), outputs=[progress, message, *results], queue=False,
+                 api_visibility="private", show_progress="hidden")

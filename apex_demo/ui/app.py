@@ -15,12 +15,17 @@ import gradio as gr
 from apex_demo.arena import private_paths
 from apex_demo.config import Settings
 from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
-from apex_demo.ui.context import AppContext, Loader, LoadState
+from apex_demo.ui.context import AppContext, Loader, LoadState, model_name
 
 TITLE = "APEX: how good is this song?"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
             "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it.")
 STATUS_POLL_S = 2.0
+STATUS_READY = "✓ Models ready: {mert} + {head}."
+STATUS_FAST = " ⚡ Fast mode: reduced precision, numbers differ slightly from the reference."
+STATUS_LOADING = "… Loading the models ({mert} + {head})… Look around meanwhile; scoring starts when they are ready."
+STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
+                 "details on the About tab and in the server log.")
 # No global queue size: Gradio's max_size counts every endpoint together, so a scoring flood turned
 # arena and leaderboard visitors away. Scoring is bounded by ui/fairness.py instead (one job per
 # visitor, SCORING_QUEUE_MAX in all); every other event has its own concurrency group.
@@ -29,17 +34,34 @@ DEFAULT_CONCURRENCY_LIMIT = 4    # light events (re-sorting, leaderboard), each 
 CACHE_CLEANUP = (3600, 3600)     # delete Gradio's uploaded/served temp files older than 1 h, hourly
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
+PAGE_JS = Path(__file__).with_name("page.js")  # click a timeline part (or the weakest part) to hear it
 FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif")
 FONT_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "monospace")
 CSS = """
 #apex-header h1 { margin-bottom: 0.2rem; }
-#apex-status { font-size: 0.95rem; }
+#apex-status { font-size: 0.95rem; min-height: 1.6em; }
+.apex-panel { border-radius: 8px; padding: 0.6rem 0.8rem; margin: 0.25rem 0; line-height: 1.4; }
+.apex-panel-error { background: #fef2f2; border: 1px solid #fca5a5; color: #7f1d1d; }
+.apex-panel-note { background: #eff6ff; border: 1px solid #bfdbfe; color: #1e3a8a; }
+.apex-progress { font-size: 1rem; font-weight: 600; padding: 0.5rem 0.8rem; border-radius: 8px;
+  background: #eef2ff; color: #312e81; }
+.apex-progress-done { background: #f0fdf4; color: #14532d; }
+.apex-sr-only { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; }
+.apex-queue-words { background: #fffbeb; color: #78350f; }
+/* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
+#analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],
+#compare-progress:has(.apex-queue-words) [data-testid="status-tracker"] { display: none; }
 /* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted */
 .js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
 .js-plotly-plot:hover .modebar-container { opacity: 1; }
 #analyze-summary h3 { overflow-wrap: anywhere; }
+/* table headers and cells break between words, never inside one ("Memorabilit y"); wide tables scroll */
+.table-wrap th, .table-wrap td, table th, table td { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: manual; }
 @media (max-width: 640px) {
   #apex-header h1 { font-size: 1.4rem; }
+  button[role="tab"] { padding-left: 0.5rem; padding-right: 0.5rem; }
 }
 """
 
@@ -52,30 +74,46 @@ def theme() -> gr.themes.Base:
 
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
-    return {"theme": theme(), "css": CSS, "max_file_size": int(settings.max_file_mb * 1024 * 1024),
+    return {"theme": theme(), "css": CSS, "js": PAGE_JS.read_text(encoding="utf-8"),
+            "max_file_size": int(settings.max_file_mb * 1024 * 1024),
             "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings)}
+
+
+def header_status(ctx: AppContext) -> str:
+    """The header's model line: names models by Hub id or folder name, never a server path;
+    how to fix a failed load is for the owner (About tab, log), not for visitors."""
+    names = {"mert": model_name(ctx.settings.mert), "head": model_name(ctx.settings.head)}
+    state = ctx.loader.state
+    if state is LoadState.READY:
+        return STATUS_READY.format(**names) + (STATUS_FAST if ctx.loader.fast else "")
+    if state is LoadState.FAILED:
+        return STATUS_FAILED
+    return STATUS_LOADING.format(**names)
 
 
 def _status_update(ctx: AppContext) -> tuple[str, gr.Timer]:
     """The status line, and stop polling once loading has finished either way."""
-    loading = ctx.loader.state in (LoadState.IDLE, LoadState.LOADING)
-    return ctx.loader.status_text(), gr.Timer(active=loading)
+    return header_status(ctx), gr.Timer(active=ctx.loader_busy())
 
 
-def _header(ctx: AppContext) -> None:
+def _header(ctx: AppContext) -> tuple[gr.Markdown, gr.Timer]:
+    """Title and model line. The line starts empty and is filled by the page's load event with
+    the state at that moment (the page config is built once at launch, so a value set here
+    would flash "Loading" on every later visit)."""
     gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="apex-header")
-    status = gr.Markdown(ctx.loader.status_text(), elem_id="apex-status")
-    timer = gr.Timer(STATUS_POLL_S)
+    status = gr.Markdown("", elem_id="apex-status")
+    timer = gr.Timer(STATUS_POLL_S, active=False)
     timer.tick(lambda: _status_update(ctx), outputs=[status, timer], api_name="ui_status",
                api_visibility="private", queue=False)
+    return status, timer
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
     """The whole app; starts loading the models in the background."""
     ctx.start()
     with gr.Blocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
-        _header(ctx)
-        with gr.Tabs():
+        status, timer = _header(ctx)
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "⋯" menu
             with gr.Tab("Analyze", id="analyze"):
                 analyze_tab.build(ctx)
             with gr.Tab("Compare takes", id="compare"):
@@ -87,6 +125,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("About", id="about"):
                 about_tab.build(ctx)
         api.build(ctx)
+        demo.load(lambda: _status_update(ctx), outputs=[status, timer], api_visibility="private", queue=False,
+                  show_progress="hidden")
     fairness.install(demo, ctx.settings.max_seconds, ctx.settings.behind_proxy)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo

@@ -82,6 +82,7 @@ def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
         for clip in arena.pool:
             if ctx.stopping.is_set():
                 return
+            ctx.score_in_background(clip.path)  # gives way to visitors between segments (fills the cache)
             arena.prepare_blind(clip.path)   # no battle's reply time tells a new clip from a known one
             arena.warm([clip.path])
 

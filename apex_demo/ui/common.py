@@ -1,8 +1,8 @@
 """Helpers every scoring tab and API endpoint shares: errors, names, records, the scorer.
 
-This is where engine errors become `gr.Error` (raised, with the ApexError
-message) and result warnings become `gr.Warning` toasts, so every tab reports
-problems the same way.
+For API endpoints, this is where engine errors become `gr.Error` (raised, with the
+ApexError message, which API clients act on). The tabs word errors for visitors in
+a persistent message panel instead (apex_demo.ui.messages).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, Iterator
 import gradio as gr
 
 from apex_demo.errors import ApexError
-from apex_demo.result import ScoreResult
 from apex_demo.ui.context import AppContext, LoadState
 from apex_demo.ui.private_cache import private_view
 from apex_demo.ui.visitors import current_visitor
@@ -26,6 +25,7 @@ MODEL_CONCURRENCY_LIMIT = 1          # one model instance, one song at a time
 MODEL_WAIT_S = 900.0                 # how long a request waits for models still loading
 NO_AUDIO_MESSAGE = "Upload, record or pick an example clip first."
 ERROR_TITLE = "Could not score"
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
 UNEXPECTED_ERROR = ("Something went wrong on the server ({kind}); please try again, and report it if it "
                     "keeps happening.")
 
@@ -69,13 +69,18 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
     return private_view(scorer, ctx.seen, current_visitor(ctx.settings.behind_proxy))
 
 
+def tab_scorer(ctx: AppContext) -> Any:
+    """The shared scorer for a tab's handler: waits for models still loading; raises ApexError
+    (the tab words it for the visitor in its message panel, apex_demo.ui.messages)."""
+    return ctx.loader.wait(MODEL_WAIT_S)
+
+
+def escape_markdown(text: str) -> str:
+    """File names often hold _ and * that Markdown would turn into italics."""
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
+
+
 def display_name(path: str | Path) -> str:
     """What users (and the JSON `file` field) see for an upload: its original file name
     (Gradio keeps it), never the server's temporary path."""
     return Path(path).name
-
-
-def show_warnings(result: ScoreResult, name: str = "") -> None:
-    """Show each of a result's warnings as a toast (they are also in its JSON record)."""
-    for warning in result.warnings:
-        gr.Warning(f"{name}: {warning.message}" if name else warning.message)

@@ -1,13 +1,16 @@
-"""Compare takes tab: 2-10 versions of a song -> overlaid radar, ranking table, CSV.
+"""Compare takes tab: 2-10 versions of a song -> verdict, overlaid radar, ranking table, CSV, a player per take.
 
 Takes are scored one after another on the shared model (the table fills in as
-each finishes); re-sorting uses the kept results and never re-scores.
-A take that cannot be scored is reported as a warning and left out.
+each finishes, under a progress line); re-sorting uses the kept results and never
+re-scores. Takes about the same (apex_demo.ranking.SAME_TOLERANCE) share a rank and
+the verdict says so instead of naming a winner. A take that cannot be scored is
+named in the message panel and left out.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -17,12 +20,15 @@ import pandas as pd
 
 from apex_demo import plots
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.ranking import OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, SORT_KEYS, rank_takes, sort_value
+from apex_demo.ranking import (OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, SORT_KEYS, TOLERANCE_DEFINITION,
+                               RankedTake, gap_points, rank_takes)
 from apex_demo.result import ScoreResult
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
-from apex_demo.ui.common import (ERROR_TITLE, LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR,
-                                 display_name, engine_errors, get_scorer, show_warnings, user_message)
+from apex_demo.ui.common import (LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR, display_name,
+                                 escape_markdown, get_scorer, tab_scorer)
 from apex_demo.ui.context import AppContext
+from apex_demo.ui.messages import panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.progress import ScoreProgress
 from apex_demo.votes import escape_cell
 
 MIN_TAKES = 2
@@ -31,8 +37,16 @@ INTRO = (f"Upload {MIN_TAKES}-{MAX_TAKES} takes of the same song and press **Com
          "Each take is scored in turn; the ranking fills in as they finish.")
 TOO_FEW = f"Upload at least {MIN_TAKES} takes to compare (you can select several files at once)."
 TOO_MANY = f"Compare at most {MAX_TAKES} takes at a time; you uploaded {{count}}."
-NONE_SCORED = "None of the uploaded takes could be scored; see the warnings for each file."
+NONE_SCORED = "None of the uploaded takes could be scored; see the messages above for each file."
+LEFT_OUT = "{message} This take is left out of the comparison."
+WARNED = "“{name}”: {message}"
 CSV_NAME = "apex_compare.csv"
+TIED_RANK = "={rank}"  # competition ranking: takes about the same share a rank
+VERDICT_TIE = ("**{names} are about the same** by {metric} (within {gap:.1f} points of each other). "
+               "The model cannot tell them apart; listen and choose.")
+VERDICT_AHEAD = "**{leader}** is ahead by {metric}: {gap:.1f} points above **{runner}**."
+VERDICT_TIE_TOP = ("**{names} are about the same** by {metric} (within {gap:.1f} points), ahead of the rest. "
+                   "The model cannot tell them apart; listen and choose.")
 
 Scored = tuple[str, ScoreResult]
 
@@ -42,13 +56,21 @@ def sort_choices() -> list[tuple[str, str]]:
     return [(OVERALL_LABEL, OVERALL_KEY)] + [(OUTPUT_BY_KEY[k].label, k) for k in SORT_KEYS[1:]]
 
 
-def check_count(paths: Sequence[str] | None) -> list[str]:
-    """The uploaded paths, or a raised gr.Error when there are too few or too many."""
-    paths = list(paths or [])
+def count_problem(paths: Sequence[str]) -> str | None:
+    """Why this many uploads cannot be compared, or None."""
     if len(paths) < MIN_TAKES:
-        raise gr.Error(TOO_FEW, print_exception=False)
+        return TOO_FEW
     if len(paths) > MAX_TAKES:
-        raise gr.Error(TOO_MANY.format(count=len(paths)), print_exception=False)
+        return TOO_MANY.format(count=len(paths))
+    return None
+
+
+def check_count(paths: Sequence[str] | None) -> list[str]:
+    """The uploaded paths, or a raised gr.Error when there are too few or too many (API endpoints)."""
+    paths = list(paths or [])
+    problem = count_problem(paths)
+    if problem:
+        raise gr.Error(problem, print_exception=False)
     return paths
 
 
@@ -69,12 +91,39 @@ def score_each(ctx: AppContext, paths: Sequence[str],
             yield name, ApexError(UNEXPECTED_ERROR.format(kind=type(exc).__name__), ErrorCode.INTERNAL)
 
 
+def _metric_name(by: str) -> str:
+    return OVERALL_LABEL.lower() + " score" if by == OVERALL_KEY else OUTPUT_BY_KEY[by].label
+
+def verdict_markdown(ranked: Sequence[RankedTake], by: str) -> str:
+    """The one-line verdict: who leads, or that the top takes are about the same."""
+    if len(ranked) < 2:
+        return ""
+    top = [r for r in ranked if r.rank == 1]
+    metric = _metric_name(by)
+    if len(top) == len(ranked):
+        gap = gap_points(by, ranked[0].value, ranked[-1].value)
+        return VERDICT_TIE.format(names=_names(top), metric=metric, gap=gap)
+    if len(top) > 1:
+        gap = gap_points(by, top[0].value, top[-1].value)
+        return VERDICT_TIE_TOP.format(names=_names(top), metric=metric, gap=gap)
+    runner = ranked[1]
+    return VERDICT_AHEAD.format(leader=escape_markdown(top[0].label), metric=metric, runner=escape_markdown(runner.label),
+                                gap=gap_points(by, top[0].value, runner.value))
+
+
+def _names(takes: Sequence[RankedTake]) -> str:
+    labels = [escape_markdown(t.label) for t in takes]
+    return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
 def ranking_table(scored: Sequence[Scored], by: str) -> pd.DataFrame:
-    """One row per take, best first by `by`, with the overall score and every output."""
+    """One row per take, best first by `by`, with the overall score and every output;
+    takes about the same share a rank, shown as "=1"."""
     by_name = dict(scored)
     rows = []
     for ranked in rank_takes([(name, result.scores) for name, result in scored], by):
-        row: dict[str, Any] = {"Rank": ranked.rank, "Take": ranked.label, OVERALL_LABEL: round(ranked.overall, 1)}
+        rank = TIED_RANK.format(rank=ranked.rank) if ranked.tied else str(ranked.rank)
+        row: dict[str, Any] = {"Rank": rank, "Take": ranked.label, OVERALL_LABEL: round(ranked.overall, 1)}
         for spec in OUTPUTS:
             value = ranked.scores.as_dict().get(spec.key)
             if value is not None:
@@ -95,13 +144,15 @@ def ranking_csv(table: pd.DataFrame) -> str:
 
 
 def render(ctx: AppContext, scored: Sequence[Scored], by: str) -> tuple[Any, ...]:
-    """Ranking figure, table and CSV download for the kept results, sorted by `by`."""
-    with engine_errors():
-        table = ranking_table(scored, by)
-        ordered = [(row.Take, sort_value(dict(scored)[row.Take].scores, by)) for row in table.itertuples()]
-    figure = plots.ranking_figure([n for n, _ in ordered], [v for _, v in ordered], by)
+    """Verdict, ranking figure, table and CSV download for the kept results, sorted by `by`.
+    Raises ApexError when this model does not predict `by`."""
+    ranked = rank_takes([(name, result.scores) for name, result in scored], by)
+    table = ranking_table(scored, by)
+    figure = plots.ranking_figure([r.label for r in ranked], [r.value for r in ranked], by)
     csv_path = ctx.downloads.write_text(CSV_NAME, ranking_csv(table))
-    return figure, table, gr.update(value=str(csv_path), visible=True)
+    figure_text = plots.ranking_summary([r.label for r in ranked], [r.value for r in ranked], by)
+    return (verdict_markdown(ranked, by) + f'\n\n<span class="apex-sr-only">{html.escape(figure_text)}</span>',
+            gr.update(value=figure, visible=True), table, gr.update(value=str(csv_path), visible=True))
 
 
 def unique_names(scored: list[Scored]) -> list[Scored]:
@@ -120,34 +171,90 @@ def unique_names(scored: list[Scored]) -> list[Scored]:
     return out
 
 
-def make_handlers(ctx: AppContext):
-    """The streaming Compare handler and the re-sort handler, bound to this app's context."""
+def players(scored: Sequence[tuple[str, str]]) -> list[Any]:
+    """One player per scored take, in upload order, labelled with the take's name; the rest hidden."""
+    shown = [gr.update(value=path, label=name, visible=True) for name, path in scored[:MAX_TAKES]]
+    return shown + [gr.update(value=None, visible=False)] * (MAX_TAKES - len(shown))
 
-    def compare(paths: list[str] | None, by: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
-        # Every toast is followed by a yield: in Gradio 6.31 a gr.Warning after a generator's
-        # last yield turns all its outputs into "Error".
-        paths = check_count(paths)
+
+def cleared() -> tuple[Any, ...]:
+    """Empty results with chart boxes and players hidden: verdict, radar, popularity, ranking, table,
+    CSV, players, kept results, the charts as text."""
+    hidden = gr.update(value=None, visible=False)
+    return ("", hidden, hidden, hidden, None, hidden, *players([]), [], "")
+
+
+def make_handlers(ctx: AppContext):
+    """The streaming Compare handler and the re-sort handler, bound to this app's context.
+
+    Compare yields (progress line, message panel, *cleared() shape); failures end in the
+    message panel, worded for the visitor; nothing is raised.
+    """
+
+    def compare(paths: list[str] | None, by: str) -> Iterator[tuple[Any, ...]]:
+        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
+            yield from run(list(paths or []), by)
+
+    def run(paths: list[str], by: str) -> Iterator[tuple[Any, ...]]:
+        problem = count_problem(paths)
+        if problem:
+            yield ("", panel(problem), *cleared())
+            return
+        progress = ScoreProgress(ctx.speed)
         raw: list[Scored] = []
-        for path, (name, outcome) in zip(paths, score_each(ctx, paths, progress)):
-            if isinstance(outcome, ApexError):
-                gr.Warning(user_message(outcome, path), title=ERROR_TITLE)
-            else:
-                show_warnings(outcome, name)
-                raw.append((name, outcome))
-            if raw:
-                scored = unique_names(raw)
-                takes = [(n, r.scores) for n, r in scored]
-                yield (plots.radar_figure(takes, title="Aesthetic profiles (1-5)"), plots.popularity_figure(takes),
-                       *render(ctx, scored, by), scored)
+        sources: list[tuple[str, str]] = []
+        notes: list[str] = []
+        try:
+            scorer = tab_scorer(ctx)
+        except ApexError as exc:
+            yield ("", panel(visitor_message(exc, None, ctx.loader_busy())), *cleared())
+            return
+        for i, path in enumerate(paths, start=1):
+            name = display_name(path)
+            yield (progress.take(i, len(paths), name), "".join(notes), *_partial(ctx, raw, sources, by))
+            try:
+                result = scorer.score_file(Path(path), name)
+            except ApexError as exc:
+                notes.append(panel(LEFT_OUT.format(message=visitor_message(exc, path))))
+                continue
+            except Exception as exc:  # a bug: this take is reported and left out, the others still count
+                notes.append(panel(LEFT_OUT.format(message=unexpected_message(exc, path))))
+                continue
+            notes += [panel(WARNED.format(name=name, message=w.message), "note") for w in result.warnings]
+            raw.append((name, result))
+            sources.append((name, path))
         if not raw:
-            raise gr.Error(NONE_SCORED, title=ERROR_TITLE, print_exception=False)
+            yield ("", "".join(notes) + panel(NONE_SCORED), *cleared())
+            return
+        yield (progress.takes_done(len(raw)), "".join(notes), *_partial(ctx, raw, sources, by))
 
     def resort(scored: list[Scored] | None, by: str) -> tuple[Any, ...]:
         if not scored:
-            return plots.ranking_figure([], [], by), None, gr.update(value=None, visible=False)
-        return render(ctx, scored, by)
+            hidden = gr.update(value=None, visible=False)
+            return "", "", hidden, None, hidden
+        try:
+            return ("", *render(ctx, scored, by))
+        except ApexError as exc:
+            return (panel(visitor_message(exc)), "", gr.update(), gr.update(), gr.update())
 
     return compare, resort
+
+
+def _partial(ctx: AppContext, raw: list[Scored], sources: list[tuple[str, str]], by: str) -> tuple[Any, ...]:
+    """The results so far (the cleared shape when nothing is scored yet)."""
+    if not raw:
+        return cleared()
+    scored = unique_names(raw)
+    takes = [(n, r.scores) for n, r in scored]
+    named_sources = [(n, path) for (n, _), (_, path) in zip(scored, sources)]
+    try:
+        ranking = render(ctx, scored, by)
+    except ApexError:  # ranked by an output this model lacks: rank by the overall score instead
+        ranking = render(ctx, scored, OVERALL_KEY)
+    chart_text = "\n\n".join([plots.radar_summary(takes), plots.popularity_summary(takes)])
+    return (ranking[0], gr.update(value=plots.radar_figure(takes, title="Aesthetic profiles (1-5)"), visible=True),
+            gr.update(value=plots.popularity_figure(takes), visible=True), *ranking[1:], *players(named_sources),
+            scored, chart_text)
 
 
 def build(ctx: AppContext) -> None:
@@ -157,20 +264,33 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             files = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Takes",
                             elem_id="compare-files")
+            gr.Markdown(f"<small>{upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)}</small>",
+                        elem_id="compare-limits")
             sort_by = gr.Dropdown(choices=sort_choices(), value=OVERALL_KEY, label="Rank by")
             run = gr.Button("Compare", variant="primary", elem_id="compare-button")
-            gr.Markdown(f"<small>{OVERALL_DEFINITION}</small>")
+            progress = gr.HTML(elem_id="compare-progress")
+            message = gr.HTML(elem_id="compare-message")
+            verdict = gr.Markdown(elem_id="compare-verdict")
+            gr.Markdown(f"<small>{OVERALL_DEFINITION} {TOLERANCE_DEFINITION}</small>")
         with gr.Column(scale=3, min_width=300):
-            radar = gr.Plot(show_label=False, elem_id="compare-radar")
-    ranking = gr.Plot(show_label=False, elem_id="compare-ranking")
-    table = gr.Dataframe(label="Ranking (click a column header to sort)", interactive=False, wrap=True)
+            radar = gr.Plot(show_label=False, elem_id="compare-radar", visible=False)
+    ranking = gr.Plot(show_label=False, elem_id="compare-ranking", visible=False)
+    table = gr.Dataframe(label="Ranking (click a column header to sort)", interactive=False, wrap=True,
+                         elem_id="compare-table")
     with gr.Row():
         csv_file = gr.File(label="CSV", visible=False)
-    popularity = gr.Plot(show_label=False)
+    with gr.Row(elem_id="compare-players"):
+        take_players = [gr.Audio(type="filepath", interactive=False, visible=False, elem_id=f"compare-player-{i}")
+                        for i in range(MAX_TAKES)]
+    popularity = gr.Plot(show_label=False, visible=False, elem_id="compare-popularity")
     state = gr.State([])
     compare, resort = make_handlers(ctx)
-    run.click(compare, inputs=[files, sort_by], outputs=[radar, popularity, ranking, table, csv_file, state],
+    chart_text = gr.Markdown(elem_id="compare-chart-text", elem_classes=["apex-sr-only"])  # charts for screen readers
+    results = [verdict, radar, popularity, ranking, table, csv_file, *take_players, state, chart_text]
+    run.click(compare, inputs=[files, sort_by], outputs=[progress, message, *results],
               api_name="ui_compare", api_visibility="private", concurrency_id=MODEL_CONCURRENCY_ID,
-              concurrency_limit=MODEL_CONCURRENCY_LIMIT)
-    sort_by.change(resort, inputs=[state, sort_by], outputs=[ranking, table, csv_file],
+              concurrency_limit=MODEL_CONCURRENCY_LIMIT, show_progress_on=[progress])
+    sort_by.change(resort, inputs=[state, sort_by], outputs=[message, verdict, ranking, table, csv_file],
                    api_name="ui_resort", api_visibility="private")
+    files.change(lambda: ("", "", *cleared()), outputs=[progress, message, *results], queue=False,
+                 api_visibility="private", show_progress="hidden")

@@ -9,6 +9,9 @@ how to fix it, not a stack trace.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -16,14 +19,20 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from apex_demo import tempfiles
 from apex_demo.cache import SeenBy
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
+from apex_demo.ui.progress import SegmentSpeed
 
+LOG = logging.getLogger(__name__)
 DOWNLOAD_MAX_AGE_S = 3600.0
+# Background scoring resumes only after no user request has run for this long: the next request
+# already waiting in Gradio's queue starts within it, so it never finds the model busy.
+USER_GRACE_S = 2.0
+USER_POLL_S = 0.5
 BACKGROUND_JOIN_S = 60.0  # close() waits this long for background work (one clip at most) to stop
 SHUTTING_DOWN = "The app is shutting down; no more scoring."
 LOCAL_MODELS_HINT = (
@@ -31,11 +40,7 @@ LOCAL_MODELS_HINT = (
     "`amaai-lab/apex` once and start the app with `APEX_MERT=/path/to/MERT-v1-95M` and "
     "`APEX_HEAD=/path/to/apex` (folders or checkpoint files)."
 )
-STATUS_LOADING = "Loading models ({mert} + {head})… You can look around meanwhile; scoring starts when they are ready."
-STATUS_READY = "Models ready: {mert} + {head}."
-STATUS_FAST = " ⚡ Fast mode is on: reduced precision, numbers differ slightly from the reference."
-STATUS_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
-STATUS_IDLE = "Models not loaded yet."
+OWNER_FAILED = "**The models could not be loaded.** {message}\n\n" + LOCAL_MODELS_HINT
 
 Loader = Callable[[Settings], Any]
 
@@ -45,6 +50,14 @@ class LoadState(str, Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+
+
+def model_name(source: str) -> str:
+    """How a model is named to visitors: its Hub id as is, a local copy by its folder or file name
+    (never the server path)."""
+    path = Path(source).expanduser()
+    looks_local = source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1 or path.exists()
+    return path.name if looks_local else source
 
 
 def _default_loader(settings: Settings) -> Any:
@@ -101,19 +114,17 @@ class ModelLoader:
     def error(self) -> ApexError | None:
         return self._error
 
-    def status_text(self) -> str:
-        """One Markdown line for the page header."""
-        names = {"mert": self._settings.mert, "head": self._settings.head}
-        state = self.state
-        if state is LoadState.READY:
-            fast = getattr(self._scorer, "mode", "exact") == "fast"
-            return STATUS_READY.format(**names) + (STATUS_FAST if fast else "")
-        if state is LoadState.FAILED:
-            assert self._error is not None
-            return STATUS_FAILED.format(message=self._error.message)
-        if state is LoadState.LOADING:
-            return STATUS_LOADING.format(**names)
-        return STATUS_IDLE
+    def owner_note(self) -> str:
+        """For the site's owner (About tab, not the header): why the load failed and how to fix it,
+        with the APEX_* variables to set; empty unless the load failed."""
+        if self.state is not LoadState.FAILED or self._error is None:
+            return ""
+        return OWNER_FAILED.format(message=self._error.message)
+
+    @property
+    def fast(self) -> bool:
+        """True when the loaded scorer runs in reduced precision (labelled in the header)."""
+        return getattr(self._scorer, "mode", "exact") == "fast"
 
     def wait(self, timeout: float | None = None) -> Any:
         """The scorer, once loaded; raises the load error, or ModelError on timeout."""
@@ -131,6 +142,46 @@ class ModelLoader:
         self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class UserFirst:
+    """User requests before background work (the arena pool warm-up).
+
+    Handlers that run the model enter `user_request()`; background work calls
+    `wait_turn()` before every 30 s segment and waits while any request runs or ran
+    within the grace period. On a 2-core CPU two runs at once each take twice as long,
+    so a visitor would otherwise wait for the warm-up's segments too.
+    """
+
+    def __init__(self, grace_s: float = USER_GRACE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._grace_s = grace_s
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._active = 0
+        self._last_end = -math.inf
+
+    @contextlib.contextmanager
+    def user_request(self) -> Iterator[None]:
+        """Mark a user request as running for the duration of the block."""
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._last_end = self._clock()
+                self._cond.notify_all()
+
+    def wait_turn(self, stopping: threading.Event) -> bool:
+        """Block until no user request runs or ran within the grace period; False once `stopping` is set."""
+        with self._cond:
+            while not stopping.is_set():
+                idle_for = self._clock() - self._last_end
+                if self._active == 0 and idle_for >= self._grace_s:
+                    return True
+                self._cond.wait(USER_POLL_S if self._active else max(self._grace_s - idle_for, 0.01))
+        return False
 
 
 class DownloadDir:
@@ -201,6 +252,8 @@ class AppContext:
     _background: list[threading.Thread] = field(default_factory=list)
     arena: Any = None  # apex_demo.arena.Arena, created once by ui/arena_tab.get_arena (vote store + pool)
     seen: SeenBy = field(default_factory=SeenBy)  # cache hits only for the visitor who scored the song
+    speed: SegmentSpeed = field(default_factory=SegmentSpeed)  # measured scoring speed, for time-left estimates
+    user_first: UserFirst = field(default_factory=UserFirst)
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = _default_loader,
@@ -209,6 +262,10 @@ class AppContext:
         examples = tuple(sorted(p for p in examples_dir.iterdir() if p.is_file() and p.suffix != ".md")) \
             if examples_dir is not None and examples_dir.is_dir() else ()
         return cls(settings=settings, loader=ModelLoader(settings, load), examples=examples)
+
+    def loader_busy(self) -> bool:
+        """True while the models are still loading (a model error then means "wait", not "broken")."""
+        return self.loader.state in (LoadState.IDLE, LoadState.LOADING)
 
     def start(self) -> None:
         """Start the background model load (idempotent)."""
@@ -225,6 +282,23 @@ class AppContext:
         self._background.append(thread)
         thread.start()
         return thread
+
+    def score_in_background(self, path: Path | str) -> bool:
+        """Score one file into the engine's cache, giving way to user requests before every
+        segment; True when it was scored. Failures are logged, never raised (background work)."""
+        if not self.user_first.wait_turn(self.stopping):
+            return False
+        try:
+            for _ in self.loader.wait(0).iter_score(Path(path), Path(path).name):
+                if not self.user_first.wait_turn(self.stopping):
+                    return False
+        except ApexError as exc:
+            LOG.warning("background scoring of %s failed: %s", Path(path).name, exc.message)
+            return False
+        except Exception:
+            LOG.exception("unexpected error in background scoring of %s", Path(path).name)
+            return False
+        return True
 
     def close(self, timeout: float = BACKGROUND_JOIN_S) -> None:
         """Stop background work, wait for it, close the arena's vote store (its SQLite

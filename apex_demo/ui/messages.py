@@ -1,0 +1,93 @@
+"""What a visitor reads when something goes wrong: plain words and what to do, in a panel that stays.
+
+Engine errors (apex_demo.errors) speak to whoever runs the server: file paths, libsndfile,
+APEX_* variables. Visitors get a message chosen by the error's stable code instead; the
+engine's own message goes to the server log (and model-load problems to the About tab),
+so nothing useful is lost. Messages are shown in a per-tab panel (a component value, so
+it stays until the next action) rather than a toast that vanishes after a few seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+from apex_demo.errors import ApexError, ErrorCode
+
+LOG = logging.getLogger(__name__)
+
+ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
+UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {minutes} min · up to {mb:g} MB per file."
+NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
+TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
+TOO_LONG_NO_LENGTH = ("“{name}” is longer than the limit of {limit}. Trim it or upload the part you want "
+                      "checked.")
+BY_CODE: dict[ErrorCode, str] = {
+    ErrorCode.NOT_AUDIO: ("“{name}” doesn't look like audio we can read. Check that it plays in a music "
+                          "player, or export it again as " + ACCEPTED_FORMATS + "."),
+    ErrorCode.CORRUPT_AUDIO: "“{name}” is damaged or cut short. Export or download it again and re-upload it.",
+    ErrorCode.EMPTY_FILE: "“{name}” is empty (0 bytes). Export or download it again and re-upload it.",
+    ErrorCode.ZERO_LENGTH: "“{name}” holds no sound (0 seconds). Export it again with the audio included.",
+    ErrorCode.NON_FINITE: ("“{name}” contains broken sample values. Export it again, for example as a "
+                           "16-bit WAV."),
+    ErrorCode.FFMPEG_MISSING: ("This server can't read “{name}” in this format. Convert it to "
+                               + ACCEPTED_FORMATS + " and upload it again."),
+    ErrorCode.FILE_NOT_FOUND: "The upload of “{name}” did not arrive. Upload the file again.",
+}
+MODELS_UNAVAILABLE = ("Scoring is not available right now: the models could not be loaded on this server. "
+                      "Try again later; the site's owner finds the details in the server log and on the "
+                      "About tab.")
+MODELS_LOADING = "The models are still loading (this takes a minute after a restart). Press the button again shortly."
+SOMETHING_WRONG = "Something went wrong on the server while scoring “{name}”. Try again; if it keeps happening, tell the site's owner."
+MODEL_CODES = frozenset({ErrorCode.HUB_UNREACHABLE, ErrorCode.MODEL_NOT_FOUND, ErrorCode.UNSUPPORTED_CONFIG,
+                         ErrorCode.WEIGHTS_MISMATCH, ErrorCode.HEAD_MISMATCH, ErrorCode.DEVICE_UNAVAILABLE})
+PANEL = '<div class="apex-panel apex-panel-{kind}" role="{role}"><span aria-hidden="true">{icon}</span> {text}</div>'
+ICONS = {"error": "⚠", "note": "ℹ"}
+
+
+def minutes_text(seconds: float) -> str:
+    """'11 min', '1 min 30 s' or '45 s': how a musician says a length."""
+    whole = int(round(seconds))
+    minutes, secs = divmod(whole, 60)
+    if not minutes:
+        return f"{secs} s"
+    return f"{minutes} min" if not secs else f"{minutes} min {secs} s"
+
+
+def upload_limits(max_seconds: float, max_file_mb: float) -> str:
+    """The line shown beside every upload: formats and both limits."""
+    return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, minutes=f"{max_seconds / 60:g}", mb=max_file_mb)
+
+
+def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: bool = False) -> str:
+    """Plain words and what to do for an engine error; the engine's message is logged for the owner."""
+    LOG.warning("request failed (%s): %s", exc.code.value, exc.message)
+    name = Path(upload).name if upload else "the file"
+    if exc.code is ErrorCode.TOO_LONG:
+        limit = exc.details.get("limit_s")
+        seconds = exc.details.get("seconds")
+        if seconds is not None and limit is not None:
+            return TOO_LONG.format(name=name, length=minutes_text(seconds), limit=minutes_text(limit))
+        return TOO_LONG_NO_LENGTH.format(name=name, limit=minutes_text(limit) if limit else "the limit")
+    if exc.code in MODEL_CODES:
+        return MODELS_LOADING if loading else MODELS_UNAVAILABLE
+    template = BY_CODE.get(exc.code)
+    return template.format(name=name) if template else SOMETHING_WRONG.format(name=name)
+
+
+def unexpected_message(exc: BaseException, upload: str | Path | None = None) -> str:
+    """For a bug or an environment failure: logged with its traceback, worded for the visitor."""
+    LOG.error("unexpected error in a request", exc_info=exc)
+    return SOMETHING_WRONG.format(name=Path(upload).name if upload else "your file")
+
+
+def panel(text: str, kind: str = "error") -> str:
+    """The HTML of the message panel: an alert for errors, a status note otherwise (text is escaped)."""
+    role = "alert" if kind == "error" else "status"
+    return PANEL.format(kind=kind, role=role, icon=ICONS.get(kind, ""), text=html.escape(text))
+
+
+def notes_panel(lines: list[str]) -> str:
+    """Several notes (a result's warnings) in one panel; empty when there is nothing to say."""
+    return "".join(panel(line, "note") for line in lines)

@@ -1,0 +1,104 @@
+() => {
+  // Hear the weak part: a click on a timeline point, or on a "[data-apex-seek]" link (the weakest
+  // part), moves the Analyze player to that part's start and plays it; a playhead line follows
+  // playback on the timeline. Gradio's player keeps its media element in a shadow root.
+  const PLAYER = "#analyze-audio";
+  const TIMELINE = "#analyze-timeline .js-plotly-plot";
+  const PLAYHEAD = "apex-playhead";
+
+  function media(rootSelector) {
+    const root = document.querySelector(rootSelector);
+    if (!root) return null;
+    for (const el of root.querySelectorAll("*")) {
+      const inner = el.shadowRoot && el.shadowRoot.querySelector("audio");
+      if (inner) return inner;
+    }
+    return root.querySelector("audio");
+  }
+
+  function seek(seconds) {
+    document.body.dataset.apexLastSeek = String(seconds);  // for tests and debugging
+    const audio = media(PLAYER);
+    if (!audio || !isFinite(seconds)) return;
+    audio.currentTime = seconds;
+    const playing = audio.play();
+    if (playing && playing.catch) playing.catch(() => {});
+    followPlayhead(audio);
+  }
+
+  function drawPlayhead(seconds) {
+    const plot = document.querySelector(TIMELINE);
+    if (!plot || !window.Plotly || !plot.layout) return;
+    const shapes = (plot.layout.shapes || []).filter((s) => s.name !== PLAYHEAD);
+    shapes.push({name: PLAYHEAD, type: "line", xref: "x", yref: "paper", x0: seconds, x1: seconds, y0: 0, y1: 1,
+                 line: {color: "#111827", width: 2}});
+    window.Plotly.relayout(plot, {shapes: shapes});
+  }
+
+  function followPlayhead(audio) {
+    if (audio.dataset.apexFollow) return;
+    audio.dataset.apexFollow = "1";
+    let last = -1;
+    audio.addEventListener("timeupdate", () => {
+      if (Math.abs(audio.currentTime - last) < 0.5) return;
+      last = audio.currentTime;
+      drawPlayhead(audio.currentTime);
+    });
+  }
+
+  function attach() {
+    const plot = document.querySelector(TIMELINE);
+    if (!plot || plot.dataset.apexClickAttached || !plot.on) return;
+    plot.dataset.apexClickAttached = "1";
+    plot.on("plotly_click", (event) => {
+      const point = event && event.points && event.points[0];
+      if (point && point.customdata !== undefined) seek(Number(point.customdata));
+    });
+  }
+
+  // Waiting in the queue, in words: Gradio's tracker on the progress line says "queue: 2/3 | 4.1/55.0s";
+  // a sibling line (never Gradio's own nodes, which it keeps updating) says it plainly.
+  const PROGRESS = ["#analyze-progress", "#compare-progress"];
+  const QUEUE = /queue:\s*(\d+)\s*\/\s*(\d+)(?:\s*\|\s*([\d.]+)(?:\s*\/\s*([\d.]+))?s)?/;
+
+  function waitWords(elapsed, eta) {
+    if (!isFinite(eta)) return "Your turn comes as soon as the song ahead of you is done.";
+    const left = Math.max(eta - elapsed, 0);
+    if (left < 5) return "Your turn comes any moment now.";
+    return left < 90 ? `Your turn in about ${Math.round(left / 5) * 5} s.` : `Your turn in about ${Math.round(left / 60)} min.`;
+  }
+
+  function explainQueue() {
+    for (const selector of PROGRESS) {
+      const box = document.querySelector(selector);
+      if (!box) continue;
+      const tracker = box.querySelector(".progress-text");
+      const match = tracker && QUEUE.exec(tracker.textContent || "");
+      let words = box.querySelector(".apex-queue-words");
+      if (!match) {
+        if (words) words.remove();
+        continue;
+      }
+      if (!words) {
+        words = document.createElement("div");
+        words.className = "apex-progress apex-queue-words";
+        words.setAttribute("role", "status");
+        box.prepend(words);
+      }
+      const position = Number(match[1]);
+      const ahead = position <= 1 ? "one song is being scored before yours" : `${position} requests are ahead of yours`;
+      const text = `Waiting in line: you are number ${position} in the queue (${ahead}). ` +
+        waitWords(Number(match[3]), match[4] === undefined ? NaN : Number(match[4]));
+      if (words.textContent !== text) words.textContent = text;
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("[data-apex-seek]");
+    if (!link) return;
+    event.preventDefault();
+    seek(Number(link.dataset.apexSeek));
+  });
+  new MutationObserver(() => { attach(); explainQueue(); })
+    .observe(document.body, {childList: true, subtree: true, characterData: true});
+}

@@ -1,0 +1,255 @@
+"""A checker musicians trust, in real headless Chromium: a progress line that advances and ends in
+"done", a click on the timeline plays that part, errors stay in a panel (not a toast), a new upload
+clears the old result, and a 390 px phone shows every tab with nothing wider than the screen.
+
+Screenshots of every tab at 1440x900 and 390x844 are saved under the test's tmp_path for a
+person to look at (their paths are printed).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from apex_demo.config import Settings
+from apex_demo.scoring import get_scorer
+from tests.app_server import chromium, running_app
+
+SONG = "outfoxing.mp3"  # 97.4 s: three full parts and a 7 s tail padded with silence
+PAGE_LOAD_S = 60
+SCORE_WAIT_S = 240
+SEGMENT_DELAY_S = 1.0  # the tiny test model is instant; a pause per part makes the progress visible
+DESKTOP = (1440, 900)
+PHONE = (390, 844)
+TABS = ("Analyze", "Compare takes", "Arena", "Leaderboard", "About")
+RECORD_PROGRESS = """
+window.apexProgress = [];
+const target = document.querySelector('#analyze-progress');
+new MutationObserver(() => window.apexProgress.push(target.innerText.trim()))
+  .observe(target, {childList: true, subtree: true, characterData: true});
+"""
+PLAYER_TIME = """
+const root = document.querySelector('#analyze-audio');
+for (const el of root.querySelectorAll('*')) {
+  const audio = el.shadowRoot && el.shadowRoot.querySelector('audio');
+  if (audio) return audio.currentTime;
+}
+return null;
+"""
+
+CUT_TITLES = """
+return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
+  const box = t.getBoundingClientRect(), plot = t.closest('.js-plotly-plot').getBoundingClientRect();
+  return box.width > 0 && (box.left < plot.left - 1 || box.right > plot.right + 1);
+}).map(t => t.textContent);
+"""
+
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+
+class SlowScorer:
+    """The real (tiny) engine, pausing after each part so a browser can watch the progress line."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._scorer = get_scorer(settings)
+
+    def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True) -> Iterator[Any]:
+        for result in self._scorer.iter_score(path, display_name, partial):
+            time.sleep(SEGMENT_DELAY_S)
+            yield result
+
+    def score_file(self, path: Any, display_name: str | None = None) -> Any:
+        return self._scorer.score_file(path, display_name)
+
+
+@pytest.fixture()
+def app_url(tiny_settings: Settings) -> Iterator[str]:
+    with running_app(tiny_settings, load=SlowScorer) as (ctx, url):
+        ctx.loader.wait(120)
+        yield url
+
+
+def _wait(browser: Any, seconds: float, condition: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, seconds).until(condition)
+
+
+def _open(browser: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.get(url)
+    _wait(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
+
+
+def _upload(browser: Any, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(path))
+    _wait(browser, PAGE_LOAD_S, EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
+
+
+def _screens(browser: Any, folder: Path, tag: str) -> list[Path]:
+    from selenium.webdriver.common.by import By
+
+    shots = []
+    for tab in TABS:
+        button = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab)
+        button.click()
+        time.sleep(1.5)  # let the tab's charts draw before the picture (not an assertion)
+        shot = folder / f"{tag}_{tab.split()[0].lower()}.png"
+        browser.save_screenshot(str(shot))
+        shots.append(shot)
+    return shots
+
+
+def test_progress_click_to_hear_and_new_upload(app_url: str, audio_dir: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser = chromium()
+    browser.set_window_size(*DESKTOP)
+    try:
+        _open(browser, app_url)
+        browser.execute_script(RECORD_PROGRESS)
+        _upload(browser, audio_dir / SONG)
+        browser.find_element(By.ID, "analyze-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        seen = [t for t in browser.execute_script("return window.apexProgress") if t]
+        assert any(t.startswith("Reading the audio") for t in seen)
+        for done in (1, 2, 3):
+            assert any(f"{done} of 4 parts done · about" in t and "left" in t for t in seen), seen
+        assert seen[-1] == "✓ Done: 4 parts scored in " + seen[-1].split(" in ")[-1]
+        summary = browser.find_element(By.ID, "analyze-summary").text
+        assert "The last 7 s (1:30-1:37) is too short to judge on its own" in summary
+
+        points = browser.find_elements(By.CSS_SELECTOR, "#analyze-timeline .scatterlayer .trace .points path")
+        assert len(points) == 7 * 4  # seven outputs, four parts; the first four are Streams' points
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", points[2])
+        ActionChains(browser).move_to_element(points[2]).click().perform()
+        _wait(browser, 10, lambda b: (b.execute_script(PLAYER_TIME) or 0) >= 60)
+        assert 60 <= browser.execute_script(PLAYER_TIME) < 90  # the third part, 1:00-1:30, is playing
+
+        desktop = _screens(browser, tmp_path, "desktop")
+        browser.find_element(By.CSS_SELECTOR, "button[role=tab]").click()  # back to Analyze
+        browser.find_element(By.CSS_SELECTOR, "#analyze-audio button[aria-label=Clear]").click()
+        _upload(browser, audio_dir / "vocadito_10.wav")  # a new song: the old reading must go
+        _wait(browser, 10, lambda b: not b.find_element(By.ID, "analyze-summary").text.strip())
+        assert not [e for e in browser.find_elements(By.ID, "analyze-timeline") if e.is_displayed()]
+        assert not browser.find_element(By.ID, "analyze-progress").text.strip()
+    finally:
+        browser.quit()
+    print("screenshots:", *desktop)
+
+
+def test_error_panel_stays_and_speaks_plainly(app_url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    fake = tmp_path / "my_lyrics.mp3"
+    fake.write_text("these are my lyrics, not audio\n" * 50)
+    browser = chromium()
+    try:
+        _open(browser, app_url)
+        browser.find_element(By.ID, "analyze-button").click()  # nothing uploaded yet
+        _wait(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), "No song yet"))
+        browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(fake))
+        time.sleep(2)  # give the browser time to take the upload (it may refuse to show a player)
+        browser.find_element(By.ID, "analyze-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), "my_lyrics.mp3"))
+        message = browser.find_element(By.ID, "analyze-message")
+        assert "doesn't look like audio we can read" in message.text
+        assert message.find_element(By.CSS_SELECTOR, "[role=alert]")  # announced, and a component value:
+        assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # no toast that could time out
+        for admin_word in ("libsndfile", "APEX_", "/tmp"):
+            assert admin_word not in message.text
+    finally:
+        browser.quit()
+
+
+def test_phone_shows_every_tab_and_nothing_wider_than_the_screen(app_url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = chromium(mobile_size=PHONE)
+    try:
+        _open(browser, app_url)
+        tabs = [b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.is_displayed()]
+        assert [b.text for b in tabs] == list(TABS)
+        assert not [b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='More tabs']")
+                    if b.is_displayed()]
+        shots = _screens(browser, tmp_path, "phone")
+        for tab in TABS:  # every tab, not only the first, fits the screen
+            button = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab)
+            button.click()
+            width, scroll_width = browser.execute_script(
+                "return [window.innerWidth, document.documentElement.scrollWidth]")
+            assert (tab, scroll_width) == (tab, PHONE[0]) and width == PHONE[0]
+            time.sleep(1.5)  # let the tab's charts draw (not an assertion)
+            assert browser.execute_script(CUT_TITLES) == [], tab
+        empty_charts = [p for p in browser.find_elements(By.CSS_SELECTOR, "#analyze-radar, #analyze-timeline, "
+                                                                          "#compare-radar") if p.is_displayed()]
+        assert not empty_charts  # no empty chart boxes before a result
+    finally:
+        browser.quit()
+    print("screenshots:", *shots)
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: Path, tmp_path: Path,
+                                                       size: tuple[int, int]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    takes = [audio_dir / "vocadito_10.wav", audio_dir / "loop_garzul.flac", audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg"]
+    browser = chromium(mobile_size=size if size == PHONE else None)
+    if size == DESKTOP:
+        browser.set_window_size(*DESKTOP)
+    try:
+        _open(browser, app_url)
+        next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
+        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys("\n".join(map(str, takes)))
+        time.sleep(2)  # let the uploads land before pressing the button (not an assertion)
+        browser.find_element(By.ID, "compare-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "compare-progress"), "Done: 3 takes"))
+        verdict = browser.find_element(By.ID, "compare-verdict").text
+        assert "ahead by" in verdict or "about the same" in verdict
+        players = [p for p in browser.find_elements(By.CSS_SELECTOR, "#compare-players [id^=compare-player-]")
+                   if p.is_displayed()]
+        assert len(players) == 3 and {p.text.splitlines()[0] for p in players} == {t.name for t in takes}
+        width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
+        shot = tmp_path / f"compare_{size[0]}.png"
+        browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.quit()
+    print("screenshot:", shot)
+
+
+def test_a_second_visitor_sees_the_queue_in_words(app_url: str, audio_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    first, second = chromium(), chromium()
+    try:
+        for browser in (first, second):
+            _open(browser, app_url)
+            _upload(browser, audio_dir / SONG)
+        first.find_element(By.ID, "analyze-button").click()  # four parts, a second each: the model is busy
+        _wait(first, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "parts done"))
+        second.find_element(By.ID, "analyze-button").click()
+        _wait(second, SCORE_WAIT_S, EC.presence_of_element_located((By.CSS_SELECTOR, ".apex-queue-words")))
+        words = second.find_element(By.CSS_SELECTOR, "#analyze-progress .apex-queue-words").text
+        assert words.startswith("Waiting in line: you are number 1 in the queue")
+        _wait(second, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        assert not second.find_elements(By.CSS_SELECTOR, ".apex-queue-words")  # gone once it is their turn
+    finally:
+        first.quit()
+        second.quit()
