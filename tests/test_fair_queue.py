@@ -141,7 +141,8 @@ def test_unscorable_upload_is_refused_from_its_header_before_queueing(served, tm
     visitor = Visitor(url, "10.3.3.3")
     message = _refusal(visitor.submit("score", visitor.upload(bomb)))
     assert "1 Hz" in message and "44.1" in message  # what is wrong, and what to do
-    assert scorer.seen == []
+    assert not [name for name in scorer.seen if "one_hz" in str(name)]  # never reached the model (the arena's
+    # pool warm-up may have scored its own clips meanwhile)
 
 
 def test_a_cancelled_waiting_job_is_dropped_and_frees_the_visitor(served, song: Path) -> None:

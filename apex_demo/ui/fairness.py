@@ -25,7 +25,8 @@ import gradio as gr
 
 from apex_demo import audio
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.ui.common import MODEL_CONCURRENCY_ID, user_message
+from apex_demo.ui.common import MODEL_CONCURRENCY_ID
+from apex_demo.ui.messages import visitor_message
 from apex_demo.ui.visitors import visitor_of
 
 JOBS_PER_VISITOR = 1
@@ -67,7 +68,7 @@ def upload_refusal(value: Any, max_seconds: float) -> ApexError | None:
     try:
         audio.probe(Path(value), max_seconds)
     except ApexError as exc:
-        return ApexError(user_message(exc, value), exc.code)
+        return ApexError(visitor_message(exc, value), exc.code)
     return None
 
 

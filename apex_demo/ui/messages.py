@@ -40,6 +40,10 @@ MODELS_UNAVAILABLE = ("Scoring is not available right now: the models could not 
                       "About tab.")
 MODELS_LOADING = "The models are still loading (this takes a minute after a restart). Press the button again shortly."
 SOMETHING_WRONG = "Something went wrong on the server while scoring “{name}”. Try again; if it keeps happening, tell the site's owner."
+# Refusals whose engine message is already written for visitors (the numbers and what to do); only the
+# server's upload path in it is replaced by the file's name.
+PLAIN_CODES = frozenset({ErrorCode.UNSUPPORTED_SAMPLE_RATE, ErrorCode.TOO_MANY_CHANNELS, ErrorCode.TOO_LARGE,
+                         ErrorCode.BUSY})
 MODEL_CODES = frozenset({ErrorCode.HUB_UNREACHABLE, ErrorCode.MODEL_NOT_FOUND, ErrorCode.UNSUPPORTED_CONFIG,
                          ErrorCode.WEIGHTS_MISMATCH, ErrorCode.HEAD_MISMATCH, ErrorCode.DEVICE_UNAVAILABLE})
 PANEL = '<div class="apex-panel apex-panel-{kind}" role="{role}"><span aria-hidden="true">{icon}</span> {text}</div>'
@@ -72,6 +76,8 @@ def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: b
         return TOO_LONG_NO_LENGTH.format(name=name, limit=minutes_text(limit) if limit else "the limit")
     if exc.code in MODEL_CODES:
         return MODELS_LOADING if loading else MODELS_UNAVAILABLE
+    if exc.code in PLAIN_CODES:
+        return exc.message.replace(str(upload), f"“{name}”") if upload else exc.message
     template = BY_CODE.get(exc.code)
     return template.format(name=name) if template else SOMETHING_WRONG.format(name=name)
 
