@@ -17,13 +17,12 @@ os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="apex_tests_gradio_")
 from apex_demo.config import Settings  # noqa: E402
 from tests.fixtures import build_head_files, build_mert_folder  # noqa: E402
 
-AUDIO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+AUDIO_DIR = Path(__file__).resolve().parent / "data"  # real recordings; licences in data/ATTRIBUTION.md
 
 
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
-    if not AUDIO_DIR.is_dir():
-        pytest.fail(f"real test audio not found at {AUDIO_DIR}; the repo expects ../shared/audio")
+    """The folder of real test recordings that ships with the repository (tests/data)."""
     return AUDIO_DIR
 
 

@@ -14,7 +14,7 @@ from apex_demo.cli import main
 from apex_demo.cli.eval import evaluate_file
 
 CLIPS = ("loop_garzul.flac", "vocadito_10.wav", "sorohanro_-_solo-trumpet-06.ogg",
-         "admiralbob77_-_Choice_-_Drum-bass.hq.ogg")
+         "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg")
 PREFERENCES = ("A", "B", "A", "B", "TIE", "A", "B", "BOTH_BAD", "B", "A", "A", "B")
 
 
