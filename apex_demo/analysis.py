@@ -1,7 +1,7 @@
 """Arena statistics: model-vs-human agreement (Wilson intervals) and Bradley-Terry ratings.
 
-Pure functions over votes; no I/O. Conventions follow ../shared/APEX_SPEC.md
-("Arena conventions"): ties are half a win for each side, BOTH_BAD votes are
+Pure functions over votes; no I/O. Conventions follow docs/reference.md
+(§6 "Arena conventions"): ties are half a win for each side, BOTH_BAD votes are
 left out of the rating fit, rating = 400 * coef / ln(10) + 1000, 95% intervals
 by bootstrap over battles with a fixed seed.
 """

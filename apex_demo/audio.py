@@ -1,6 +1,6 @@
 """Decode, downmix, resample to 24 kHz and cut 30 s segments, as the APEX reference does.
 
-Reference (../shared/APEX_SPEC.md, steps 1-3): libsndfile decode to float32,
+Reference (docs/reference.md, §2 steps 1-3): libsndfile decode to float32,
 mean over channels, one `torchaudio.functional.resample` of the whole track to
 24 kHz, consecutive 30 s segments from sample 0 with the last one zero-padded.
 Containers libsndfile cannot read (m4a/AAC, webm, ...) go through the `ffmpeg`

@@ -2,7 +2,7 @@
 
 One place for keys, ranges, labels, colours and descriptions so the head, the
 CLI, the plots, the About tab and the arena analysis never disagree.
-Source: ../shared/APEX_SPEC.md, "What APEX predicts".
+Source: docs/reference.md, §1 "What APEX predicts".
 """
 
 from __future__ import annotations
