@@ -16,6 +16,7 @@ from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from tests.app_server import FakeScorer, chromium, running_app
 
+pytestmark = pytest.mark.browser  # skipped, with the reason, without Chromium (tests/conftest.py)
 MIN_LISTEN_S = 2.0
 UI_WAIT_S = 60
 

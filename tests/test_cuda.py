@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from apex_demo.scores import AESTHETIC_KEYS, POPULARITY_KEYS
 from apex_demo.scoring import get_scorer
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
+pytestmark = pytest.mark.gpu  # skipped, with the reason, where PyTorch sees no CUDA GPU (tests/conftest.py)
 CLIPS = ["vocadito_10.wav", "Kevin_MacLeod_-_Vibe_Ace.ogg"]
 
 

@@ -18,8 +18,7 @@ CLIP = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).h
 PAGE_LOAD_S = 60
 SCORE_WAIT_S = 240
 PHONE = (390, 2400)
-
-pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # skipped, with the reason, without Chromium (conftest)
 
 
 @pytest.fixture()
