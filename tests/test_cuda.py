@@ -35,4 +35,3 @@ def test_cuda_fast_mode_is_labelled(tiny_settings, audio_dir: Path) -> None:
     scorer = get_scorer(tiny_settings.with_overrides(device="cuda", fast=True, use_cache=False))
     result = scorer.score_file(audio_dir / CLIPS[0])
     assert scorer.mode == "fast" and result.model.mode == "fast"
-    assert all(1 <= getattr(result.scores, k) <= 5 for k in AESTHETIC_KEYS)

@@ -71,6 +71,7 @@ def clip_segments(audio_dir: Path) -> dict[str, torch.Tensor]:
     return {clip: reference_segments(audio_dir / clip) for clip in CLIPS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", CLIPS)
 def test_encoder_fast_path_equals_reference_loop(clip: str, tiny_mert_dir: Path, reference_model: HubertModel,
                                                  clip_segments: dict) -> None:
@@ -83,6 +84,7 @@ def test_encoder_fast_path_equals_reference_loop(clip: str, tiny_mert_dir: Path,
     assert relative_error(got, want) < REL_TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [BACKEND_ONEDNN, BACKEND_ATEN])
 def test_both_backends_and_any_hidden_state_index(backend: str, perturbed_model: HubertModel,
                                                   clip_segments: dict) -> None:
@@ -118,6 +120,7 @@ def test_unsupported_config_falls_back_to_plain_forward(tmp_path: Path, clip_seg
     assert relative_error(encoder.layer_means(segment), want) < REL_TOL
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not bf16_available(), reason="CPU without bf16 kernels: fast mode runs exact fp32")
 def test_fast_mode_is_bf16_labelled_and_close(tiny_settings, audio_dir: Path, reference_model: HubertModel,
                                               clip_segments: dict) -> None:
