@@ -102,7 +102,7 @@ def radar_figure(takes: Sequence[Take], title: str = "Aesthetic profile (1-5)") 
             mode="lines+markers", fill="toself" if single else "none",
             fillcolor="rgba(55,65,81,0.12)" if single else None,
             line={"color": line_color, "width": 2},
-            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9},
+            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9},  # type: ignore[operator]  # a list when single
             hovertemplate="%{theta}: %{r:.2f}<extra>" + _short(label) + "</extra>",
         ))
     fig.update_layout(
@@ -228,12 +228,12 @@ def agreement_figure(overall: tuple[float | None, float | None, float | None, in
     rows = [row for row in rows if row[1] is not None]
     if not rows:
         return _message_figure(title, NO_VOTES_TEXT)
-    rates = [100 * r[1] for r in rows]
+    rates = [100 * r[1] for r in rows]  # type: ignore[operator]  # None rates are filtered out above
     fig = go.Figure(go.Bar(
         x=rates, y=[r[0] for r in rows], orientation="h", marker_color=[r[5] for r in rows],
         error_x={"type": "data", "symmetric": False, "color": "#6b7280",
-                 "array": [100 * r[3] - v for r, v in zip(rows, rates)],
-                 "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},
+                 "array": [100 * r[3] - v for r, v in zip(rows, rates)],  # type: ignore[operator]
+                 "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},  # type: ignore[operator]
         text=[f"{v:.0f}% (n={r[4]})" for r, v in zip(rows, rates)], textposition="inside",
         insidetextanchor="start",
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>", name="agreement",

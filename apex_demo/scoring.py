@@ -46,7 +46,7 @@ class Scorer:
     def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError)."""
         result = None
-        for result in self.iter_score(path, display_name, partial=False):
+        for result in self.iter_score(path, display_name, partial=False):  # noqa: B007 (the last one is kept)
             pass
         assert result is not None and result.complete
         return result
