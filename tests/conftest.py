@@ -103,6 +103,7 @@ class RequiredTestsGuard:
 
 
 def on_ci() -> bool:
+    """CI=true (GitHub Actions, GitLab, .ci/run) or CI=1."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1")
 
 

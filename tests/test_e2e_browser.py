@@ -37,7 +37,9 @@ def score_clip_in_page(browser, url: str, clip: Path) -> None:
     browser.get(url)
     WebDriverWait(browser, PAGE_LOAD_S).until(
         EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
-    browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(clip))
+    upload = WebDriverWait(browser, PAGE_LOAD_S).until(  # the status can be ready before the upload box renders
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#analyze-audio input[type=file]")))
+    upload.send_keys(str(clip))
     WebDriverWait(browser, PAGE_LOAD_S).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
     browser.find_element(By.ID, "analyze-button").click()
