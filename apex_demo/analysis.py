@@ -1,7 +1,7 @@
 """Arena statistics: model-vs-human agreement (Wilson intervals) and Bradley-Terry ratings.
 
-Pure functions over votes; no I/O. Conventions follow ../shared/APEX_SPEC.md
-("Arena conventions"): ties are half a win for each side, BOTH_BAD votes are
+Pure functions over votes; no I/O. Conventions follow docs/reference.md
+(§6 "Arena conventions"): ties are half a win for each side, BOTH_BAD votes are
 left out of the rating fit, rating = 400 * coef / ln(10) + 1000, 95% intervals
 by bootstrap over battles with a fixed seed.
 """
@@ -130,9 +130,9 @@ def _design(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int]
     x = np.zeros((len(share), len(index)))
     s = np.empty(len(share))
     f = np.empty(len(share))
-    for row, ((a, b), (wins_a, wins_b)) in enumerate(share.items()):
-        x[row, a] += 1.0
-        x[row, b] -= 1.0
+    for row, ((i_a, i_b), (wins_a, wins_b)) in enumerate(share.items()):
+        x[row, i_a] += 1.0
+        x[row, i_b] -= 1.0
         s[row], f[row] = wins_a, wins_b
     n = len(share)
     xs = np.vstack([x, x, -x, -x])
@@ -178,8 +178,8 @@ def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN
         low, high = (np.percentile(column, [2.5, 97.5]) if column.size else (ratings[i], ratings[i]))
         rows.append((item, float(ratings[i]), float(low), float(high), wins, ties, losses))
     rows.sort(key=lambda r: (-r[1], r[0]))
-    return [RatingRow(rank, item, rating, low, high, w + t + l, w, t, l)
-            for rank, (item, rating, low, high, w, t, l) in enumerate(rows, start=1)]
+    return [RatingRow(rank, item, rating, low, high, w + t + lost, w, t, lost)
+            for rank, (item, rating, low, high, w, t, lost) in enumerate(rows, start=1)]
 
 
 def _bootstrap(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int],

@@ -329,7 +329,7 @@ class Arena:
         self.store.add_battle(battle)
         return battle
 
-    def new_upload_battle(self, who: Visitor | str, path_1: Path, path_2: Path) -> Battle:
+    def new_upload_battle(self, who: Visitor | str, path_1: Path | str, path_2: Path | str) -> Battle:
         """'Bring your own pair': two uploaded takes in random, hidden order."""
         session = self._check_battle_rate(_visitor(who))
         takes = []
@@ -533,7 +533,7 @@ class Arena:
 
     def _clip_reveal(self, clip_id: str, system: str, scores: Mapping[str, float] | None) -> dict[str, Any]:
         clip = self._by_id.get(clip_id)
-        info = clip.to_public() if clip else {"clip_id": clip_id, "system": system}
+        info: dict[str, Any] = clip.to_public() if clip else {"clip_id": clip_id, "system": system}
         info["scores"] = dict(scores) if scores else None
         info["overall"] = round(overall_score(scores), 2) if scores else None
         return info

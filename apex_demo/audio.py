@@ -1,6 +1,6 @@
 """Decode, downmix, resample to 24 kHz and cut 30 s segments, as the APEX reference does.
 
-Reference (../shared/APEX_SPEC.md, steps 1-3): libsndfile decode to float32,
+Reference (docs/reference.md, §2 steps 1-3): libsndfile decode to float32,
 mean over channels, one `torchaudio.functional.resample` of the whole track to
 24 kHz, consecutive 30 s segments from sample 0 with the last one zero-padded.
 Containers libsndfile cannot read (m4a/AAC, webm, ...) go through the `ffmpeg`
@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import IO, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -150,8 +150,9 @@ def decode(path: Path, max_seconds: float) -> DecodedAudio:
     path = Path(path)
     header = probe(path, max_seconds)
     limit = frame_limit(header.sample_rate, max_seconds)
+    decode_warnings: tuple[ScoreWarning, ...] = ()
     if header.via_ffmpeg:
-        data, decode_warnings = _decode_with_ffmpeg(path, header, limit), ()
+        data = _decode_with_ffmpeg(path, header, limit)
     else:
         data = _decode_with_soundfile(path, header, limit)
         decode_warnings = _check_truncated(path, header, len(data))
@@ -333,7 +334,11 @@ def _decode_with_ffmpeg(path: Path, header: AudioHeader, limit: int) -> np.ndarr
     timed_out = threading.Event()
     with tempfile.TemporaryFile() as errors, \
             subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL) as proc:
-        timer = threading.Timer(FFMPEG_TIMEOUT_S, lambda: (timed_out.set(), proc.kill()))
+        def stop() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(FFMPEG_TIMEOUT_S, stop)
         timer.start()
         try:
             assert proc.stdout is not None
@@ -363,7 +368,7 @@ def _mean_downmix_args(channels: int) -> list[str]:
     return ["-af", "aformat=sample_fmts=flt,pan=mono|c0=" + "+".join(f"{gain}*c{i}" for i in range(channels))]
 
 
-def _pipe_blocks(stream: BinaryIO) -> Iterator[np.ndarray]:
+def _pipe_blocks(stream: IO[bytes]) -> Iterator[np.ndarray]:
     block_bytes = DECODE_BLOCK_FRAMES * BYTES_PER_SAMPLE
     pending = b""
     while chunk := stream.read(block_bytes):

@@ -172,8 +172,8 @@ def write_padded(prepared: Path, target: Path, size: int) -> None:
         kinds = blocks + [(APPLICATION_TYPE, APPLICATION_ID + secrets.token_bytes(body - len(APPLICATION_ID)))]
         with target.open("wb") as out:
             out.write(FLAC_MAGIC)
-            for i, (kind, body) in enumerate(kinds):
-                out.write(_block(kind, body, last=i == len(kinds) - 1))
+            for i, (kind, payload) in enumerate(kinds):
+                out.write(_block(kind, payload, last=i == len(kinds) - 1))
             shutil.copyfileobj(src, out)
 
 

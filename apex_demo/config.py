@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from apex_demo.errors import ApexError, ErrorCode
 
@@ -156,7 +156,7 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with some fields replaced (CLI flags win over the environment)."""
-        present = {k: v for k, v in changes.items() if v is not None}
+        present: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **present)
 
 

@@ -2,8 +2,7 @@
 
 Why this exists: on a small x86 CPU the reference loop (transformers' HubertModel,
 eager attention, all 13 hidden states kept) spends most of its time in
-kernels that are far from the machine's peak (measured in
-/work/notes/perf_findings.md and the README's performance section):
+kernels that are far from the machine's peak (measured in docs/performance.md):
 
 - PyTorch's default fp32 GEMM (MKL) runs its AVX2 code path on AMD CPUs, about
   half the FLOP/s that oneDNN's AVX-512 kernels reach on the same cores;

@@ -12,7 +12,7 @@ Arena/leaderboard figures may be appended below in their own section.
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
+from typing import Any, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -125,14 +125,14 @@ def radar_figure(takes: Sequence[Take], title: str = "Aesthetic profile (1-5)") 
     single = len(with_aesthetics) == 1
     for i, (label, scores) in enumerate(with_aesthetics):
         values = [getattr(scores, spec.key) for spec in AESTHETICS]
-        line = {"color": "#374151", "width": 2} if single else take_style(i)
-        marker_colors = [spec.color for spec in AESTHETICS] if single else line["color"]
+        line: dict[str, Any] = {"color": "#374151", "width": 2} if single else take_style(i)
+        marker_colors: Any = [spec.color for spec in AESTHETICS] if single else line["color"]
         fig.add_trace(go.Scatterpolar(
             r=values + values[:1], theta=labels + labels[:1], name=_short(label),
             mode="lines+markers", fill="toself" if single else "none",
             fillcolor="rgba(55,65,81,0.12)" if single else None, line=line,
-            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors, "size": 9,
-                    "symbol": "circle" if single else TAKE_SYMBOLS[i % len(TAKE_SYMBOLS)]},
+            marker={"color": marker_colors + [marker_colors[0]] if single else marker_colors,
+                    "size": 9, "symbol": "circle" if single else TAKE_SYMBOLS[i % len(TAKE_SYMBOLS)]},
             hovertemplate="%{theta}: %{r:.2f}<extra>" + _short(label) + "</extra>",
         ))
     fig.update_layout(
@@ -299,12 +299,12 @@ def agreement_figure(overall: tuple[float | None, float | None, float | None, in
     rows = [row for row in rows if row[1] is not None]
     if not rows:
         return _message_figure(title, NO_VOTES_TEXT)
-    rates = [100 * r[1] for r in rows]
+    rates = [100 * r[1] for r in rows]  # type: ignore[operator]  # None rates are filtered out above
     fig = go.Figure(go.Bar(
         x=rates, y=[r[0] for r in rows], orientation="h", marker_color=[r[5] for r in rows],
         error_x={"type": "data", "symmetric": False, "color": "#6b7280",
-                 "array": [100 * r[3] - v for r, v in zip(rows, rates)],
-                 "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},
+                 "array": [100 * r[3] - v for r, v in zip(rows, rates)],  # type: ignore[operator]
+                 "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},  # type: ignore[operator]
         text=[f"{v:.0f}% (n={r[4]})" for r, v in zip(rows, rates)], textposition="inside",
         insidetextanchor="start",
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>", name="agreement",

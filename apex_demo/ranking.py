@@ -53,7 +53,7 @@ def overall_score(scores: Scores | Mapping[str, float | None], keys: Sequence[st
     per-score agreement does. Raises ValueError when none of `keys` has a value.
     """
     values = scores.as_dict() if isinstance(scores, Scores) else scores
-    scaled = [to_percent_scale(k, values[k]) for k in keys if values.get(k) is not None]
+    scaled = [to_percent_scale(k, v) for k in keys if (v := values.get(k)) is not None]
     if not scaled:
         raise ValueError(f"no scores among {list(keys)} to compare")
     return sum(scaled) / len(scaled)

@@ -2,7 +2,7 @@
 
 One place for keys, ranges, labels, colours and descriptions so the head, the
 CLI, the plots, the About tab and the arena analysis never disagree.
-Source: ../shared/APEX_SPEC.md, "What APEX predicts". The aesthetic definitions are
+Source: docs/reference.md, §1 "What APEX predicts". The aesthetic definitions are
 SongEval's five dimensions; "sounds like" and "what to try" put them in a musician's
 words (they describe what raters listened for, not what the model provably hears).
 """

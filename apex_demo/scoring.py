@@ -46,7 +46,8 @@ class Scorer:
     def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError)."""
         result = None
-        for result in self.iter_score(path, display_name, partial=False, read_cache=read_cache):
+        for result in self.iter_score(path, display_name, partial=False,  # noqa: B007 (the last one is kept)
+                                      read_cache=read_cache):
             pass
         assert result is not None and result.complete
         return result

@@ -1,17 +1,18 @@
-"""Rebuild assets/examples/ from ../shared/audio: openly licensed excerpts (<= 35 s, Ogg Vorbis).
+"""Rebuild assets/examples/: openly licensed excerpts (<= 35 s, Ogg Vorbis) of original recordings.
 
-Only CC0, CC BY and public-domain recordings; licences and changes are listed in
-assets/ATTRIBUTION.md. Run: `python scripts/make_examples.py`.
+Only CC0, CC BY and public-domain recordings; licences, sources and changes are listed in
+assets/ATTRIBUTION.md. Download the originals named there into one folder (two of them ship in
+tests/data), then run: `python scripts/make_examples.py FOLDER`.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "audio"
 TARGET = ROOT / "assets" / "examples"
 # (source file, output name, start s, length s)
 EXCERPTS = (
@@ -30,10 +31,16 @@ def excerpt(source: Path, target: Path, start_s: float, length_s: float) -> None
     sf.write(str(target), data, rate, format="OGG", subtype="VORBIS")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="folder holding the original recordings listed in EXCERPTS")
+    source = parser.parse_args(argv).source
+    missing = [name for name, *_ in EXCERPTS if not (source / name).is_file()]
+    if missing:
+        parser.error(f"{source} lacks {', '.join(missing)}; download them from the sources in assets/ATTRIBUTION.md")
     TARGET.mkdir(parents=True, exist_ok=True)
     for name, out, start, length in EXCERPTS:
-        excerpt(SOURCE / name, TARGET / out, start, length)
+        excerpt(source / name, TARGET / out, start, length)
         print(f"{out}: {sf.info(str(TARGET / out)).duration:.1f} s, {(TARGET / out).stat().st_size // 1024} KiB")
 
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned dependencies (idempotent: reinstalls only when requirements change).
+# Create .venv, install the pinned dependencies and this package (editable, with the `apex-demo`
+# command); idempotent: reinstalls only when requirements or pyproject.toml change.
 #   bash scripts/setup.sh          runtime dependencies (requirements.txt)
-#   bash scripts/setup.sh --dev    + test dependencies and, where apt-get works as root, the system
-#                                  programs the tests use: ffmpeg, chromium, chromium-driver
+#   bash scripts/setup.sh --dev    + test tools (requirements-dev.txt: pytest, selenium, ruff, mypy) and,
+#                                  where apt-get works as root, the system programs the tests use:
+#                                  ffmpeg, chromium, chromium-driver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -12,9 +14,11 @@ REQ=requirements.txt
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt "$REQ" | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat requirements.txt "$REQ" pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQ"
+  # the dependencies are pinned above; this adds the package itself and its console script
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi
 

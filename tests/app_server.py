@@ -32,13 +32,15 @@ class FakeResult:
 
 
 class FakeScorer:
-    """Deterministic scores per file name, for tests whose load is not on MERT (the real engine
-    is tested elsewhere)."""
+    """The tests' one stand-in for the engine: deterministic scores per file name, for tests whose
+    load is not on MERT (the real engine is tested elsewhere)."""
+
+    def scores_for(self, path: object) -> Scores:
+        rnd = random.Random(Path(str(path)).name)
+        return Scores(rnd.uniform(0, 100), rnd.uniform(0, 100), *[rnd.uniform(1, 5) for _ in range(5)])
 
     def score_file(self, path: object, display_name: str | None = None) -> FakeResult:
-        rnd = random.Random(Path(str(path)).name)
-        return FakeResult(Scores(rnd.uniform(0, 100), rnd.uniform(0, 100),
-                                 *[rnd.uniform(1, 5) for _ in range(5)]))
+        return FakeResult(self.scores_for(path))
 
     def iter_score(self, path: object, display_name: str | None = None) -> Iterator[FakeResult]:
         """As the engine's: results as segments finish (here: one, the complete result)."""

@@ -18,6 +18,7 @@ from apex_demo.arena import (BATTLE_TTL_S, DEFAULT_POOL_DIR, Arena, PoolClip, dr
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.votes import Choice, Refusal, VoteRefused, VoteStore
+from tests.app_server import FakeScorer
 
 MIN_LISTEN = 5.0
 
@@ -36,10 +37,8 @@ class FakeClock:
 
 
 def fake_scores(path: Path) -> Mapping[str, float]:
-    """Deterministic per-file scores (stand-in for the engine)."""
-    rnd = random.Random(path.name)
-    return {"score_streams": rnd.uniform(0, 100), "score_likes": rnd.uniform(0, 100),
-            **{k: rnd.uniform(1, 5) for k in ("coherence", "musicality", "memorability", "clarity", "naturalness")}}
+    """The arena's score function over the tests' stand-in engine."""
+    return FakeScorer().scores_for(path).as_dict()
 
 
 @pytest.fixture()
@@ -152,11 +151,14 @@ def test_salt_from_settings_is_stable_and_random_salt_is_per_process(tmp_path: P
 def test_vote_is_committed_and_revealed(arena: Arena, clock: FakeClock) -> None:
     reply = listen_and_vote(arena, clock, choice="b")
     assert reply["accepted"] is True and reply["reason"] is None and reply["choice"] == "B"
-    assert reply["model_choice"] in ("A", "B")
+    # overall by hand: Streams and Likes as they are, a 1-5 score x as (x - 1) * 25, then the plain mean
+    overall = {side: sum(v if k.startswith("score_") else (v - 1) * 25 for k, v in reply[side]["scores"].items()) / 7
+               for side in ("a", "b")}
+    assert reply["model_choice"] == ("A" if overall["a"] > overall["b"] else "B")
     assert reply["agreed"] == (reply["model_choice"] == "B")
     for side in ("a", "b"):
         assert reply[side]["system"] and reply[side]["licence"] and len(reply[side]["scores"]) == 7
-        assert 0 <= reply[side]["overall"] <= 100
+        assert reply[side]["overall"] == pytest.approx(overall[side], abs=0.005)  # shown rounded to 0.01
     assert reply["running_agreement"]["n"] == 1
     stored = arena.store.votes()
     assert len(stored) == 1 and stored[0].choice is Choice.B and stored[0].model == "tiny"

@@ -16,7 +16,9 @@ from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from tests.app_server import FakeScorer, chromium, running_app
 
+pytestmark = pytest.mark.browser  # skipped, with the reason, without Chromium (tests/conftest.py)
 MIN_LISTEN_S = 2.0
+LISTEN_MARGIN_S = 5.0  # play/pause events may reach a busy server late; delays only add listening time
 UI_WAIT_S = 60
 
 
@@ -77,8 +79,9 @@ def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) ->
 
     for play in players("Play"):
         play.click()
-    time.sleep(MIN_LISTEN_S + 1)                   # real playback time, measured by the server
-    for pause in wait_for(lambda: players("Pause")):
+    time.sleep(MIN_LISTEN_S + LISTEN_MARGIN_S)     # real playback time, measured by the server
+    for pause in [b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Pause']")
+                  if b.is_displayed()]:                # a clip shorter than the wait has ended by itself
         pause.click()
     button("B is better").click()
     wait_for(lambda: "You voted" in browser.page_source)

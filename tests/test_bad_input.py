@@ -86,13 +86,18 @@ def test_one_run_reports_each_bad_file_and_scores_the_rest(bad_files: dict[str, 
 def test_too_long_is_refused_before_decoding(audio_dir: Path, tiny_settings, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("APEX_MAX_SECONDS", "20")
     monkeypatch.setenv("APEX_CACHE_DIR", str(tmp_path / "c"))
+    long_clip, good_clip = audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg", audio_dir / GOOD  # 61.5 s, 5.3 s
+    decoded: list[str] = []
+    real_read = sf.read
+    monkeypatch.setattr(sf, "read", lambda file, *a, **k: decoded.append(str(file)) or real_read(file, *a, **k))
     out = tmp_path / "o.json"
-    code = main(["score", str(audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg"), str(audio_dir / GOOD),
+    code = main(["score", str(long_clip), str(good_clip),
                  "--mert", tiny_settings.mert, "--head", tiny_settings.head, "--format", "json", "--output", str(out)])
     long_rec, good = json.loads(out.read_text())
     assert code == 1
     assert long_rec["error"]["code"] == "too_long" and "APEX_MAX_SECONDS" in long_rec["error"]["message"]
     assert "scores" in good
+    assert decoded == [str(good_clip)]  # the long file's samples were never read; the good one's were
 
 
 def test_folder_given_without_recursive(tmp_path: Path) -> None:
@@ -120,7 +125,7 @@ def test_unknown_container_without_ffmpeg_says_how_to_fix(audio_dir: Path, tmp_p
     assert "apt-get install ffmpeg" in err.value.message
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg program not installed (scripts/setup.sh installs it)")
+@pytest.mark.ffmpeg
 def test_m4a_decodes_through_ffmpeg(audio_dir: Path, tmp_path: Path) -> None:
     import subprocess
 

@@ -18,8 +18,7 @@ CLIP = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).h
 PAGE_LOAD_S = 60
 SCORE_WAIT_S = 240
 PHONE = (390, 2400)
-
-pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # skipped, with the reason, without Chromium (conftest)
 
 
 @pytest.fixture()
@@ -38,7 +37,9 @@ def score_clip_in_page(browser, url: str, clip: Path) -> None:
     browser.get(url)
     WebDriverWait(browser, PAGE_LOAD_S).until(
         EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
-    browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(clip))
+    upload = WebDriverWait(browser, PAGE_LOAD_S).until(  # the status can be ready before the upload box renders
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#analyze-audio input[type=file]")))
+    upload.send_keys(str(clip))
     WebDriverWait(browser, PAGE_LOAD_S).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
     browser.find_element(By.ID, "analyze-button").click()

@@ -72,6 +72,7 @@ def clip_segments(audio_dir: Path) -> dict[str, torch.Tensor]:
     return {clip: reference_segments(audio_dir / clip) for clip in CLIPS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", CLIPS)
 def test_encoder_fast_path_equals_reference_loop(clip: str, tiny_mert_dir: Path, reference_model: HubertModel,
                                                  clip_segments: dict) -> None:
@@ -84,6 +85,7 @@ def test_encoder_fast_path_equals_reference_loop(clip: str, tiny_mert_dir: Path,
     assert relative_error(got, want) < REL_TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [BACKEND_ONEDNN, BACKEND_ATEN])
 def test_both_backends_and_any_hidden_state_index(backend: str, perturbed_model: HubertModel,
                                                   clip_segments: dict) -> None:
@@ -119,6 +121,7 @@ def test_unsupported_config_falls_back_to_plain_forward(tmp_path: Path, clip_seg
     assert relative_error(encoder.layer_means(segment), want) < REL_TOL
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not bf16_available(), reason="CPU without bf16 kernels: fast mode runs exact fp32")
 def test_fast_mode_is_bf16_labelled_and_close(tiny_settings, audio_dir: Path, reference_model: HubertModel,
                                               clip_segments: dict) -> None:
@@ -128,9 +131,9 @@ def test_fast_mode_is_bf16_labelled_and_close(tiny_settings, audio_dir: Path, re
     got, want = runner.layer_means(segments), reference_layer_means(reference_model, segments)
     assert got.dtype == torch.float32
     result = get_scorer(dataclasses.replace(tiny_settings, fast=True)).score_file(audio_dir / CLIPS[1])
-    if runner.dtype == torch.float32:  # this CPU's bf16 kernels failed the load-time self-check
-        assert relative_error(got, want) < REL_TOL and result.model.mode == "exact"
-        return
+    if runner.dtype == torch.float32:
+        pytest.skip("this CPU's bf16 kernels failed the load-time self-check, so fast mode runs exact fp32 "
+                    "(the fallback itself is tested in test_fast_mode_self_check_falls_back_when_bf16_is_off)")
     assert runner.dtype == torch.bfloat16
     assert 0 < float((got - want).abs().max()) < BF16_ABS_TOL
     assert result.model.mode == "fast"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -51,25 +53,30 @@ def test_loader_reports_failure_with_local_copy_hint() -> None:
 
 def test_loader_loads_once_in_background() -> None:
     calls: list[Settings] = []
+    release = threading.Event()
 
     def slow(settings: Settings) -> str:
         calls.append(settings)
-        time.sleep(0.2)
+        release.wait(60)  # the test decides when loading ends: no timing margin
         return "scorer"
 
     loader = ModelLoader(Settings(), slow)
     loader.start()
     loader.start()
     assert loader.state is LoadState.LOADING
+    release.set()
     assert loader.wait(10) == "scorer" and loader.wait(10) == "scorer"
     assert len(calls) == 1 and loader.state is LoadState.READY
 
 
 def test_download_dir_writes_prunes_and_cleans_up() -> None:
-    downloads = DownloadDir(max_age_s=0.0)
+    downloads = DownloadDir(max_age_s=600.0)
     first = downloads.write_text("a.json", "{}")
-    second = downloads.write_text("a.json", "[]")  # same name: no collision, the old one is pruned
-    assert second.read_text() == "[]" and not first.exists()
+    kept = downloads.write_text("b.json", "{}")
+    long_ago = time.time() - 3600  # set by hand: no reliance on the file system's clock resolution
+    os.utime(first.parent, (long_ago, long_ago))
+    second = downloads.write_text("a.json", "[]")  # same name: no collision, the expired one is pruned
+    assert second.read_text() == "[]" and not first.exists() and kept.read_text() == "{}"
     downloads.cleanup()
     assert not second.exists()
 

@@ -66,7 +66,7 @@ def build(ctx: AppContext) -> None:
         records_out = gr.JSON(label="records")
         score_trigger = gr.Button("score")
         compare_trigger = gr.Button("compare")
-    model_queue = {"concurrency_id": MODEL_CONCURRENCY_ID, "concurrency_limit": MODEL_CONCURRENCY_LIMIT}
+    model_queue: dict[str, Any] = {"concurrency_id": MODEL_CONCURRENCY_ID, "concurrency_limit": MODEL_CONCURRENCY_LIMIT}
     score_trigger.click(make_score(ctx), inputs=[audio_in], outputs=[record_out], api_name="score",
                         api_description=SCORE_DESCRIPTION, **model_queue)
     compare_trigger.click(make_compare(ctx), inputs=[files_in], outputs=[records_out], api_name="compare",

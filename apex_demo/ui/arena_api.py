@@ -121,7 +121,7 @@ def build(arena: Arena) -> None:
         vote_out = gr.JSON(label="vote")
         stats_out = gr.JSON(label="stats")
         new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
-    queue = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
+    queue: dict[str, Any] = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
     new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
                       api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
     vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],

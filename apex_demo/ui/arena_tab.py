@@ -228,7 +228,7 @@ def build(ctx: AppContext) -> None:
     gr.Markdown(f"<small>{POOL_NOTE}</small>")
 
     battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
-    private = {"api_visibility": "private"}
+    private: dict[str, Any] = {"api_visibility": "private"}
     new.click(make_new_battle(arena), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
               **private)
     upload.click(make_upload_battle(arena), inputs=[take_1, take_2], outputs=battle_outputs,

@@ -95,7 +95,8 @@ def make_validator(demo: gr.Blocks, max_seconds: float, arity: int,
     def three(a: Any, b: Any, c: Any, request: gr.Request) -> list[dict[str, Any]]:
         return check((a, b, c), request)
 
-    return {1: one, 2: two, 3: three}[arity]
+    validators: dict[int, Callable[..., Any]] = {1: one, 2: two, 3: three}
+    return validators[arity]
 
 
 def install(demo: gr.Blocks, max_seconds: float, behind_proxy: bool = False) -> None:

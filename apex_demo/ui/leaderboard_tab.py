@@ -39,7 +39,7 @@ def summary_markdown(stats: ArenaStats) -> str:
     head = (f"**{stats.total_votes} votes** ({counts}).\n\n"
             if a.rate is None else
             f"**{stats.total_votes} votes** ({counts}). The model agreed with **{100 * a.rate:.0f}%** of "
-            f"{a.n} decisive votes (95% Wilson interval {100 * a.low:.0f}-{100 * a.high:.0f}%; chance is 50%).\n\n")
+            f"{a.n} decisive votes (95% Wilson interval {100 * a.low:.0f}-{100 * a.high:.0f}%; chance is 50%).\n\n")  # type: ignore[operator]  # low/high exist when rate does
     return head + f"<small>{MODEL_PICK_DEFINITION}</small>"
 
 
@@ -98,7 +98,7 @@ def build(ctx: AppContext) -> None:
         jsonl_button = gr.Button("Download votes (JSONL)")
     file_out = gr.File(label="Raw votes", interactive=False, visible=False)
     outputs = [summary, agreement, systems_plot, systems_table, clips_plot, clips_table]
-    private = {"api_visibility": "private"}
+    private: dict[str, Any] = {"api_visibility": "private"}
     refresh.click(refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_refresh", **private)
     # triggers=None with no inputs = on every page load, so the figures are never stale when opened
     gr.on(triggers=None, fn=refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_load", **private)
