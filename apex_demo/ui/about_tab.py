@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from apex_demo.arena_facts import ABOUT_NOTE
 from apex_demo.config import DEFAULT_HEAD, DEFAULT_MERT
 from apex_demo.ranking import OVERALL_DEFINITION
 from apex_demo.scores import OUTPUTS
@@ -12,14 +13,6 @@ from apex_demo.ui.context import AppContext
 HUB_URL = "https://huggingface.co/{repo}"
 PAPER_URL = "https://arxiv.org/abs/2605.03395"
 CODE_URL = "https://github.com/AMAAI-Lab/apex"
-HONEST_NOTE = (
-    "**How far to trust it.** APEX was trained on about 211k Suno and Udio songs. When the paper tested it "
-    "on about 1,259 blind pairwise votes "
-    "from Music Arena (music from systems it never saw), predicting which clip a listener preferred was only "
-    "modestly above chance: ROC AUC about 0.52-0.56 for any single score and about 0.60 for a logistic "
-    "regression on all score differences (0.5 is a coin flip). Use the scores to spot weak parts and to "
-    "compare takes of one song, not as a verdict on a song."
-)
 METHOD = (
     "**How a song is scored.** The audio is mixed to mono, resampled to 24 kHz and cut into 30-second "
     "segments (the last one padded with silence). MERT-v1-95M turns each segment into an embedding "
@@ -60,6 +53,6 @@ def build(ctx: AppContext) -> None:
     gr.Markdown("### What the scores mean")
     gr.Markdown(scores_markdown())
     gr.Markdown(f"**Overall score (Compare tab).** {OVERALL_DEFINITION}")
-    gr.Markdown(HONEST_NOTE)
+    gr.Markdown(ABOUT_NOTE)
     gr.Markdown(METHOD)
     gr.Markdown(models_markdown(ctx))

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import gradio as gr
 
 from apex_demo import plots
+from apex_demo.arena_facts import ARENA_WARNING
 from apex_demo.arena import Arena, build_arena
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.scores import Scores
@@ -25,8 +26,7 @@ from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
          "After your vote you see what each clip was, both clips' APEX profiles, and whether the model "
-         "picked the same one. Be warned: in the APEX paper the model agreed with single listeners only a "
-         "little more often than chance (ROC AUC about 0.52-0.60), so disagreeing with it is normal.")
+         "picked the same one. " + ARENA_WARNING)
 POOL_NOTE = ("The bundled pool holds openly licensed real recordings, labelled by artist or source, not "
              "AI generators; a real arena pool is configured with `APEX_ARENA_POOL`.")
 UNAVAILABLE = "⚠️ The arena is not available: {message}"
