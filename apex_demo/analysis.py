@@ -15,13 +15,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from apex_demo.ranking import OVERALL_DEFINITION, model_pick, overall_score
-from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
+from apex_demo.ranking import OVERALL_DEFINITION, model_pick
+from apex_demo.scores import SCORE_KEYS
 from apex_demo.votes import Choice, Vote
 
 Z_95 = 1.959963984540054
@@ -259,86 +255,3 @@ def arena_stats(votes: Sequence[Vote], min_votes: int = MIN_VOTES_LISTED,
         systems=system_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
         clips=clip_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
     )
-
-
-# -- offline evaluation on labelled battles (the paper's Music Arena experiment) ------------
-CV_FOLDS = 10
-CV_SEED = 0
-POPULARITY_PREDICTOR = "popularity_pair"
-ALL_PREDICTOR = "all_seven"
-LOGREG_PREFIX = "logreg_cv_"
-PREDICTOR_SETS: dict[str, tuple[str, ...]] = {
-    **{key: (key,) for key in SCORE_KEYS}, POPULARITY_PREDICTOR: POPULARITY_KEYS, ALL_PREDICTOR: SCORE_KEYS}
-
-
-@dataclass(frozen=True)
-class PredictorRow:
-    """How well one predictor tells which clip the listener preferred (decisive battles only)."""
-
-    predictor: str
-    n: int
-    agreement: Proportion
-    auc: float | None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        values = (self.predictor, self.n, self.agreement.rate, self.agreement.low, self.agreement.high,
-                  self.auc, self.note)
-        return dict(zip(PREDICTOR_COLUMNS, values))
-
-
-PREDICTOR_COLUMNS = ("predictor", "n", "agreement", "agreement_low", "agreement_high", "auc", "note")
-ScoredBattle = tuple[Mapping[str, float], Mapping[str, float], Choice]
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    return float(roc_auc_score(y, score)) if len(set(y.tolist())) == 2 else None
-
-
-def _rule_row(name: str, keys: Sequence[str], battles: Sequence[ScoredBattle]) -> PredictorRow:
-    """A fixed rule: prefer the clip with the higher overall score over `keys`."""
-    diffs, labels = [], []
-    for a, b, choice in battles:
-        try:
-            diffs.append(overall_score(a, keys) - overall_score(b, keys))
-        except ValueError:  # this head does not predict these keys
-            continue
-        labels.append(1 if choice is Choice.A else 0)
-    y, d = np.array(labels), np.array(diffs)
-    decided = d != 0
-    hits = int(np.sum((d[decided] > 0) == (y[decided] == 1)))
-    return PredictorRow(name, len(y), wilson_interval(hits, int(decided.sum())), _auc(y, d) if len(y) else None,
-                        "" if len(y) else "not predicted by this head")
-
-
-def _logreg_row(name: str, keys: Sequence[str], battles: Sequence[ScoredBattle],
-                folds: int, seed: int) -> PredictorRow:
-    """Logistic regression on score differences, out-of-fold predictions (stratified k-fold)."""
-    rows = [(a, b, c) for a, b, c in battles if all(a.get(k) is not None and b.get(k) is not None for k in keys)]
-    x = np.array([[a[k] - b[k] for k in keys] for a, b, _ in rows]).reshape(len(rows), len(keys))
-    y = np.array([1 if c is Choice.A else 0 for _, _, c in rows])
-    smallest = int(min(np.sum(y == 1), np.sum(y == 0))) if len(y) else 0
-    k = min(folds, smallest)
-    if k < 2:
-        return PredictorRow(name, len(y), wilson_interval(0, 0), None,
-                            "needs at least 2 decisive votes for each side")
-    model = make_pipeline(StandardScaler(), LogisticRegression())
-    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    proba = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    hits = int(np.sum((proba > 0.5) == (y == 1)))
-    note = f"{k}-fold CV, seed {seed}" + ("" if k == folds else f" (fewer than {folds} folds: small data)")
-    return PredictorRow(name, len(y), wilson_interval(hits, len(y)), _auc(y, proba), note)
-
-
-def evaluate_predictors(battles: Sequence[ScoredBattle], folds: int = CV_FOLDS,
-                        seed: int = CV_SEED) -> list[PredictorRow]:
-    """Per predictor (each score, the popularity pair, all seven) agreement and ROC AUC,
-    then cross-validated logistic regressions on the score differences, as in the APEX paper.
-
-    Only decisive battles (A or B) are used; `y = 1` means the listener preferred A.
-    """
-    decisive = [b for b in battles if b[2] in (Choice.A, Choice.B)]
-    rows = [_rule_row(name, keys, decisive) for name, keys in PREDICTOR_SETS.items()]
-    for name, keys in ((POPULARITY_PREDICTOR, POPULARITY_KEYS), (ALL_PREDICTOR, SCORE_KEYS)):
-        rows.append(_logreg_row(LOGREG_PREFIX + name, keys, decisive, folds, seed))
-    return rows
