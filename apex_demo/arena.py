@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
+from apex_demo.arena_board import SNAPSHOT_FILENAME, BoardRefresher
 from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.ranking import model_pick, overall_score
+from apex_demo.vote_model import FIXED_RULE, FIXED_RULE_TEXT
 from apex_demo.votes import Battle, Choice, Refusal, Vote, VoteRefused, VoteStore
 
 LOG = logging.getLogger(__name__)
@@ -220,8 +222,9 @@ class Arena:
         self._battle_limit = RateLimiter(settings.votes_per_minute * BATTLES_PER_VOTE_LIMIT, RATE_WINDOW_S, clock)
         self._tally_lock = threading.Lock()
         self._tally = _Tally()
-        self._stats_lock = threading.Lock()
-        self._stats: tuple[tuple[int, int], ArenaStats] | None = None
+        self.board = BoardRefresher(store.votes, store.count, store.remote_count,
+                                    sync=store.pull_from_hub if store.syncs_with_hub else None,
+                                    snapshot_path=store.path.parent / SNAPSHOT_FILENAME)
         for vote in store.votes():
             self._count(vote)
 
@@ -277,13 +280,21 @@ class Arena:
         battle = self._open_battle(session, battle_id)
         self._check_listening(battle, listened)
         scores_a, scores_b = self._scores(battle.path_a), self._scores(battle.path_b)
-        pick = model_pick(scores_a, scores_b) if scores_a and scores_b else None
+        pick, rule = self._pick(scores_a, scores_b) if scores_a and scores_b else (None, None)
         vote = Vote(battle.battle_id, verdict, session, battle.source, battle.clip_a, battle.clip_b,
                     battle.system_a, battle.system_b, listened[0], listened[1], battle.served_at,
                     self._clock(), pick, scores_a, scores_b, self.model_name if pick else None)
         self.store.add_vote(vote)  # committed (or refused as already_voted) before we answer
         self._count(vote)
-        return self._reveal(vote)
+        return self._reveal(vote, rule)
+
+    def _pick(self, scores_a: Mapping[str, float], scores_b: Mapping[str, float]) -> tuple[Choice, str]:
+        """The model's pick and the rule that made it: the model learned from this arena's votes
+        once it beats the fixed rule out of fold (apex_demo.vote_model), else ranking.model_pick."""
+        board = self.board.latest()
+        if board is None:
+            return model_pick(scores_a, scores_b), FIXED_RULE
+        return board.learned.pick(scores_a, scores_b)
 
     def vote_reply(self, raw_session: str, battle_id: str, choice: object,
                    listened_a_s: object, listened_b_s: object) -> dict[str, Any]:
@@ -347,13 +358,14 @@ class Arena:
             self._tally.k += int(vote.choice == vote.model_choice)
 
     def stats(self, min_votes: int = MIN_VOTES_LISTED) -> ArenaStats:
-        """Agreement and leaderboards, recomputed only when the number of votes changed
-        (the bootstrap takes a second or two, and every page load asks for it)."""
-        with self._stats_lock:
-            key = (self.store.count(), min_votes)
-            if self._stats is None or self._stats[0] != key:
-                self._stats = (key, arena_stats(self.store.votes(), min_votes=min_votes))
-            return self._stats[1]
+        """Fresh statistics for scripts and tests: the background board when it counts every vote,
+        else computed now. Pages use `board.latest()`, which never computes."""
+        if min_votes != MIN_VOTES_LISTED:
+            return arena_stats(self.store.votes(), min_votes=min_votes)
+        board = self.board.latest()
+        if board is None or board.votes != self.store.count():
+            board = self.board.refresh()
+        return board.stats
 
     def running_agreement(self) -> dict[str, Any]:
         with self._tally_lock:
@@ -366,7 +378,13 @@ class Arena:
         info["overall"] = round(overall_score(scores), 2) if scores else None
         return info
 
-    def _reveal(self, vote: Vote) -> dict[str, Any]:
+    def _rule_text(self, rule: str | None) -> str | None:
+        board = self.board.latest()
+        if rule is None:
+            return None
+        return board.learned.rule_text(rule) if board is not None else FIXED_RULE_TEXT
+
+    def _reveal(self, vote: Vote, rule: str | None = None) -> dict[str, Any]:
         decisive = vote.choice in (Choice.A, Choice.B) and vote.model_choice in (Choice.A, Choice.B)
         return {
             "accepted": True, "reason": None, "message": "vote counted",
@@ -374,6 +392,7 @@ class Arena:
             "model_choice": vote.model_choice.value if vote.model_choice else None,
             "agreed": (vote.choice == vote.model_choice) if decisive else None,
             "model_pick_definition": MODEL_PICK_DEFINITION,
+            "model_rule": rule, "model_rule_text": self._rule_text(rule),
             "a": self._clip_reveal(vote.clip_a, vote.system_a, vote.scores_a),
             "b": self._clip_reveal(vote.clip_b, vote.system_b, vote.scores_b),
             "running_agreement": self.running_agreement(),

@@ -22,6 +22,7 @@ from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
 from apex_demo.ui.context import AppContext, DownloadDir, LoadState
+from apex_demo.vote_model import FIXED_RULE_TEXT
 from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
@@ -36,6 +37,7 @@ UPLOAD_NEEDED = "Upload both takes first."
 NO_MODEL_PICK = ("The model had no scores for these clips yet (models still loading), so this battle has "
                  "no model pick; your vote still counts.")
 CHOICES = (("A is better", "A"), ("B is better", "B"), ("Tie", "TIE"), ("Both bad", "BOTH_BAD"))
+CHOICE_WORDS = {"A": "A is better", "B": "B is better", "TIE": "tie", "BOTH_BAD": "both bad"}
 SIDES = ("a", "b")
 
 
@@ -83,6 +85,7 @@ def _warm_in_background(ctx: AppContext, arena: Arena) -> None:
             arena.warm([clip.path])
 
     ctx.run_in_background("apex-arena-warm", warm)
+    ctx.run_in_background("apex-arena-board", lambda: arena.board.run(ctx.stopping))
 
 
 # -- listening time -------------------------------------------------------------------------
@@ -112,8 +115,8 @@ def listened(state: dict[str, list[float | None]], side: str) -> float:
 
 
 # -- reveal ---------------------------------------------------------------------------------
-def _clip_line(side: str, clip: Mapping[str, Any]) -> str:
-    name = clip.get("prompt") or clip.get("clip_id")
+def _clip_line(side: str, clip: Mapping[str, Any], take_names: Mapping[str, str]) -> str:
+    name = take_names.get(clip["system"]) or clip.get("prompt") or clip.get("clip_id")
     credit = f" · {clip['licence']}: {clip['attribution']}" if clip.get("licence") else ""
     scores = clip.get("scores") or {}
     overall = (f" · overall {clip['overall']:.1f} (Streams {scores['score_streams']:.0f}, "
@@ -121,15 +124,19 @@ def _clip_line(side: str, clip: Mapping[str, Any]) -> str:
     return f"- **{side.upper()}** was **{clip['system']}**, *{name}*{overall}{credit}"
 
 
-def reveal_markdown(reply: Mapping[str, Any]) -> str:
-    """The after-vote text: who was who, the model's pick, agreement so far."""
-    lines = [f"### You voted **{reply['choice']}**", _clip_line("a", reply["a"]), _clip_line("b", reply["b"]), ""]
+def reveal_markdown(reply: Mapping[str, Any], take_names: Mapping[str, str] | None = None) -> str:
+    """The after-vote text in plain words: what you said, who was who (uploaded takes by their file
+    names), the model's pick and which rule made it, agreement so far."""
+    names = take_names or {}
+    lines = [f"### You said: {CHOICE_WORDS[reply['choice']]}", _clip_line("a", reply["a"], names),
+             _clip_line("b", reply["b"], names), ""]
     if reply["model_choice"] is None:
         lines.append(NO_MODEL_PICK)
     else:
-        verdict = {True: "✅ the model agreed with you", False: "❌ the model disagreed",
+        verdict = {True: "✅ the same as you", False: "❌ not what you picked",
                    None: "(only A/B votes count for agreement)"}[reply["agreed"]]
-        lines.append(f"**Model's pick: {reply['model_choice']}** {verdict}.")
+        lines.append(f"**The model picked {CHOICE_WORDS[reply['model_choice']]}** {verdict}. "
+                     f"The pick came from {reply.get('model_rule_text') or FIXED_RULE_TEXT}.")
     run = reply["running_agreement"]
     if run["n"]:
         lines.append(f"\nSo far the model agreed with **{100 * run['rate']:.0f}%** of {run['n']} decisive votes "
