@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from apex_demo.analysis import ArenaStats, arena_stats
+from apex_demo.analysis import MIN_VOTES_LISTED, ArenaStats, arena_stats
 from apex_demo.vote_model import LearnedPick, learn
 from apex_demo.votes import Vote
 
@@ -44,9 +44,10 @@ class Board:
                 "votes_from_elsewhere": self.remote_votes, "computed_at": self.computed_at}
 
 
-def compute_board(votes: Sequence[Vote], remote_votes: int = 0, clock: Callable[[], float] = time.time) -> Board:
+def compute_board(votes: Sequence[Vote], remote_votes: int = 0, clock: Callable[[], float] = time.time,
+                  min_votes: int = MIN_VOTES_LISTED) -> Board:
     """Every leaderboard statistic from one list of votes."""
-    return Board(arena_stats(votes), learn(votes), len(votes), remote_votes, clock())
+    return Board(arena_stats(votes, min_votes=min_votes), learn(votes), len(votes), remote_votes, clock())
 
 
 def write_snapshot(board: Board, path: Path) -> None:
