@@ -1,7 +1,9 @@
-"""The Arena page in headless Chromium: a vote before listening is refused, after listening it counts.
+"""The Arena page in headless Chromium, desktop and phone: listen -> vote -> reveal -> next battle.
 
 Proves that the page's play/pause events reach the server and become the listening
-times the arena rules check. Uses the stand-in scorer of tests/app_server.
+times the arena rules check, that the vote buttons turn on only once both clips are
+heard long enough, and that the reveal and "Next battle" work. Uses the stand-in
+scorer of tests/app_server. Screenshots are written to the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -18,16 +20,7 @@ from tests.app_server import FakeScorer, chromium, running_app
 
 MIN_LISTEN_S = 2.0
 UI_WAIT_S = 60
-
-
-@pytest.fixture()
-def browser():
-    """Headless Chromium (skipped, with the reason, when absent)."""
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
+PHONE = (390, 844)
 
 
 @pytest.fixture()
@@ -50,10 +43,12 @@ def wait_for(condition, timeout: float = UI_WAIT_S):
     raise AssertionError("the page did not get there in time")
 
 
-def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) -> None:
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None:
     from selenium.webdriver.common.by import By
 
     url, ctx = arena_app
+    browser = chromium(PHONE if phone else None)
 
     def button(text: str):
         found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
@@ -64,25 +59,43 @@ def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) ->
                  if b.is_displayed()]
         return found if len(found) == 2 else None
 
-    browser.get(url)
-    wait_for(lambda: button("Arena")).click()
-    wait_for(lambda: button("New battle")).click()
-    wait_for(lambda: button("A is better") and button("A is better").is_enabled())
-    wait_for(lambda: players("Play"))
-    wait_for(lambda: ctx.arena.store.battle_count() == 1)
-    time.sleep(MIN_LISTEN_S)                       # past "too early": now only listening is missing
-    button("A is better").click()
-    wait_for(lambda: "Listen to each clip" in browser.page_source)
-    assert ctx.arena.store.count() == 0
+    def visible_plots() -> int:
+        return sum(p.is_displayed() for p in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
 
-    for play in players("Play"):
-        play.click()
-    time.sleep(MIN_LISTEN_S + 1)                   # real playback time, measured by the server
-    for pause in wait_for(lambda: players("Pause")):
-        pause.click()
-    button("B is better").click()
-    wait_for(lambda: "You voted" in browser.page_source)
-    (vote,) = ctx.arena.store.votes()
-    assert vote.choice.value == "B"
-    assert vote.listened_a_s >= MIN_LISTEN_S and vote.listened_b_s >= MIN_LISTEN_S
-    browser.save_screenshot(str(tmp_path / "arena_after_vote.png"))
+    try:
+        browser.get(url)
+        if phone:                                  # on a phone the later tabs sit behind "More tabs"
+            wait_for(lambda: [b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='More tabs']")
+                              if b.is_displayed()])[0].click()
+        wait_for(lambda: button("Arena")).click()
+        wait_for(lambda: button("New battle")).click()
+        wait_for(lambda: players("Play"))
+        wait_for(lambda: "of 2 s heard" in browser.page_source)
+        assert not button("A is better").is_enabled()            # nothing heard yet: no voting
+        assert visible_plots() == 0                               # no empty figure boxes before a vote
+
+        for play in players("Play"):
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
+            play.click()
+        wait_for(lambda: "A: heard long enough" in browser.page_source and "B: heard long enough" in browser.page_source)
+        wait_for(lambda: button("B is better").is_enabled())
+        for pause in wait_for(lambda: players("Pause")):
+            pause.click()
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button("B is better"))
+        button("B is better").click()
+        wait_for(lambda: "You said: B is better" in browser.page_source)
+        (vote,) = ctx.arena.store.votes()
+        assert vote.choice.value == "B"
+        assert vote.listened_a_s >= MIN_LISTEN_S and vote.listened_b_s >= MIN_LISTEN_S
+        wait_for(lambda: visible_plots() == 2)
+        browser.save_screenshot(str(tmp_path / f"arena_reveal_{'phone' if phone else 'desktop'}.png"))
+
+        next_button = wait_for(lambda: button("Next battle"))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", next_button)
+        next_button.click()
+        wait_for(lambda: ctx.arena.store.battle_count() == 2)
+        wait_for(lambda: "You said" not in browser.page_source and visible_plots() == 0)
+        assert not button("A is better").is_enabled() and button("Next battle") is None
+        browser.save_screenshot(str(tmp_path / f"arena_next_{'phone' if phone else 'desktop'}.png"))
+    finally:
+        browser.quit()

@@ -3,20 +3,25 @@
 Listening time is measured from the players' play/pause/stop events, timed on
 the server, and handed to the arena, whose rules decide (minimum listening
 time on each clip, and not sooner than that after the battle was served).
+While a battle waits, a one-second timer shows under each player how long it
+has been heard and turns the vote buttons on once both are heard long enough.
 A refused vote keeps the battle open and says why in a toast. The players get
-the clips under neutral names only (`arena_api.blind_files`), so the page stays blind.
+the clips under neutral names only (`arena_api.blind_files`), so the page stays
+blind; the labelled "bring your own pair" players fold away when a battle starts.
+After the vote: the reveal in plain words, both radars, and "Next battle".
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 import gradio as gr
 
 from apex_demo import plots
+from apex_demo.arena import UPLOAD_SYSTEMS, Arena, build_arena
 from apex_demo.arena_facts import ARENA_WARNING
-from apex_demo.arena import Arena, build_arena
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
@@ -32,11 +37,16 @@ POOL_NOTE = ("The bundled pool holds openly licensed real recordings, labelled b
              "AI generators; a real arena pool is configured with `APEX_ARENA_POOL`.")
 UNAVAILABLE = "⚠️ The arena is not available: {message}"
 NO_BATTLE = "Press **New battle** (or upload your own pair) to start."
-BATTLE_READY = "🎧 Battle ready. Listen to A and B, then vote."
+BATTLE_READY = "🎧 Battle ready. Listen to A and B; the vote buttons turn on once both are heard long enough."
 UPLOAD_NEEDED = "Upload both takes first."
 NO_MODEL_PICK = ("The model had no scores for these clips yet (models still loading), so this battle has "
                  "no model pick; your vote still counts.")
 CHOICES = (("A is better", "A"), ("B is better", "B"), ("Tie", "TIE"), ("Both bad", "BOTH_BAD"))
+HEARD_SO_FAR = "🎧 {side}: {seconds} of {need:g} s heard"
+HEARD_ENOUGH = "✅ {side}: heard long enough"
+SCORING_TAKES = "⏳ Scoring your two takes (the players above are folded away so the battle stays blind)…"
+SCORING_PROGRESS = "Scoring take {i} of 2"
+LISTEN_TICK_S = 1.0
 CHOICE_WORDS = {"A": "A is better", "B": "B is better", "TIE": "tie", "BOTH_BAD": "both bad"}
 SIDES = ("a", "b")
 
@@ -152,36 +162,79 @@ def _radar(reply: Mapping[str, Any], side: str):
 
 
 # -- handlers -------------------------------------------------------------------------------
-def _battle_outputs(battle: Battle, downloads: DownloadDir) -> tuple[Any, ...]:
-    """A fresh battle on the page: its clips only under neutral names (arena_api.blind_files)."""
-    buttons = [gr.Button(interactive=True) for _ in CHOICES]
-    return (battle.battle_id, fresh_listening(), *arena_api.blind_files(downloads, battle), BATTLE_READY,
-            plots.radar_figure([]), plots.radar_figure([]), *buttons)
+def heard_markdown(side: str, seconds: float, need: float) -> str:
+    """Under each player: how long it has been heard, and a tick once that is long enough."""
+    if seconds >= need:
+        return HEARD_ENOUGH.format(side=side.upper())
+    return HEARD_SO_FAR.format(side=side.upper(), seconds=int(seconds), need=need)  # whole seconds, never rounded up
+
+
+def _hidden_plot() -> Any:
+    return gr.update(value=None, visible=False)
+
+
+def _battle_outputs(battle: Battle, downloads: DownloadDir, need: float,
+                    take_names: Mapping[str, str]) -> tuple[Any, ...]:
+    """A fresh battle on the page: clips only under neutral names (arena_api.blind_files), vote
+    buttons off until both clips are heard long enough (the listening timer turns them on), no
+    figures yet, and the labelled upload players folded away so they cannot be matched by ear."""
+    buttons = [gr.Button(interactive=False) for _ in CHOICES]
+    return (battle.battle_id, fresh_listening(), dict(take_names), *arena_api.blind_files(downloads, battle),
+            heard_markdown("a", 0.0, need), heard_markdown("b", 0.0, need), BATTLE_READY,
+            _hidden_plot(), _hidden_plot(), gr.update(visible=False), gr.Timer(active=True),
+            gr.Accordion(open=False), *buttons)
 
 
 def make_new_battle(arena: Arena, downloads: DownloadDir):
     def new_battle(request: gr.Request) -> tuple[Any, ...]:
         with arena_api.arena_errors():
             battle = arena.new_battle(arena_api.session_of(request))
-            return _battle_outputs(battle, downloads)
+            return _battle_outputs(battle, downloads, arena.settings.min_listen_s, {})
 
     return new_battle
 
 
+def scoring_notice(take_1: str | None, take_2: str | None) -> tuple[Any, Any]:
+    """Shown at once when 'Start a blind battle' is pressed: fold the labelled players, say what happens."""
+    if not take_1 or not take_2:
+        return gr.skip(), gr.skip()
+    return SCORING_TAKES, gr.Accordion(open=False)
+
+
 def make_upload_battle(arena: Arena, downloads: DownloadDir):
-    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def upload_battle(take_1: str | None, take_2: str | None, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         if not take_1 or not take_2:
             raise gr.Error(UPLOAD_NEEDED, print_exception=False)
         with arena_api.arena_errors():
             battle = arena.new_upload_battle(arena_api.session_of(request), take_1, take_2)
-            arena.warm([take_1, take_2])  # score now (in the model's queue slot), so the vote is instant
-            return _battle_outputs(battle, downloads)
+            for i, take in enumerate((take_1, take_2)):  # score now (in the model's slot): the vote is instant
+                progress(i / 2, desc=SCORING_PROGRESS.format(i=i + 1))
+                arena.warm([take])
+            names = {system: Path(take).name for system, take in zip(UPLOAD_SYSTEMS, (take_1, take_2))}
+            return _battle_outputs(battle, downloads, arena.settings.min_listen_s, names)
 
     return upload_battle
 
 
+def make_listen_tick(need: float):
+    """Every second while a battle waits for its vote: update 'heard' lines, enable the buttons once
+    both clips are heard long enough, then stop ticking. The server still checks every vote."""
+
+    def tick(state: dict, battle_id: str | None) -> tuple[Any, ...]:
+        if not battle_id:
+            return (gr.skip(), gr.skip(), gr.Timer(active=False), *[gr.skip() for _ in CHOICES])
+        a, b = listened(state, "a"), listened(state, "b")
+        ready = min(a, b) >= need
+        buttons = [gr.Button(interactive=True) if ready else gr.skip() for _ in CHOICES]
+        return (heard_markdown("a", a, need), heard_markdown("b", b, need),
+                gr.Timer(active=not ready), *buttons)
+
+    return tick
+
+
 def make_vote(arena: Arena, choice: str):
-    def vote(battle_id: str | None, state: dict, request: gr.Request) -> tuple[Any, ...]:
+    def vote(battle_id: str | None, state: dict, take_names: dict, request: gr.Request) -> tuple[Any, ...]:
         if not battle_id:
             raise gr.Error(NO_BATTLE, print_exception=False)
         with arena_api.arena_errors():
@@ -189,9 +242,11 @@ def make_vote(arena: Arena, choice: str):
                                      listened(state, "a"), listened(state, "b"))
         if not reply["accepted"]:
             gr.Warning(reply["message"])
-            return (gr.skip(),) * (4 + len(CHOICES))
+            return (gr.skip(),) * (6 + len(CHOICES))
         buttons = [gr.Button(interactive=False) for _ in CHOICES]
-        return None, reveal_markdown(reply), _radar(reply, "a"), _radar(reply, "b"), *buttons
+        return (None, reveal_markdown(reply, take_names), gr.update(value=_radar(reply, "a"), visible=True),
+                gr.update(value=_radar(reply, "b"), visible=True), gr.update(visible=True),
+                gr.Timer(active=False), *buttons)
 
     return vote
 
@@ -202,42 +257,56 @@ def build(ctx: AppContext) -> None:
     arena = arena_or_notice(ctx)
     if arena is None:
         return
-    gr.Markdown(INTRO.format(min_listen=ctx.settings.min_listen_s))
+    need = ctx.settings.min_listen_s
+    gr.Markdown(INTRO.format(min_listen=need))
     battle_id = gr.State(None)
     listening = gr.State(fresh_listening())
+    take_names = gr.State({})
+    timer = gr.Timer(LISTEN_TICK_S, active=False)
     with gr.Row():
         new = gr.Button("🎲 New battle", variant="primary")
-    with gr.Accordion("Bring your own pair (two takes of one song)", open=False):
+    with gr.Accordion("Bring your own pair (two takes of one song)", open=False) as upload_box:
         with gr.Row():
             take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
             take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
         upload = gr.Button("Start a blind battle with my takes")
     with gr.Row(equal_height=True):
-        audio_a = gr.Audio(label="A", interactive=False, type="filepath")
-        audio_b = gr.Audio(label="B", interactive=False, type="filepath")
+        with gr.Column(min_width=160):
+            audio_a = gr.Audio(label="A", interactive=False, type="filepath")
+            heard_a = gr.Markdown()
+        with gr.Column(min_width=160):
+            audio_b = gr.Audio(label="B", interactive=False, type="filepath")
+            heard_b = gr.Markdown()
     with gr.Row():
-        buttons = [gr.Button(label, interactive=False) for label, _ in CHOICES]
+        buttons = [gr.Button(label, interactive=False, min_width=100) for label, _ in CHOICES]
     status = gr.Markdown(NO_BATTLE)
+    next_battle = gr.Button("▶ Next battle", variant="primary", visible=False)
     with gr.Row(equal_height=True):
-        radar_a = gr.Plot(show_label=False)
-        radar_b = gr.Plot(show_label=False)
+        radar_a = gr.Plot(show_label=False, visible=False)
+        radar_b = gr.Plot(show_label=False, visible=False)
     gr.Markdown(f"<small>{POOL_NOTE}</small>")
 
-    battle_outputs = [battle_id, listening, audio_a, audio_b, status, radar_a, radar_b, *buttons]
+    battle_outputs = [battle_id, listening, take_names, audio_a, audio_b, heard_a, heard_b, status, radar_a,
+                      radar_b, next_battle, timer, upload_box, *buttons]
     private = {"api_visibility": "private"}
-    new.click(make_new_battle(arena, ctx.downloads), inputs=None, outputs=battle_outputs, api_name="ui_arena_new",
-              **private)
-    upload.click(make_upload_battle(arena, ctx.downloads), inputs=[take_1, take_2], outputs=battle_outputs,
-                 api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID,
-                 concurrency_limit=MODEL_CONCURRENCY_LIMIT, **private)
+    for trigger, name in ((new, "ui_arena_new"), (next_battle, "ui_arena_next")):
+        trigger.click(make_new_battle(arena, ctx.downloads), inputs=None, outputs=battle_outputs, api_name=name,
+                      **private)
+    upload.click(scoring_notice, inputs=[take_1, take_2], outputs=[status, upload_box], queue=False,
+                 **private).then(
+        make_upload_battle(arena, ctx.downloads), inputs=[take_1, take_2], outputs=battle_outputs,
+        api_name="ui_arena_upload", concurrency_id=MODEL_CONCURRENCY_ID, concurrency_limit=MODEL_CONCURRENCY_LIMIT,
+        **private)
     for audio, side in ((audio_a, "a"), (audio_b, "b")):
         audio.play(lambda s, side=side: started(s, side), inputs=listening, outputs=listening, queue=False,
                    **private)
         for event in (audio.pause, audio.stop):
             event(lambda s, side=side: stopped(s, side), inputs=listening, outputs=listening, queue=False,
                   **private)
+    timer.tick(make_listen_tick(need), inputs=[listening, battle_id], outputs=[heard_a, heard_b, timer, *buttons],
+               queue=False, **private)
     for button, (_, choice) in zip(buttons, CHOICES):
-        button.click(make_vote(arena, choice), inputs=[battle_id, listening],
-                     outputs=[battle_id, status, radar_a, radar_b, *buttons], api_name=f"ui_arena_vote_{choice}",
-                     **private)
+        button.click(make_vote(arena, choice), inputs=[battle_id, listening, take_names],
+                     outputs=[battle_id, status, radar_a, radar_b, next_battle, timer, *buttons],
+                     api_name=f"ui_arena_vote_{choice}", **private)
     arena_api.build(arena, ctx.downloads)
