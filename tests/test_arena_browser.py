@@ -99,3 +99,32 @@ def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None
         browser.save_screenshot(str(tmp_path / f"arena_next_{'phone' if phone else 'desktop'}.png"))
     finally:
         browser.quit()
+
+
+def test_leaderboard_shows_what_the_votes_taught(tmp_path: Path) -> None:
+    """300 earlier votes in which listeners followed the LOWER likes: the Leaderboard tab shows the
+    learned model's AUC, the coefficient bars and both fixed rules, and no empty boxes."""
+    from selenium.webdriver.common.by import By
+
+    from apex_demo.votes import VoteStore
+    from tests.test_vote_model import make_votes
+
+    settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
+                        min_listen_s=MIN_LISTEN_S)
+    store = VoteStore.open(settings)
+    store.import_votes(make_votes(300, {"score_likes": -2.0}, seed=4))
+    store.close()
+    with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
+        wait_for(lambda: ctx.arena.board.latest() is not None)        # the background board's first pass
+        browser = chromium()
+        try:
+            browser.get(url)
+            wait_for(lambda: [b for b in browser.find_elements(By.XPATH, "//button[contains(., 'Leaderboard')]")
+                              if b.is_displayed()])[0].click()
+            wait_for(lambda: "Learned from this arena" in browser.page_source)
+            wait_for(lambda: "Which scores listeners follow here" in browser.page_source)   # plotly draws later
+            assert "Lower wins" in browser.page_source and "300 votes" in browser.page_source
+            assert "300 of them from other replicas" in browser.page_source
+            browser.save_screenshot(str(tmp_path / "leaderboard_desktop.png"))
+        finally:
+            browser.quit()

@@ -16,10 +16,11 @@ import gradio as gr
 import pandas as pd
 
 from apex_demo import arena_plots, plots
-from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, Proportion, RatingRow
+from apex_demo.analysis import MIN_VOTES_LISTED, ArenaStats, Proportion, RatingRow
 from apex_demo.arena import Arena
 from apex_demo.arena_board import Board
 from apex_demo.arena_facts import LEADERBOARD_CONTEXT
+from apex_demo.ranking import OVERALL_DEFINITION
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 from apex_demo.ui.arena_tab import arena_or_notice
 from apex_demo.ui.context import AppContext
@@ -98,7 +99,7 @@ def rules_markdown(learned: LearnedPick) -> str:
         return ""
     rows = [f"| {OUTPUT_BY_KEY[r.key].label} | {_share(r.higher)} | {_auc(r.higher_auc)} | {_share(r.lower)} | "
             f"{_auc(r.lower_auc)} |" for r in learned.rules]
-    return "\n".join([RULES_HEADER, *rows, "", f"<small>{MODEL_PICK_DEFINITION}</small>"])
+    return "\n".join([RULES_HEADER, *rows, "", f"<small>{OVERALL_DEFINITION}</small>"])
 
 
 def agreement_plot(stats: ArenaStats):
