@@ -382,7 +382,7 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
         for outputs in (arena_tab.make_new_battle(arena, downloads)(request),
                         arena_tab.make_upload_battle(arena, downloads)(str(src[0]), str(src[1]), request)):
             battle = arena.store.get_battle(outputs[0])
-            path_a, path_b = Path(outputs[2]), Path(outputs[3])
+            path_a, path_b = Path(outputs[3]), Path(outputs[4])     # after battle id, listening, take names
             assert (path_a.name, path_b.name) == ("A.ogg", "B.ogg") and path_a.parent == path_b.parent
             telltales = (battle.clip_a, battle.clip_b, battle.system_a, battle.system_b,
                          Path(battle.path_a).stem, Path(battle.path_b).stem)
@@ -418,7 +418,7 @@ def test_a_store_failure_reaches_the_voter_as_a_clear_error(arena: Arena, clock:
         arena_api.make_vote(arena)(battle.battle_id, "A", MIN_LISTEN, MIN_LISTEN, request)
     monkeypatch.setattr(arena_tab, "listened", lambda state, side: MIN_LISTEN)
     with pytest.raises(gr.Error, match=want):
-        arena_tab.make_vote(arena, "A")(battle.battle_id, arena_tab.fresh_listening(), request)
+        arena_tab.make_vote(arena, "A")(battle.battle_id, arena_tab.fresh_listening(), {}, request)
     assert arena.store.count() == 0
 
 

@@ -128,3 +128,52 @@ def test_leaderboard_shows_what_the_votes_taught(tmp_path: Path) -> None:
             browser.save_screenshot(str(tmp_path / "leaderboard_desktop.png"))
         finally:
             browser.quit()
+
+
+def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:
+    """The labelled upload players fold away when the battle starts; the reveal names the takes
+    by their file names."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    url, ctx = arena_app
+    examples = sorted((Path(__file__).resolve().parents[1] / "assets" / "examples").glob("*.ogg"))[:2]
+    takes = [tmp_path / "chorus_take_one.ogg", tmp_path / "chorus_take_two.ogg"]
+    for src, dst in zip(examples, takes):
+        shutil.copy(src, dst)
+    browser = chromium()
+
+    def button(text: str):
+        found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
+        return found[0] if found else None
+
+    def players(label: str):
+        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
+                 if b.is_displayed()]
+        return found if len(found) == 2 else None
+
+    try:
+        browser.get(url)
+        wait_for(lambda: button("Arena")).click()
+        wait_for(lambda: button("Bring your own pair")).click()
+        for label, take in zip(("Take 1", "Take 2"), takes):
+            field = wait_for(lambda: browser.execute_script(
+                "return [...document.querySelectorAll('input[type=file]')].find(i => "
+                "(i.closest('.block') || {}).textContent?.includes(arguments[0]));", label))
+            field.send_keys(str(take))
+        wait_for(lambda: len(players("Play") or []) == 2)                        # both takes loaded
+        wait_for(lambda: button("Start a blind battle")).click()
+        wait_for(lambda: "Battle ready" in browser.page_source)
+        assert button("Start a blind battle") is None                    # the labelled players folded away
+        for play in wait_for(lambda: players("Play")):
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
+            play.click()
+        wait_for(lambda: button("Tie").is_enabled())
+        button("Tie").click()
+        wait_for(lambda: "You said: tie" in browser.page_source)
+        assert "chorus_take_one.ogg" in browser.page_source and "your take 1" in browser.page_source
+        wait_for(lambda: sum(p.is_displayed() for p in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 2)
+        browser.save_screenshot(str(tmp_path / "arena_upload_reveal.png"))
+    finally:
+        browser.quit()
