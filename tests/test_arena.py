@@ -437,3 +437,7 @@ def test_learned_model_makes_the_pick_once_it_beats_the_fixed_rule(arena: Arena,
     scores_a, scores_b = after["a"]["scores"], after["b"]["scores"]
     lower_likes = "A" if scores_a["score_likes"] < scores_b["score_likes"] else "B"
     assert after["model_choice"] == lower_likes          # the learned rule: the lower likes wins
+    from apex_demo.ui import arena_tab
+
+    text = arena_tab.reveal_markdown(after)
+    assert "learned from 601 votes" in text and after["model_pick_definition"] not in text

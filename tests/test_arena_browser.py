@@ -43,6 +43,29 @@ def wait_for(condition, timeout: float = UI_WAIT_S):
     raise AssertionError("the page did not get there in time")
 
 
+def shown_buttons(browser):
+    """text -> the first visible button containing it, or None."""
+    from selenium.webdriver.common.by import By
+
+    def button(text: str):
+        found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
+        return found[0] if found else None
+
+    return button
+
+
+def shown_players(browser):
+    """label ('Play' / 'Pause') -> both visible player buttons with it, or None."""
+    from selenium.webdriver.common.by import By
+
+    def players(label: str):
+        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
+                 if b.is_displayed()]
+        return found if len(found) == 2 else None
+
+    return players
+
+
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None:
     from selenium.webdriver.common.by import By
@@ -50,14 +73,7 @@ def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None
     url, ctx = arena_app
     browser = chromium(PHONE if phone else None)
 
-    def button(text: str):
-        found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
-        return found[0] if found else None
-
-    def players(label: str):
-        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
-                 if b.is_displayed()]
-        return found if len(found) == 2 else None
+    button, players = shown_buttons(browser), shown_players(browser)
 
     def visible_plots() -> int:
         return sum(p.is_displayed() for p in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
@@ -144,14 +160,7 @@ def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:
         shutil.copy(src, dst)
     browser = chromium()
 
-    def button(text: str):
-        found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
-        return found[0] if found else None
-
-    def players(label: str):
-        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
-                 if b.is_displayed()]
-        return found if len(found) == 2 else None
+    button, players = shown_buttons(browser), shown_players(browser)
 
     try:
         browser.get(url)

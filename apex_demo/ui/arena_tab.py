@@ -27,7 +27,7 @@ from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
 from apex_demo.ui.context import AppContext, DownloadDir, LoadState
-from apex_demo.vote_model import FIXED_RULE_TEXT
+from apex_demo.vote_model import FIXED_RULE_TEXT, LEARNED_RULE
 from apex_demo.votes import Battle
 
 INTRO = ("Two clips, names hidden. Listen to **both** (at least {min_listen:g} s each), then vote. "
@@ -151,7 +151,8 @@ def reveal_markdown(reply: Mapping[str, Any], take_names: Mapping[str, str] | No
     if run["n"]:
         lines.append(f"\nSo far the model agreed with **{100 * run['rate']:.0f}%** of {run['n']} decisive votes "
                      f"(95% interval {100 * run['low']:.0f}-{100 * run['high']:.0f}%; chance is 50%).")
-    lines.append(f"\n<small>{reply['model_pick_definition']}</small>")
+    if reply.get("model_rule") != LEARNED_RULE:  # the fixed rule's definition; the learned one is on the Leaderboard
+        lines.append(f"\n<small>{reply['model_pick_definition']}</small>")
     return "\n".join(lines)
 
 
