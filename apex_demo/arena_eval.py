@@ -126,16 +126,18 @@ def notebook_features(table: BattleTable) -> np.ndarray:
     return np.column_stack(diffs + ratios + [instr] + [d * instr for d in diffs])
 
 
-def learned_model(name: str, seed: int = CV_SEED):
-    """The notebook's LogisticRegression and grid-searched SVM (n_jobs=1: results do not depend on it)."""
+def learned_model(name: str, seed: int = CV_SEED, jobs: int = 1):
+    """The notebook's LogisticRegression and grid-searched SVM (`jobs` parallel grid fits: the
+    notebook used all cores; results do not depend on it)."""
     if name == LOGREG:
         return LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced")
     pipe = Pipeline([("scaler", StandardScaler()),
                      ("svc", SVC(probability=True, random_state=seed, class_weight="balanced"))])
-    return GridSearchCV(pipe, param_grid=SVM_GRID, cv=SVM_INNER_FOLDS, scoring="roc_auc", n_jobs=1)
+    return GridSearchCV(pipe, param_grid=SVM_GRID, cv=SVM_INNER_FOLDS, scoring="roc_auc", n_jobs=jobs)
 
 
-def learned_row(name: str, table: BattleTable, folds: int = CV_FOLDS, seed: int = CV_SEED) -> TableRow:
+def learned_row(name: str, table: BattleTable, folds: int = CV_FOLDS, seed: int = CV_SEED,
+                jobs: int = 1) -> TableRow:
     """Out-of-fold predictions and probabilities (two cross_val_predict calls, as the notebook)."""
     smallest = int(min(np.sum(table.y == 1), np.sum(table.y == 0)))
     k = min(folds, smallest)
@@ -148,8 +150,8 @@ def learned_row(name: str, table: BattleTable, folds: int = CV_FOLDS, seed: int 
         with warnings.catch_warnings():
             # SVC(probability=True) is what the notebook ran; sklearn 1.9 warns that it is deprecated
             warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
-            pred = cross_val_predict(learned_model(name, seed), x, table.y, cv=cv)
-            proba = cross_val_predict(learned_model(name, seed), x, table.y, cv=cv,
+            pred = cross_val_predict(learned_model(name, seed, jobs), x, table.y, cv=cv)
+            proba = cross_val_predict(learned_model(name, seed, jobs), x, table.y, cv=cv,
                                       method="predict_proba")[:, 1]
     except ValueError as exc:  # e.g. the SVM's inner 5-fold grid search on a handful of battles
         none = (None, None, None)
@@ -159,10 +161,10 @@ def learned_row(name: str, table: BattleTable, folds: int = CV_FOLDS, seed: int 
 
 
 def notebook_table(table: BattleTable, folds: int = CV_FOLDS, seed: int = CV_SEED,
-                   models: Sequence[str] = LEARNED_MODELS) -> list[TableRow]:
+                   models: Sequence[str] = LEARNED_MODELS, jobs: int = 1) -> list[TableRow]:
     """The five rule rows, then the learned rows (`models`), as in the notebook's printed table."""
     rows = [rule_row(name, names, table) for name, names in RULES]
-    return rows + [learned_row(m, table, folds, seed) for m in models]
+    return rows + [learned_row(m, table, folds, seed, jobs) for m in models]
 
 
 def _zscore(values: np.ndarray) -> np.ndarray:

@@ -52,6 +52,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     p.add_argument("--seed", type=int, default=CV_SEED, help=f"cross-validation seed (default: {CV_SEED})")
     p.add_argument("--models", nargs="*", choices=LEARNED_MODELS, default=list(LEARNED_MODELS),
                    help="learned rows to fit (default: both; the SVM grid search takes longest)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel fits in the SVM grid search (-1: all cores, as the notebook; default: 1)")
     p.set_defaults(func=run)
 
 
@@ -139,7 +141,7 @@ def build_table(rows: Sequence[dict[str, str]], header: Sequence[str]) -> tuple[
 
 
 def evaluate_file(path: Path, settings: Settings, folds: int = CV_FOLDS, seed: int = CV_SEED,
-                  models: Sequence[str] = LEARNED_MODELS) -> dict[str, Any]:
+                  models: Sequence[str] = LEARNED_MODELS, jobs: int = 1) -> dict[str, Any]:
     """The whole report as one JSON-able dict."""
     rows, header = read_rows(path)
     has_scores = all(score_column(n, s) in header for n in ("streams", "likes") for s in "ab")
@@ -155,7 +157,7 @@ def evaluate_file(path: Path, settings: Settings, folds: int = CV_FOLDS, seed: i
             "instrumental_battles": int(table.instrumental.sum()), "a_preferred": int(table.y.sum()),
             "failed_files": failed, "skipped_battles": skipped, "notes": notes,
             "higher_wins_accuracy": higher_wins_accuracy(table),
-            "table": [r.to_dict() for r in notebook_table(table, folds, seed, models)]}
+            "table": [r.to_dict() for r in notebook_table(table, folds, seed, models, jobs)]}
 
 
 def _fmt(value: object) -> str:
@@ -189,7 +191,8 @@ def render(report: Mapping[str, Any], fmt: str) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    report = evaluate_file(args.battles, settings, folds=args.folds, seed=args.seed, models=args.models)
+    report = evaluate_file(args.battles, settings, folds=args.folds, seed=args.seed, models=args.models,
+                           jobs=args.jobs)
     text = render(report, args.format)
     if args.output is None:
         print(text)
