@@ -15,13 +15,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from apex_demo.ranking import OVERALL_DEFINITION, TOLERANCE_DEFINITION, model_pick, overall_score
-from apex_demo.scores import POPULARITY_KEYS, SCORE_KEYS
+from apex_demo.ranking import OVERALL_DEFINITION, TOLERANCE_DEFINITION, model_pick
+from apex_demo.scores import SCORE_KEYS
 from apex_demo.votes import Choice, Vote
 
 Z_95 = 1.959963984540054
@@ -113,41 +109,51 @@ def per_score_agreement(votes: Iterable[Vote]) -> dict[str, Proportion]:
 _OUTCOME = {Choice.A: 1.0, Choice.B: 0.0, Choice.TIE: 0.5}
 
 
-def _design(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows +1 (A's item) / -1 (B's item); an item pair with A-share s gives (x, 1, s) and (x, 0, 1-s).
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]   # item a, item b, A's share, battle count
 
-    Battles of the same ordered pair are merged into one row with summed weights
-    (same likelihood, far fewer rows). Each row is also added mirrored (-x, 1-y):
-    without an intercept this leaves the maximiser unchanged and guarantees both
-    classes exist even when one side always wins.
+
+def _cells(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int]) -> Cells:
+    """Battles grouped by (item a, item b, outcome): the fit and every bootstrap round work on these
+    few cells with counts, so their cost does not grow with the number of votes."""
+    counts = Counter((index[a], index[b], _OUTCOME[choice]) for a, b, choice in pairs)
+    keys = list(counts)
+    return (np.array([k[0] for k in keys], dtype=int), np.array([k[1] for k in keys], dtype=int),
+            np.array([k[2] for k in keys], dtype=float), np.array([counts[k] for k in keys], dtype=float))
+
+
+def _design(cells: Cells, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows +1 (first item) / -1 (second item): an item pair with first-item wins s and losses f
+    gives (x, 1, s) and (x, 0, f).
+
+    Battles of the same unordered pair are merged into one row with summed weights
+    (B-vs-A battles flipped: same likelihood without an intercept, far fewer rows).
+    When one class is missing (one side always won) every row is also added mirrored
+    (-x, 1-y) at half weight: the maximiser is unchanged and both classes exist.
     """
-    share: dict[tuple[int, int], list[float]] = {}
-    for a, b, choice in pairs:
-        won = share.setdefault((index[a], index[b]), [0.0, 0.0])
-        won[0] += _OUTCOME[choice]
-        won[1] += 1.0 - _OUTCOME[choice]
-    x = np.zeros((len(share), len(index)))
-    s = np.empty(len(share))
-    f = np.empty(len(share))
-    for row, ((i_a, i_b), (wins_a, wins_b)) in enumerate(share.items()):
-        x[row, i_a] += 1.0
-        x[row, i_b] -= 1.0
-        s[row], f[row] = wins_a, wins_b
-    n = len(share)
-    xs = np.vstack([x, x, -x, -x])
-    ys = np.concatenate([np.ones(n), np.zeros(n), np.zeros(n), np.ones(n)])
-    ws = np.concatenate([s, f, s, f]) / 2
+    a, b, share, count = cells
+    swap = a > b
+    first, second = np.where(swap, b, a), np.where(swap, a, b)
+    won = np.where(swap, 1.0 - share, share)
+    pair_ids, rows = np.unique(first * n_items + second, return_inverse=True)
+    s = np.bincount(rows, weights=count * won, minlength=len(pair_ids))
+    f = np.bincount(rows, weights=count * (1.0 - won), minlength=len(pair_ids))
+    n = len(pair_ids)
+    x = np.zeros((n, n_items))
+    x[np.arange(n), pair_ids // n_items] += 1.0
+    x[np.arange(n), pair_ids % n_items] -= 1.0
+    xs, ys, ws = np.vstack([x, x]), np.concatenate([np.ones(n), np.zeros(n)]), np.concatenate([s, f])
+    if not (np.any(s > 0) and np.any(f > 0)):
+        xs, ys, ws = np.vstack([xs, -xs]), np.concatenate([ys, 1.0 - ys]), np.concatenate([ws, ws]) / 2
     keep = ws > 0
     return xs[keep], ys[keep], ws[keep]
 
 
-def _fit(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int]) -> np.ndarray:
-    """Ratings (Elo scale) of every item in `index`; all equal when nothing can be learnt."""
-    x, y, w = _design(pairs, index)
-    if len(index) < 2 or len(y) == 0 or not np.any(x):
-        return np.full(len(index), RATING_BASE)
-    model = LogisticRegression(fit_intercept=False, C=BT_C, tol=1e-7, max_iter=500, solver="newton-cg")
+def _fit(cells: Cells, n_items: int) -> np.ndarray:
+    """Ratings (Elo scale) of every item; all equal when nothing can be learnt."""
+    x, y, w = _design(cells, n_items)
+    if n_items < 2 or len(y) == 0 or not np.any(x):
+        return np.full(n_items, RATING_BASE)
+    model = LogisticRegression(fit_intercept=False, C=BT_C, tol=1e-7, max_iter=500, solver="lbfgs")
     model.fit(x, y, sample_weight=w)
     return RATING_SCALE * model.coef_[0] / math.log(10) + RATING_BASE
 
@@ -165,8 +171,9 @@ def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN
     if not items:
         return []
     index = {item: i for i, item in enumerate(items)}
-    ratings = _fit(pairs, index)
-    samples = _bootstrap(pairs, index, rounds, seed)
+    cells = _cells(pairs, index)
+    ratings = _fit(cells, len(items))
+    samples = _bootstrap(cells, len(items), rounds, seed)
     tally = _tally(pairs)
     rows = []
     for item in items:
@@ -182,16 +189,17 @@ def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN
             for rank, (item, rating, low, high, w, t, lost) in enumerate(rows, start=1)]
 
 
-def _bootstrap(pairs: Sequence[tuple[str, str, Choice]], index: Mapping[str, int],
-               rounds: int, seed: int) -> np.ndarray:
+def _bootstrap(cells: Cells, n_items: int, rounds: int, seed: int) -> np.ndarray:
+    """Resampling battles with replacement = a multinomial draw of the cells' counts."""
     rng = np.random.default_rng(seed)
-    out = np.full((rounds, len(index)), np.nan)
+    a, b, share, count = cells
+    out = np.full((rounds, n_items), np.nan)
     for r in range(rounds):
-        sample = [pairs[i] for i in rng.integers(0, len(pairs), len(pairs))]
-        present = {p[0] for p in sample} | {p[1] for p in sample}
-        ratings = _fit(sample, index)
-        for item in present:
-            out[r, index[item]] = ratings[index[item]]
+        drawn = rng.multinomial(int(count.sum()), count / count.sum()).astype(float)
+        ratings = _fit((a, b, share, drawn), n_items)
+        used = drawn > 0
+        present = np.union1d(a[used], b[used])
+        out[r, present] = ratings[present]
     return out
 
 
@@ -260,86 +268,3 @@ def arena_stats(votes: Sequence[Vote], min_votes: int = MIN_VOTES_LISTED,
         systems=system_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
         clips=clip_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
     )
-
-
-# -- offline evaluation on labelled battles (the paper's Music Arena experiment) ------------
-CV_FOLDS = 10
-CV_SEED = 0
-POPULARITY_PREDICTOR = "popularity_pair"
-ALL_PREDICTOR = "all_seven"
-LOGREG_PREFIX = "logreg_cv_"
-PREDICTOR_SETS: dict[str, tuple[str, ...]] = {
-    **{key: (key,) for key in SCORE_KEYS}, POPULARITY_PREDICTOR: POPULARITY_KEYS, ALL_PREDICTOR: SCORE_KEYS}
-
-
-@dataclass(frozen=True)
-class PredictorRow:
-    """How well one predictor tells which clip the listener preferred (decisive battles only)."""
-
-    predictor: str
-    n: int
-    agreement: Proportion
-    auc: float | None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        values = (self.predictor, self.n, self.agreement.rate, self.agreement.low, self.agreement.high,
-                  self.auc, self.note)
-        return dict(zip(PREDICTOR_COLUMNS, values))
-
-
-PREDICTOR_COLUMNS = ("predictor", "n", "agreement", "agreement_low", "agreement_high", "auc", "note")
-ScoredBattle = tuple[Mapping[str, float], Mapping[str, float], Choice]
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    return float(roc_auc_score(y, score)) if len(set(y.tolist())) == 2 else None
-
-
-def _rule_row(name: str, keys: Sequence[str], battles: Sequence[ScoredBattle]) -> PredictorRow:
-    """A fixed rule: prefer the clip with the higher overall score over `keys`."""
-    diffs, labels = [], []
-    for a, b, choice in battles:
-        try:
-            diffs.append(overall_score(a, keys) - overall_score(b, keys))
-        except ValueError:  # this head does not predict these keys
-            continue
-        labels.append(1 if choice is Choice.A else 0)
-    y, d = np.array(labels), np.array(diffs)
-    decided = d != 0
-    hits = int(np.sum((d[decided] > 0) == (y[decided] == 1)))
-    return PredictorRow(name, len(y), wilson_interval(hits, int(decided.sum())), _auc(y, d) if len(y) else None,
-                        "" if len(y) else "not predicted by this head")
-
-
-def _logreg_row(name: str, keys: Sequence[str], battles: Sequence[ScoredBattle],
-                folds: int, seed: int) -> PredictorRow:
-    """Logistic regression on score differences, out-of-fold predictions (stratified k-fold)."""
-    rows = [(a, b, c) for a, b, c in battles if all(a.get(k) is not None and b.get(k) is not None for k in keys)]
-    x = np.array([[a[k] - b[k] for k in keys] for a, b, _ in rows]).reshape(len(rows), len(keys))
-    y = np.array([1 if c is Choice.A else 0 for _, _, c in rows])
-    smallest = int(min(np.sum(y == 1), np.sum(y == 0))) if len(y) else 0
-    k = min(folds, smallest)
-    if k < 2:
-        return PredictorRow(name, len(y), wilson_interval(0, 0), None,
-                            "needs at least 2 decisive votes for each side")
-    model = make_pipeline(StandardScaler(), LogisticRegression())
-    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    proba = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    hits = int(np.sum((proba > 0.5) == (y == 1)))
-    note = f"{k}-fold CV, seed {seed}" + ("" if k == folds else f" (fewer than {folds} folds: small data)")
-    return PredictorRow(name, len(y), wilson_interval(hits, len(y)), _auc(y, proba), note)
-
-
-def evaluate_predictors(battles: Sequence[ScoredBattle], folds: int = CV_FOLDS,
-                        seed: int = CV_SEED) -> list[PredictorRow]:
-    """Per predictor (each score, the popularity pair, all seven) agreement and ROC AUC,
-    then cross-validated logistic regressions on the score differences, as in the APEX paper.
-
-    Only decisive battles (A or B) are used; `y = 1` means the listener preferred A.
-    """
-    decisive = [b for b in battles if b[2] in (Choice.A, Choice.B)]
-    rows = [_rule_row(name, keys, decisive) for name, keys in PREDICTOR_SETS.items()]
-    for name, keys in ((POPULARITY_PREDICTOR, POPULARITY_KEYS), (ALL_PREDICTOR, SCORE_KEYS)):
-        rows.append(_logreg_row(LOGREG_PREFIX + name, keys, decisive, folds, seed))
-    return rows

@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from apex_demo.analysis import MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, arena_stats, wilson_interval
+from apex_demo.arena_board import SNAPSHOT_FILENAME, BoardRefresher
 from apex_demo.blind import BlindClips, probe_duration
 from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.ranking import model_pick, overall_score
-from apex_demo.votes import (Battle, Choice, Refusal, Vote, VoteRefused, VoteStore, counts_for_leaderboard)
+from apex_demo.vote_model import FIXED_RULE, FIXED_RULE_TEXT
+from apex_demo.votes import Battle, Choice, Refusal, Vote, VoteRefused, VoteStore, counts_for_leaderboard
 
 LOG = logging.getLogger(__name__)
 
@@ -291,10 +293,11 @@ class Arena:
         self._battle_limit = RateLimiter(settings.votes_per_minute * BATTLES_PER_VOTE_LIMIT, RATE_WINDOW_S, clock)
         self._tally_lock = threading.Lock()
         self._tally = _Tally()
-        self._stats_lock = threading.Lock()
-        self._stats: tuple[tuple[int, int, int], ArenaStats] | None = None
-        self._flagged = 0                 # votes flagged by this process: part of the stats cache key
         self._pruned_at = -math.inf
+        self.board = BoardRefresher(store.votes, store.count, store.remote_count,
+                                    sync=store.pull_from_hub if store.syncs_with_hub else None,
+                                    snapshot_path=store.path.parent / SNAPSHOT_FILENAME,
+                                    signed_in_only=settings.arena_signed_in_only)
         for vote in store.votes():
             self._count(vote)
         self.prune()
@@ -381,7 +384,7 @@ class Arena:
         battle = self._open_battle(self.session_key(visitor.session), battle_id)
         self._check_listening(battle, listened)
         scores_a, scores_b = self._known_scores(battle.path_a), self._known_scores(battle.path_b)
-        pick = model_pick(scores_a, scores_b) if scores_a and scores_b else None
+        pick, rule = self._pick(scores_a, scores_b) if scores_a and scores_b else (None, None)
         vote = Vote(battle.battle_id, verdict, battle.session, battle.source, battle.clip_a, battle.clip_b,
                     battle.system_a, battle.system_b, listened[0], listened[1], battle.served_at,
                     self._clock(), pick, scores_a, scores_b, self.model_name if pick else None,
@@ -389,7 +392,15 @@ class Arena:
         self.store.add_vote(vote)  # committed (or refused as already_voted) before we answer
         self._count(vote)
         self.check_anomalies()
-        return self._reveal(vote)
+        return self._reveal(vote, rule)
+
+    def _pick(self, scores_a: Mapping[str, float], scores_b: Mapping[str, float]) -> tuple[Choice, str]:
+        """The model's pick and the rule that made it: the model learned from this arena's votes
+        once it beats the fixed rule out of fold (apex_demo.vote_model), else ranking.model_pick."""
+        board = self.board.latest()
+        if board is None:
+            return model_pick(scores_a, scores_b), FIXED_RULE
+        return board.learned.pick(scores_a, scores_b)
 
     def vote_reply(self, who: Visitor | str, battle_id: str, choice: object,
                    listened_a_s: object, listened_b_s: object) -> dict[str, Any]:
@@ -500,8 +511,7 @@ class Arena:
                 flag = ANOMALY_FLAG.format(system=system, n=len(involved), minutes=ANOMALY_WINDOW_S / 60)
                 flagged += self.store.flag_votes([v.battle_id for v in involved if v.flag is None], flag)
         if flagged:
-            with self._stats_lock:
-                self._flagged += flagged
+            self.board.invalidate()  # the vote count is unchanged, but the counted votes are not
             LOG.warning("anomaly check: %d votes flagged out of the leaderboard", flagged)
         return flagged
 
@@ -519,13 +529,14 @@ class Arena:
         return [v for v in self.store.votes() if counts_for_leaderboard(v, only)]
 
     def stats(self, min_votes: int = MIN_VOTES_LISTED) -> ArenaStats:
-        """Agreement and leaderboards over the counted votes, recomputed only when the number of
-        votes changed (the bootstrap takes a second or two, and every page load asks for it)."""
-        with self._stats_lock:
-            key = (self.store.count(), self._flagged, min_votes)
-            if self._stats is None or self._stats[0] != key:
-                self._stats = (key, arena_stats(self.leaderboard_votes(), min_votes=min_votes))
-            return self._stats[1]
+        """Fresh statistics for scripts and tests: the background board when it counts every vote,
+        else computed now. Pages use `board.latest()`, which never computes."""
+        if min_votes != MIN_VOTES_LISTED:
+            return arena_stats(self.leaderboard_votes(), min_votes=min_votes)
+        board = self.board.latest()
+        if board is None or board.votes != self.store.count():
+            board = self.board.refresh()
+        return board.stats
 
     def running_agreement(self) -> dict[str, Any]:
         with self._tally_lock:
@@ -538,7 +549,13 @@ class Arena:
         info["overall"] = round(overall_score(scores), 2) if scores else None
         return info
 
-    def _reveal(self, vote: Vote) -> dict[str, Any]:
+    def _rule_text(self, rule: str | None) -> str | None:
+        board = self.board.latest()
+        if rule is None:
+            return None
+        return board.learned.rule_text(rule) if board is not None else FIXED_RULE_TEXT
+
+    def _reveal(self, vote: Vote, rule: str | None = None) -> dict[str, Any]:
         decisive = vote.choice in (Choice.A, Choice.B) and vote.model_choice in (Choice.A, Choice.B)
         return {
             "accepted": True, "reason": None, "message": "vote counted",
@@ -546,6 +563,7 @@ class Arena:
             "model_choice": vote.model_choice.value if vote.model_choice else None,
             "agreed": (vote.choice == vote.model_choice) if decisive else None,
             "model_pick_definition": MODEL_PICK_DEFINITION,
+            "model_rule": rule, "model_rule_text": self._rule_text(rule),
             "a": self._clip_reveal(vote.clip_a, vote.system_a, vote.scores_a),
             "b": self._clip_reveal(vote.clip_b, vote.system_b, vote.scores_b),
             "running_agreement": self.running_agreement(),

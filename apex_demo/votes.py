@@ -12,7 +12,10 @@ race past the arena's checks at the same time.
 When `Settings.votes_repo` is set, every committed vote is also appended to a
 per-process JSONL file that `huggingface_hub.CommitScheduler` uploads to that
 dataset (files are only ever appended to, never rewritten), and an empty local
-store is restored from the dataset at start (Spaces disks are ephemeral).
+store is restored from the dataset at start (Spaces disks are ephemeral). Several
+replicas may share one dataset: each writes its own file, and `pull_from_hub`
+(run by the leaderboard's background refresh, at most once a minute) imports all
+of them, deduplicated by battle id.
 """
 
 from __future__ import annotations
@@ -370,6 +373,24 @@ class VoteStore:
                 raise
             return self._conn.total_changes - before
 
+    def remote_count(self) -> int:
+        """Votes on battles this replica never served: pulled from the Hub dataset (other replicas,
+        or this Space's earlier runs restored at start)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM votes WHERE battle_id NOT IN "
+                                          "(SELECT battle_id FROM battles)").fetchone()[0])
+
+    @property
+    def syncs_with_hub(self) -> bool:
+        return self._hub is not None
+
+    def pull_from_hub(self) -> int:
+        """Import every replica's JSONL log from the Hub dataset (duplicates by battle id are
+        ignored); returns how many votes were new. A no-op without a Hub vote dataset."""
+        if self._hub is None:
+            return 0
+        return restore_from_hub(self, self._hub.repo_id, self._hub.token)
+
     def has_vote(self, battle_id: str) -> bool:
         with self._lock:
             return self._conn.execute("SELECT 1 FROM votes WHERE battle_id = ?", (battle_id,)).fetchone() is not None
@@ -473,6 +494,7 @@ class HubVoteLog:
         import huggingface_hub  # imported here: only needed when the Hub log is enabled
 
         folder.mkdir(parents=True, exist_ok=True)
+        self.repo_id, self.token = repo_id, token
         self.file = folder / f"votes-{uuid.uuid4().hex}.jsonl"
         try:
             self._scheduler = huggingface_hub.CommitScheduler(

@@ -148,21 +148,3 @@ def test_arena_stats_leaves_uploads_out_of_the_leaderboard() -> None:
     stats = arena_stats(votes, min_votes=1, rounds=10)
     assert {r.item for r in stats.systems} == {"x", "y"}
     assert stats.agreement.k == 6 and stats.total_votes == 12
-
-
-def test_evaluate_predictors_known_answers() -> None:
-    from apex_demo.analysis import evaluate_predictors
-
-    battles = []
-    for i in range(20):
-        good = dict(HIGH, score_streams=60.0 + i)
-        bad = dict(LOW, score_streams=40.0 - i)
-        battles.append((good, bad, Choice.A) if i % 2 else (bad, good, Choice.B))
-    battles.append((HIGH, LOW, Choice.TIE))            # not decisive: ignored
-    rows = {r.predictor: r for r in evaluate_predictors(battles, folds=10, seed=0)}
-    assert rows["all_seven"].auc == pytest.approx(1.0) and rows["all_seven"].agreement.rate == 1.0
-    assert rows["score_streams"].n == 20
-    assert rows["logreg_cv_all_seven"].auc == pytest.approx(1.0)
-    assert rows["logreg_cv_all_seven"].note == "10-fold CV, seed 0"
-    few = {r.predictor: r for r in evaluate_predictors(battles[:1], folds=10)}
-    assert few["logreg_cv_all_seven"].auc is None and "at least 2" in few["logreg_cv_all_seven"].note

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from apex_demo.arena import (BATTLE_TTL_S, DEFAULT_POOL_DIR, Arena, PoolClip, draw_pair, load_pool)
+from apex_demo.arena_board import compute_board
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.votes import Choice, Refusal, VoteRefused, VoteStore
@@ -313,19 +314,21 @@ def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> 
     reply = listen_and_vote(arena, clock, choice="A")
     text = arena_tab.reveal_markdown(reply)
     assert reply["a"]["system"] in text and reply["b"]["system"] in text
-    assert f"Model's pick: {reply['model_choice']}" in text and "overall" in text
+    assert text.startswith("### You said: A is better") and "overall" in text
+    assert "The model picked" in text and "higher overall score" in text     # the rule that made the pick
+    tie = dict(reply, choice="TIE", agreed=None)
+    assert arena_tab.reveal_markdown(tie).startswith("### You said: tie")
+    upload = dict(reply, a=dict(reply["a"], system="your take 1"), b=dict(reply["b"], system="your take 2"))
+    named = arena_tab.reveal_markdown(upload, {"your take 1": "chorus_v2.wav", "your take 2": "chorus_v1.wav"})
+    assert "*chorus_v2.wav*" in named and "*chorus_v1.wav*" in named
     figure = arena_tab._radar(reply, "a")
     assert len(figure.data) == 1
-    stats = arena.stats(min_votes=1)
-    assert "1 votes" in leaderboard_tab.summary_markdown(stats)
-    assert list(leaderboard_tab.board_table(stats.systems).columns) == leaderboard_tab.BOARD_COLUMNS
-    assert leaderboard_tab.summary_markdown(make_arena_stats_empty()) == leaderboard_tab.EMPTY
-
-
-def make_arena_stats_empty():
-    from apex_demo.analysis import arena_stats
-
-    return arena_stats([])
+    board = arena.board.refresh()
+    line = leaderboard_tab.summary_markdown(board)
+    assert "**1 votes**" in line and "49 more" in line and "\n" not in line     # one compact line
+    assert list(leaderboard_tab.board_table(board.stats.systems).columns) == leaderboard_tab.BOARD_COLUMNS
+    assert leaderboard_tab.summary_markdown(compute_board([])) == leaderboard_tab.EMPTY
+    assert leaderboard_tab.summary_markdown(None) == leaderboard_tab.COMPUTING
 
 
 def test_arena_figures() -> None:
@@ -383,7 +386,7 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
         for outputs in (arena_tab.make_new_battle(arena)(request),
                         arena_tab.make_upload_battle(arena)(str(src[0]), str(src[1]), request)):
             battle = arena.store.get_battle(outputs[0])
-            path_a, path_b = Path(outputs[2]), Path(outputs[3])
+            path_a, path_b = Path(outputs[3]), Path(outputs[4])     # after battle id, listening, take names
             assert (path_a.name, path_b.name) == ("A.flac", "B.flac") and path_a.parent == path_b.parent
             telltales = (battle.clip_a, battle.clip_b, battle.system_a, battle.system_b,
                          Path(battle.path_a).stem, Path(battle.path_b).stem)
@@ -422,5 +425,26 @@ def test_a_store_failure_reaches_the_voter_as_a_clear_error(arena: Arena, clock:
         arena_api.make_vote(arena)(battle.battle_id, "A", MIN_LISTEN, MIN_LISTEN, request)
     monkeypatch.setattr(arena_tab, "listened", lambda state, side: MIN_LISTEN)
     with pytest.raises(gr.Error, match=want):
-        arena_tab.make_vote(arena, "A")(battle.battle_id, arena_tab.fresh_listening(), request)
+        arena_tab.make_vote(arena, "A")(battle.battle_id, arena_tab.fresh_listening(), {}, request)
     assert arena.store.count() == 0
+
+
+def test_learned_model_makes_the_pick_once_it_beats_the_fixed_rule(arena: Arena, clock: FakeClock) -> None:
+    """600 earlier votes (from elsewhere: their battles were not served here) in which listeners
+    preferred the clip with LOWER likes: after the background refit the pick is the learned model's."""
+    from tests.test_vote_model import make_votes
+
+    before = listen_and_vote(arena, clock)
+    assert before["model_rule"] == "fixed" and "higher overall score" in before["model_rule_text"]
+    arena.store.import_votes(make_votes(600, {"score_likes": -2.0}, seed=4))
+    board = arena.board.refresh()
+    assert board.remote_votes == 600 and board.votes == 601 and board.learned.beats_fixed
+    after = listen_and_vote(arena, clock)
+    assert after["model_rule"] == "learned" and "learned from 601 votes" in after["model_rule_text"]
+    scores_a, scores_b = after["a"]["scores"], after["b"]["scores"]
+    lower_likes = "A" if scores_a["score_likes"] < scores_b["score_likes"] else "B"
+    assert after["model_choice"] == lower_likes          # the learned rule: the lower likes wins
+    from apex_demo.ui import arena_tab
+
+    text = arena_tab.reveal_markdown(after)
+    assert "learned from 601 votes" in text and after["model_pick_definition"] not in text

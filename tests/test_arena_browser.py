@@ -1,7 +1,9 @@
-"""The Arena page in headless Chromium: a vote before listening is refused, after listening it counts.
+"""The Arena page in headless Chromium, desktop and phone: listen -> vote -> reveal -> next battle.
 
 Proves that the page's play/pause events reach the server and become the listening
-times the arena rules check. Uses the stand-in scorer of tests/app_server.
+times the arena rules check, that the vote buttons turn on only once both clips are
+heard long enough, and that the reveal and "Next battle" work. Uses the stand-in
+scorer of tests/app_server. Screenshots are written to the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -18,18 +20,8 @@ from tests.app_server import FakeScorer, chromium, running_app
 
 pytestmark = pytest.mark.browser  # skipped, with the reason, without Chromium (tests/conftest.py)
 MIN_LISTEN_S = 2.0
-LISTEN_MARGIN_S = 5.0  # play/pause events may reach a busy server late; delays only add listening time
 UI_WAIT_S = 60
-
-
-@pytest.fixture()
-def browser():
-    """Headless Chromium (skipped, with the reason, when absent)."""
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
+PHONE = (390, 844)
 
 
 @pytest.fixture()
@@ -52,40 +44,143 @@ def wait_for(condition, timeout: float = UI_WAIT_S):
     raise AssertionError("the page did not get there in time")
 
 
-def test_vote_counts_only_after_listening(arena_app, browser, tmp_path: Path) -> None:
+def shown_buttons(browser):
+    """text -> the first visible button containing it, or None."""
     from selenium.webdriver.common.by import By
-
-    url, ctx = arena_app
 
     def button(text: str):
         found = [b for b in browser.find_elements(By.XPATH, f"//button[contains(., '{text}')]") if b.is_displayed()]
         return found[0] if found else None
+
+    return button
+
+
+def shown_players(browser):
+    """label ('Play' / 'Pause') -> both visible player buttons with it, or None."""
+    from selenium.webdriver.common.by import By
 
     def players(label: str):
         found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
                  if b.is_displayed()]
         return found if len(found) == 2 else None
 
-    browser.get(url)
-    wait_for(lambda: button("Arena")).click()
-    wait_for(lambda: button("New battle")).click()
-    wait_for(lambda: button("A is better") and button("A is better").is_enabled())
-    wait_for(lambda: players("Play"))
-    wait_for(lambda: ctx.arena.store.battle_count() == 1)
-    time.sleep(MIN_LISTEN_S)                       # past "too early": now only listening is missing
-    button("A is better").click()
-    wait_for(lambda: "Listen to each clip" in browser.page_source)
-    assert ctx.arena.store.count() == 0
+    return players
 
-    for play in players("Play"):
-        play.click()
-    time.sleep(MIN_LISTEN_S + LISTEN_MARGIN_S)     # real playback time, measured by the server
-    for pause in [b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Pause']")
-                  if b.is_displayed()]:                # a clip shorter than the wait has ended by itself
-        pause.click()
-    button("B is better").click()
-    wait_for(lambda: "You voted" in browser.page_source)
-    (vote,) = ctx.arena.store.votes()
-    assert vote.choice.value == "B"
-    assert vote.listened_a_s >= MIN_LISTEN_S and vote.listened_b_s >= MIN_LISTEN_S
-    browser.save_screenshot(str(tmp_path / "arena_after_vote.png"))
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, ctx = arena_app
+    browser = chromium(PHONE if phone else None)
+
+    button, players = shown_buttons(browser), shown_players(browser)
+
+    def visible_plots() -> int:
+        return sum(p.is_displayed() for p in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
+
+    try:
+        browser.get(url)
+        wait_for(lambda: button("Arena")).click()
+        wait_for(lambda: button("New battle")).click()
+        wait_for(lambda: players("Play"))
+        wait_for(lambda: "of 2 s heard" in browser.page_source)
+        assert not button("A is better").is_enabled()            # nothing heard yet: no voting
+        assert visible_plots() == 0                               # no empty figure boxes before a vote
+
+        for play in players("Play"):
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
+            play.click()
+        wait_for(lambda: "A: heard long enough" in browser.page_source and "B: heard long enough" in browser.page_source)
+        wait_for(lambda: button("B is better").is_enabled())
+        for pause in wait_for(lambda: players("Pause")):
+            pause.click()
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button("B is better"))
+        button("B is better").click()
+        wait_for(lambda: "You said: B is better" in browser.page_source)
+        (vote,) = ctx.arena.store.votes()
+        assert vote.choice.value == "B"
+        assert vote.listened_a_s >= MIN_LISTEN_S and vote.listened_b_s >= MIN_LISTEN_S
+        wait_for(lambda: visible_plots() == 2)
+        browser.save_screenshot(str(tmp_path / f"arena_reveal_{'phone' if phone else 'desktop'}.png"))
+
+        next_button = wait_for(lambda: button("Next battle"))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", next_button)
+        next_button.click()
+        wait_for(lambda: ctx.arena.store.battle_count() == 2)
+        wait_for(lambda: "You said" not in browser.page_source and visible_plots() == 0)
+        assert not button("A is better").is_enabled() and button("Next battle") is None
+        browser.save_screenshot(str(tmp_path / f"arena_next_{'phone' if phone else 'desktop'}.png"))
+    finally:
+        browser.quit()
+
+
+def test_leaderboard_shows_what_the_votes_taught(tmp_path: Path) -> None:
+    """300 earlier votes in which listeners followed the LOWER likes: the Leaderboard tab shows the
+    learned model's AUC, the coefficient bars and both fixed rules, and no empty boxes."""
+    from selenium.webdriver.common.by import By
+
+    from apex_demo.votes import VoteStore
+    from tests.test_vote_model import make_votes
+
+    settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
+                        min_listen_s=MIN_LISTEN_S)
+    store = VoteStore.open(settings)
+    store.import_votes(make_votes(300, {"score_likes": -2.0}, seed=4))
+    store.close()
+    with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
+        wait_for(lambda: ctx.arena.board.latest() is not None)        # the background board's first pass
+        browser = chromium()
+        try:
+            browser.get(url)
+            wait_for(lambda: [b for b in browser.find_elements(By.XPATH, "//button[contains(., 'Leaderboard')]")
+                              if b.is_displayed()])[0].click()
+            wait_for(lambda: "Learned from this arena" in browser.page_source)
+            wait_for(lambda: "Which scores listeners follow here" in browser.page_source)   # plotly draws later
+            assert "Lower wins" in browser.page_source and "300 votes" in browser.page_source
+            assert "300 of them from other replicas" in browser.page_source
+            browser.save_screenshot(str(tmp_path / "leaderboard_desktop.png"))
+        finally:
+            browser.quit()
+
+
+def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:
+    """The labelled upload players fold away when the battle starts; the reveal names the takes
+    by their file names."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    url, ctx = arena_app
+    examples = sorted((Path(__file__).resolve().parents[1] / "assets" / "examples").glob("*.ogg"))[:2]
+    takes = [tmp_path / "chorus_take_one.ogg", tmp_path / "chorus_take_two.ogg"]
+    for src, dst in zip(examples, takes):
+        shutil.copy(src, dst)
+    browser = chromium()
+
+    button, players = shown_buttons(browser), shown_players(browser)
+
+    try:
+        browser.get(url)
+        wait_for(lambda: button("Arena")).click()
+        wait_for(lambda: button("Bring your own pair")).click()
+        for label, take in zip(("Take 1", "Take 2"), takes):
+            field = wait_for(lambda label=label: browser.execute_script(
+                "return [...document.querySelectorAll('input[type=file]')].find(i => "
+                "(i.closest('.block') || {}).textContent?.includes(arguments[0]));", label))
+            field.send_keys(str(take))
+        wait_for(lambda: len(players("Play") or []) == 2)                        # both takes loaded
+        wait_for(lambda: button("Start a blind battle")).click()
+        wait_for(lambda: "Battle ready" in browser.page_source)
+        assert button("Start a blind battle") is None                    # the labelled players folded away
+        for play in wait_for(lambda: players("Play")):
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
+            play.click()
+        wait_for(lambda: button("Tie").is_enabled())
+        button("Tie").click()
+        wait_for(lambda: "You said: tie" in browser.page_source)
+        assert "chorus_take_one.ogg" in browser.page_source and "your take 1" in browser.page_source
+        wait_for(lambda: sum(p.is_displayed() for p in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 2)
+        browser.save_screenshot(str(tmp_path / "arena_upload_reveal.png"))
+    finally:
+        browser.quit()

@@ -137,9 +137,11 @@ def test_fifty_clients_twenty_battles_each(loaded: tuple[str, AppContext, list[d
 @pytest.mark.slow
 def test_stats_endpoint_after_the_load(loaded: tuple[str, AppContext, list[dict[str, object]]]) -> None:
     url, ctx, _ = loaded
+    ctx.arena.board.refresh()   # the endpoint serves the background board (at most a minute old): bring it up to date
     client = Client(url, verbose=False, download_files=False)
     stats = client.predict(api_name="/arena_stats")
     assert stats["total_votes"] == CLIENTS * BATTLES_PER_CLIENT
+    assert stats["learned_model"]["decisive_votes"] == 500 and stats["votes_from_elsewhere"] == 0
     # agreement counts the 500 A/B votes, less those where the model's pick was a TIE (scores within
     # ranking.SAME_TOLERANCE), as stored with each vote
     decisive = [v for v in ctx.arena.store.votes() if v.choice.value in ("A", "B")

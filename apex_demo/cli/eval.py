@@ -1,12 +1,14 @@
-"""`eval BATTLES.csv`: how well APEX predicts human preferences in labelled battles.
+"""`eval BATTLES.csv`: the APEX authors' Music Arena table (APEX_arena_experiment.ipynb) for any battles.
 
-The file follows Music Arena's public data: columns battle_uuid, system_a,
-system_b, preference (A, B, TIE or BOTH_BAD), audio_a, audio_b (paths relative to
-the csv). Every clip is scored once (the embedding cache makes reruns fast).
-Per predictor (each score, the popularity pair, all seven averaged) it reports
-agreement with decisive votes and ROC AUC, then a 10-fold cross-validated
-logistic regression on score differences with a fixed seed, as in the APEX
-paper. Files that fail to score are listed, not fatal: their battles are skipped.
+The csv has one battle per row, a `user_preference` (or `preference`) column with A,
+B, TIE or BOTH_BAD, an optional `is_instrumental` column (true/false), and either
+the notebook's score columns `pred_streams_a` ... `pred_naturalness_b` (used as
+they are) or audio columns `audio_a`, `audio_b` (paths relative to the csv, scored
+first; the embedding cache makes reruns fast). Only decisive battles (A or B) are
+evaluated. It prints the notebook's table (five "lower score wins" rule rows,
+LogisticRegression and SVM on the notebook's features with 10-fold stratified CV,
+seed 42: ROC AUC and F1 overall / instrumental / with vocals) and cell 4's
+"higher score wins" accuracy. Files that fail to score are listed, not fatal.
 """
 
 from __future__ import annotations
@@ -15,122 +17,182 @@ import argparse
 import csv
 import io
 import json
-from dataclasses import dataclass
+import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from apex_demo.analysis import CV_FOLDS, CV_SEED, PREDICTOR_COLUMNS, evaluate_predictors
+import numpy as np
+
+from apex_demo.arena_eval import (CV_FOLDS, CV_SEED, KEY_OF_NAME, LEARNED_MODELS, NAMES, TABLE_COLUMNS,
+                                  BattleTable, higher_wins_accuracy, notebook_table)
 from apex_demo.cli.score import record_of
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.votes import Choice, VoteRefused
 
-REQUIRED_COLUMNS = ("battle_uuid", "system_a", "system_b", "preference", "audio_a", "audio_b")
+PREFERENCE_COLUMNS = ("user_preference", "preference")
+AUDIO_COLUMNS = ("audio_a", "audio_b")
+INSTRUMENTAL_COLUMN = "is_instrumental"
+ID_COLUMN = "battle_uuid"
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "f", ""})
 FORMATS = ("table", "json", "csv")
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
 MISSING = "-"
+NO_INSTRUMENTAL_NOTE = "no is_instrumental column: every battle counts as non-instrumental"
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("eval", help="agreement and ROC AUC of APEX on labelled battles", description=__doc__)
-    p.add_argument("battles", type=Path, help="Music-Arena-style CSV of battles")
+    p = sub.add_parser("eval", help="the APEX Music Arena table (ROC AUC, F1) for labelled battles",
+                       description=__doc__)
+    p.add_argument("battles", type=Path, help="csv of battles (notebook score columns or audio paths)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--output", type=Path, help="write to this file instead of standard output")
     p.add_argument("--folds", type=int, default=CV_FOLDS, help=f"cross-validation folds (default: {CV_FOLDS})")
     p.add_argument("--seed", type=int, default=CV_SEED, help=f"cross-validation seed (default: {CV_SEED})")
+    p.add_argument("--models", nargs="*", choices=LEARNED_MODELS, default=list(LEARNED_MODELS),
+                   help="learned rows to fit (default: both; the SVM grid search takes longest)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel fits in the SVM grid search (-1: all cores, as the notebook; default: 1)")
     p.set_defaults(func=run)
 
 
-@dataclass(frozen=True)
-class BattleRow:
-    battle_uuid: str
-    preference: str
-    audio_a: Path
-    audio_b: Path
+def score_column(name: str, side: str) -> str:
+    return f"pred_{name}_{side}"
 
 
-def read_battles(path: Path) -> list[BattleRow]:
-    """Rows of the csv; audio paths resolved relative to the csv's folder."""
+def read_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """The csv's rows and header; a clear error when it is missing or has neither kind of columns."""
     if not path.is_file():
         raise ApexError(f"battle file {path} not found.", ErrorCode.FILE_NOT_FOUND)
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ApexError(f"{path.name} lacks the column(s) {missing}; expected {list(REQUIRED_COLUMNS)}.",
-                            ErrorCode.BAD_REQUEST)
-        return [BattleRow(r["battle_uuid"], r["preference"], path.parent / r["audio_a"], path.parent / r["audio_b"])
-                for r in reader]
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    has_scores = all(score_column(n, s) in header for n in ("streams", "likes") for s in "ab")
+    has_audio = all(c in header for c in AUDIO_COLUMNS)
+    preference = next((c for c in PREFERENCE_COLUMNS if c in header), None)
+    if preference is None or not (has_scores or has_audio):
+        raise ApexError(f"{path.name} needs a {' or '.join(PREFERENCE_COLUMNS)} column and either the score "
+                        f"columns {score_column('streams', 'a')} ... {score_column('naturalness', 'b')} or "
+                        f"the audio columns {list(AUDIO_COLUMNS)}; it has {header}.", ErrorCode.BAD_REQUEST)
+    return rows, header
 
 
-def score_clips(paths: set[Path], settings: Settings) -> tuple[dict[Path, Mapping[str, float]], list[dict[str, str]]]:
-    """Scores of every clip that can be scored, and an error entry for each that cannot."""
+def _flag(text: str | None) -> bool | None:
+    word = (text or "").strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+
+
+def _number(text: str | None) -> float:
+    try:
+        value = float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def score_audio(rows: Sequence[dict[str, str]], folder: Path, settings: Settings) -> list[dict[str, str]]:
+    """Score every clip once and fill the notebook's score columns; an error entry per failed file."""
     from apex_demo.batch import score_records  # the engine loads only when something is scored
     from apex_demo.scoring import get_scorer
 
+    paths = sorted({str(folder / r[c]) for r in rows for c in AUDIO_COLUMNS if r.get(c)})
     scorer = get_scorer(settings)
-    scores: dict[Path, Mapping[str, float]] = {}
     failed: list[dict[str, str]] = []
-    ordered = sorted(paths)
-    for path, record in zip(ordered, score_records([str(p) for p in ordered], record_of(scorer), len(ordered) > 1)):
+    scores: dict[str, Mapping[str, float]] = {}
+    for path, record in zip(paths, score_records(paths, record_of(scorer), len(paths) > 1)):
         if "error" in record:
-            failed.append({"file": str(path), **record["error"]})
+            failed.append({"file": path, **record["error"]})
         else:
             scores[path] = record["scores"]
-    return scores, failed
-
-
-def evaluate_file(path: Path, settings: Settings, folds: int = CV_FOLDS, seed: int = CV_SEED) -> dict[str, Any]:
-    """The whole report as one JSON-able dict."""
-    rows = read_battles(path)
-    scores, failed = score_clips({p for r in rows for p in (r.audio_a, r.audio_b)}, settings)
-    usable, skipped = [], []
     for row in rows:
+        for side, column in zip("ab", AUDIO_COLUMNS):
+            got = scores.get(str(folder / row.get(column, "")), {})
+            for name, key in KEY_OF_NAME.items():
+                row[score_column(name, side)] = "" if got.get(key) is None else str(got[key])
+    return failed
+
+
+def build_table(rows: Sequence[dict[str, str]], header: Sequence[str]) -> tuple[BattleTable, list[dict[str, str]]]:
+    """Decisive battles with both clips' streams and likes; a `why` entry for every battle left out."""
+    preference = next(c for c in PREFERENCE_COLUMNS if c in header)
+    kept, skipped = [], []
+    for i, row in enumerate(rows):
+        ident = row.get(ID_COLUMN) or f"row {i + 2}"
         try:
-            choice = Choice.parse(row.preference)
+            choice = Choice.parse(row.get(preference))
         except VoteRefused:
-            skipped.append({"battle_uuid": row.battle_uuid, "why": f"unknown preference {row.preference!r}"})
+            skipped.append({ID_COLUMN: ident, "why": f"unknown preference {row.get(preference)!r}"})
             continue
-        if row.audio_a not in scores or row.audio_b not in scores:
-            skipped.append({"battle_uuid": row.battle_uuid, "why": "a clip could not be scored"})
-            continue
-        usable.append((scores[row.audio_a], scores[row.audio_b], choice))
-    predictors = evaluate_predictors(usable, folds=folds, seed=seed)
-    return {"battles": len(rows), "scored_battles": len(usable),
-            "decisive_battles": sum(c in (Choice.A, Choice.B) for _, _, c in usable),
-            "failed_files": failed, "skipped_battles": skipped,
-            "predictors": [p.to_dict() for p in predictors]}
+        if choice not in (Choice.A, Choice.B):
+            skipped.append({ID_COLUMN: ident, "why": f"{choice.value} is not decisive"})
+        elif any(math.isnan(_number(row.get(score_column(n, s)))) for n in ("streams", "likes") for s in "ab"):
+            skipped.append({ID_COLUMN: ident, "why": "no scores for a clip"})
+        elif _flag(row.get(INSTRUMENTAL_COLUMN)) is None and INSTRUMENTAL_COLUMN in header:
+            skipped.append({ID_COLUMN: ident, "why": f"is_instrumental {row.get(INSTRUMENTAL_COLUMN)!r} "
+                                                     "is not true or false"})
+        else:
+            kept.append((row, choice))
+    sides = {s: {n: np.array([_number(r.get(score_column(n, s))) for r, _ in kept]) for n in NAMES} for s in "ab"}
+    y = np.array([int(c is Choice.A) for _, c in kept], dtype=int)
+    instrumental = np.array([bool(_flag(r.get(INSTRUMENTAL_COLUMN))) for r, _ in kept], dtype=bool)
+    return BattleTable(sides["a"], sides["b"], y, instrumental), skipped
 
 
-def _fmt(value: object, pattern: str) -> str:
-    return MISSING if value is None else format(value, pattern)
+def evaluate_file(path: Path, settings: Settings, folds: int = CV_FOLDS, seed: int = CV_SEED,
+                  models: Sequence[str] = LEARNED_MODELS, jobs: int = 1) -> dict[str, Any]:
+    """The whole report as one JSON-able dict."""
+    rows, header = read_rows(path)
+    has_scores = all(score_column(n, s) in header for n in ("streams", "likes") for s in "ab")
+    failed = [] if has_scores else score_audio(rows, path.parent, settings)
+    if not has_scores:
+        header = list(header) + [score_column(n, s) for n in NAMES for s in "ab"]
+    table, skipped = build_table(rows, header)
+    if len(table.y) == 0:
+        raise ApexError(f"{path.name} has no decisive (A or B) battle with scores for both clips; "
+                        "nothing to evaluate.", ErrorCode.BAD_REQUEST)
+    notes = [] if INSTRUMENTAL_COLUMN in header else [NO_INSTRUMENTAL_NOTE]
+    return {"battles": len(rows), "decisive_battles": int(len(table.y)),
+            "instrumental_battles": int(table.instrumental.sum()), "a_preferred": int(table.y.sum()),
+            "failed_files": failed, "skipped_battles": skipped, "notes": notes,
+            "higher_wins_accuracy": higher_wins_accuracy(table),
+            "table": [r.to_dict() for r in notebook_table(table, folds, seed, models, jobs)]}
+
+
+def _fmt(value: object) -> str:
+    return MISSING if value is None else f"{value:.3f}"
 
 
 def render(report: Mapping[str, Any], fmt: str) -> str:
+    """JSON, the table as csv, or the notebook's text layout."""
     if fmt == "json":
         return json.dumps(report, indent=2)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(PREDICTOR_COLUMNS), lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(report["predictors"])
+        writer.writerows(report["table"])
         return out.getvalue().rstrip("\n")
-    lines = [f"battles: {report['battles']}, scored: {report['scored_battles']}, "
-             f"decisive (A/B): {report['decisive_battles']}, failed files: {len(report['failed_files'])}", ""]
-    header = f"{'predictor':<30} {'n':>5} {'agreement':>9} {'95% CI':>13} {'AUC':>6}  note"
-    lines.append(header)
-    for p in report["predictors"]:
-        ci = f"{_fmt(p['agreement_low'], '.2f')}-{_fmt(p['agreement_high'], '.2f')}" \
-            if p["agreement_low"] is not None else MISSING
-        lines.append(f"{p['predictor']:<30} {p['n']:>5} {_fmt(p['agreement'], '.3f'):>9} {ci:>13} "
-                     f"{_fmt(p['auc'], '.3f'):>6}  {p['note']}".rstrip())
-    for f in report["failed_files"]:
-        lines.append(f"failed: {f['file']}: [{f['code']}] {f['message']}")
+    acc = report["higher_wins_accuracy"]
+    lines = [f"battles: {report['battles']}, decisive: {report['decisive_battles']} "
+             f"(A preferred {report['a_preferred']}, instrumental {report['instrumental_battles']}), "
+             f"failed files: {len(report['failed_files'])}", "",
+             "higher score wins (accuracy): all seven z-scored " + _fmt(acc["all_seven_z"])
+             + ", likes+streams z-scored " + _fmt(acc["likes_streams_z"]) + ", likes alone " + _fmt(acc["likes_raw"]),
+             "", "rule rows predict that the clip with the LOWER score wins (as in the notebook)",
+             f"{'Model':<24}" + "".join(f"{c:>17}" for c in TABLE_COLUMNS[1:-1]) + "  note"]
+    for row in report["table"]:
+        lines.append(f"{row['model']:<24}" + "".join(f"{_fmt(row[c]):>17}" for c in TABLE_COLUMNS[1:-1])
+                     + f"  {row['note']}".rstrip())
+    lines += [f"note: {n}" for n in report["notes"]]
+    lines += [f"failed: {f['file']}: [{f['code']}] {f['message']}" for f in report["failed_files"]]
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    report = evaluate_file(args.battles, settings, folds=args.folds, seed=args.seed)
+    report = evaluate_file(args.battles, settings, folds=args.folds, seed=args.seed, models=args.models,
+                           jobs=args.jobs)
     text = render(report, args.format)
     if args.output is None:
         print(text)

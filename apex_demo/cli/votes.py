@@ -2,7 +2,10 @@
 
 Reads the local store under APEX_DATA_DIR directly (never the Hub, never creating
 an empty store by accident), so it is safe to run next to a live app: SQLite WAL
-lets this reader work while the app writes.
+lets this reader work while the app writes. The store holds other replicas' votes
+too once the app has pulled them. `stats` answers from the running app's
+background snapshot (leaderboard.json) when it counts every vote in the store, so
+it is instant even with 100,000 votes; otherwise (or with --fresh) it computes.
 """
 
 from __future__ import annotations
@@ -10,19 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from apex_demo.analysis import (MIN_VOTES_LISTED, MODEL_PICK_DEFINITION, ArenaStats, Proportion, RatingRow,
-                                arena_stats)
+from apex_demo.analysis import MIN_VOTES_LISTED
+from apex_demo.arena_board import SNAPSHOT_FILENAME, compute_board, read_snapshot
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY
-from apex_demo.votes import (DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, counts_for_leaderboard,
-                             excluded_summary, export_votes)
+from apex_demo.vote_model import CV_FOLDS, CV_SEED, MIN_DECISIVE_VOTES
+from apex_demo.votes import DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, export_votes
 
 STATS_FORMATS = ("table", "json")
 MISSING = "-"
+SOURCE_SNAPSHOT = "(the running app's statistics, computed {time} in the background; --fresh recomputes)"
+SOURCE_COMPUTED = "(computed now from the vote store)"
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -35,6 +41,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     stats.add_argument("--format", choices=STATS_FORMATS, default="table", help="output format (default: table)")
     stats.add_argument("--min-votes", type=int, default=MIN_VOTES_LISTED,
                        help=f"battles an item needs to be listed (default: {MIN_VOTES_LISTED})")
+    stats.add_argument("--fresh", action="store_true",
+                       help="recompute now instead of reading the running app's snapshot (slow with many votes)")
     p.set_defaults(func=run)
 
 
@@ -47,30 +55,40 @@ def open_existing_store(settings: Settings) -> VoteStore:
     return VoteStore(path)
 
 
+def board_dict(settings: Settings, store: VoteStore, min_votes: int, fresh: bool) -> tuple[dict[str, Any], str]:
+    """The statistics as a dict and where they come from: the running app's snapshot when it
+    counts exactly the votes in the store (instant, even with 100,000 votes), else computed now."""
+    count = store.count()
+    snapshot = read_snapshot(Path(settings.data_dir) / SNAPSHOT_FILENAME)
+    if not fresh and min_votes == MIN_VOTES_LISTED and snapshot and snapshot.get("stored_votes") == count:
+        stamp = datetime.fromtimestamp(snapshot["computed_at"], timezone.utc).isoformat(timespec="seconds")
+        return snapshot, SOURCE_SNAPSHOT.format(time=stamp)
+    board = compute_board(store.votes(), store.remote_count(), min_votes=min_votes,
+                          signed_in_only=settings.arena_signed_in_only)
+    return board.to_dict(), SOURCE_COMPUTED
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     store = open_existing_store(settings)
     try:
-        votes = store.votes()
+        if args.votes_command == "export":
+            return _export(store.votes(), args.format, args.output)
+        stats, source = board_dict(settings, store, args.min_votes, args.fresh)
     finally:
         store.close()
-    if args.votes_command == "export":
-        return _export(votes, args.format, args.output)
-    only = settings.arena_signed_in_only
-    stats = arena_stats([v for v in votes if counts_for_leaderboard(v, only)], min_votes=args.min_votes)
-    excluded = excluded_summary(votes, only)
     if args.format == "json":
-        print(json.dumps({**stats.to_dict(), "excluded": excluded}, indent=2))
+        print(json.dumps(stats, indent=2))
     else:
-        print(render_stats_table(stats) + "\n" + render_excluded(excluded))
+        print(render_stats_table(stats, source) + "\n" + render_excluded(stats.get("excluded") or {}))
     return 0
 
 
 def render_excluded(excluded: dict) -> str:
     """Votes kept in the store but left out of the statistics above, and why."""
     lines = ["", "left out of the statistics above (still stored and exported):"]
-    lines += [f"  {n} flagged: {flag}" for flag, n in sorted(excluded["flagged"].items())]
-    if excluded["signed_in_only"]:
-        lines.append(f"  {excluded['not_signed_in']} not signed in (APEX_ARENA_SIGNED_IN_ONLY is set)")
+    lines += [f"  {n} flagged: {flag}" for flag, n in sorted(excluded.get("flagged", {}).items())]
+    if excluded.get("signed_in_only"):
+        lines.append(f"  {excluded.get('not_signed_in', 0)} not signed in (APEX_ARENA_SIGNED_IN_ONLY is set)")
     return "\n".join(lines) if len(lines) > 2 else "\n".join(lines[:1] + ["left out of the statistics: none"])
 
 
@@ -85,10 +103,14 @@ def _export(votes: Sequence[Vote], fmt: str, output: Path | None) -> int:
     return 0
 
 
-def _pct(p: Proportion) -> str:
-    if p.rate is None:
+def _pct(p: Mapping[str, Any]) -> str:
+    if p["rate"] is None:
         return f"{MISSING} (n=0)"
-    return f"{100 * p.rate:5.1f}%  [{100 * p.low:.1f}, {100 * p.high:.1f}]  ({p.k}/{p.n})"  # type: ignore[operator]
+    return f"{100 * p['rate']:5.1f}%  [{100 * p['low']:.1f}, {100 * p['high']:.1f}]  ({p['k']}/{p['n']})"
+
+
+def _auc(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.3f}"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: list[str]) -> None:
@@ -98,24 +120,46 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: list[s
         out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-def _board(title: str, rows: Sequence[RatingRow], out: list[str]) -> None:
+def _board(title: str, rows: Sequence[Mapping[str, Any]], out: list[str]) -> None:
     out.append("")
     out.append(title)
     if not rows:
         out.append("  (nothing listed yet: too few votes)")
         return
     _table(["rank", "item", "rating", "95% CI", "votes", "W-T-L"],
-           [[r.rank, r.item, f"{r.rating:.0f}", f"{r.ci_low:.0f}-{r.ci_high:.0f}", r.votes,
-             f"{r.wins}-{r.ties}-{r.losses}"] for r in rows], out)
+           [[r["rank"], r["item"], f"{r['rating']:.0f}", f"{r['ci_low']:.0f}-{r['ci_high']:.0f}", r["votes"],
+             f"{r['wins']}-{r['ties']}-{r['losses']}"] for r in rows], out)
 
 
-def render_stats_table(stats: ArenaStats) -> str:
-    """Plain-text report for a terminal."""
-    out = [f"votes: {stats.total_votes}  " + "  ".join(f"{k}={v}" for k, v in stats.choice_counts.items()),
-           f"model agrees with decisive votes: {_pct(stats.agreement)}",
-           f"({MODEL_PICK_DEFINITION})", "", "agreement of each score alone:"]
+def _learned(learned: Mapping[str, Any], out: list[str]) -> None:
+    out.append("")
+    if learned["auc"] is None:
+        out.append(f"learned model: {learned['decisive_votes']} decisive votes with scores; "
+                   f"{learned['needed']} more needed (it needs {MIN_DECISIVE_VOTES})")
+        return
+    picks = "the learned model" if learned["learned_model_picks"] else "the fixed rule"
+    out.append(f"learned model ({learned['decisive_votes']} decisive votes, logistic regression on standardised "
+               f"score differences, {CV_FOLDS}-fold CV, seed {CV_SEED}): out-of-fold AUC {_auc(learned['auc'])} "
+               f"[{_auc(learned['auc_low'])}, {_auc(learned['auc_high'])}]; fixed rule AUC "
+               f"{_auc(learned['fixed_rule_auc'])}; the arena's pick uses {picks}")
+    _table(["score", "coefficient", "higher wins", "AUC", "lower wins", "AUC"],
+           [[r["label"], f"{learned['coefficients'][r['key']]:+.3f}", _pct(r["higher_wins"]),
+             _auc(r["higher_wins_auc"]), _pct(r["lower_wins"]), _auc(r["lower_wins_auc"])]
+            for r in learned["rules"]], out)
+
+
+def render_stats_table(stats: Mapping[str, Any], source: str = "") -> str:
+    """Plain-text report for a terminal, from the statistics' JSON form."""
+    counts = "  ".join(f"{k}={v}" for k, v in stats["choice_counts"].items())
+    out = [f"votes: {stats['total_votes']}  {counts}  (from other replicas or earlier runs: "
+           f"{stats.get('votes_from_elsewhere', 0)})"]
+    if source:
+        out.append(source)
+    out += [f"model agrees with decisive votes: {_pct(stats['agreement'])}",
+            f"({stats['model_pick_definition']})", "", "agreement of each score alone:"]
     _table(["score", "agreement [95% CI] (k/n)"],
-           [[OUTPUT_BY_KEY[k].label, _pct(p)] for k, p in stats.per_score.items()], out)
-    _board("systems (Bradley-Terry, 95% bootstrap CI):", stats.systems, out)
-    _board("clips (Bradley-Terry, 95% bootstrap CI):", stats.clips, out)
+           [[OUTPUT_BY_KEY[k].label, _pct(p)] for k, p in stats["per_score_agreement"].items()], out)
+    _learned(stats["learned_model"], out)
+    _board("systems (Bradley-Terry, 95% bootstrap CI):", stats["systems"], out)
+    _board("clips (Bradley-Terry, 95% bootstrap CI):", stats["clips"], out)
     return "\n".join(out)

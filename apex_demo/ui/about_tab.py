@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from apex_demo.arena_facts import ABOUT_NOTE
 from apex_demo.config import DEFAULT_HEAD, DEFAULT_MERT
 from apex_demo.ranking import OVERALL_DEFINITION, TOLERANCE_DEFINITION
 from apex_demo.scores import OUTPUTS, OutputSpec
@@ -13,14 +14,6 @@ from apex_demo.ui.context import LOCAL_MODELS_HINT, AppContext, model_name
 HUB_URL = "https://huggingface.co/{repo}"
 PAPER_URL = "https://arxiv.org/abs/2605.03395"
 CODE_URL = "https://github.com/AMAAI-Lab/apex"
-HONEST_NOTE = (
-    "**How far to trust it.** APEX was trained on about 211k Suno and Udio songs. When the paper tested it "
-    "on about 1,259 blind pairwise votes "
-    "from Music Arena (music from systems it never saw), predicting which clip a listener preferred was only "
-    "modestly above chance: ROC AUC about 0.52-0.56 for any single score and about 0.60 for a logistic "
-    "regression on all score differences (0.5 is a coin flip). Use the scores to spot weak parts and to "
-    "compare takes of one song, not as a verdict on a song."
-)
 METHOD = (
     "**How a song is scored.** The audio is mixed to mono, resampled to 24 kHz and cut into 30-second "
     f"segments (the last one padded with silence, as the reference does; the app labels it with its real "
@@ -79,7 +72,7 @@ def build(ctx: AppContext) -> None:
     gr.Markdown(f"**Overall score (Compare tab).** {OVERALL_DEFINITION}")
     gr.Markdown(f"**About the same.** {TOLERANCE_DEFINITION} Compare, the weakest part and the Arena's model "
                 "pick then say so instead of naming a winner.")
-    gr.Markdown(HONEST_NOTE)
+    gr.Markdown(ABOUT_NOTE)
     gr.Markdown(METHOD)
     gr.Markdown(models_markdown(ctx))
     with gr.Accordion("For the site's owner", open=False):

@@ -34,8 +34,10 @@ NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({b
 VOTE_DESCRIPTION = ("Vote on a battle: battle_id, choice (A, B, TIE or BOTH_BAD), seconds listened to A and "
                     "to B. Returns {accepted, reason, message} and, when accepted, the reveal: model_choice, "
                     "agreed, both clips' systems and scores, running_agreement.")
-STATS_DESCRIPTION = ("Arena statistics: total votes, model agreement with a 95% Wilson interval, agreement "
-                     "of each score alone, and Bradley-Terry leaderboards of systems and clips.")
+STATS_DESCRIPTION = ("Arena statistics (recomputed in the background at most once a minute): total votes, "
+                     "model agreement with a 95% Wilson interval, agreement of each score alone, Bradley-Terry "
+                     "leaderboards of systems and clips, the model learned from the votes (learned_model) and "
+                     "how many votes came from other replicas (votes_from_elsewhere).")
 ARENA_CONCURRENCY_ID = "apex-arena"
 # Arena calls are short (a few SQLite statements; clip scores come from the engine's cache,
 # warmed at start), so they run side by side instead of waiting in the shared queue, whose
@@ -102,7 +104,7 @@ def make_vote(arena: Arena):
 def make_stats(arena: Arena):
     def arena_stats() -> dict[str, Any]:
         with arena_errors():
-            return arena.stats().to_dict()
+            return arena.board.latest_or_refresh().to_dict()  # computed in the background
 
     return arena_stats
 
