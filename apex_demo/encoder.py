@@ -27,7 +27,7 @@ from transformers import HubertConfig, HubertModel
 
 from apex_demo import hub
 from apex_demo.errors import ErrorCode, ModelError
-from apex_demo.fastpath import CpuMertRunner, cpu_runner_for
+from apex_demo.fastpath import CpuMertRunner, cpu_runner_for, release_layer_weights
 from apex_demo.weights import read_checkpoint, state_mismatch
 
 LOGGER = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ class MertEncoder:
     autocast_dtype: torch.dtype | None = None
     features: FeatureExtractorConfig = FeatureExtractorConfig()
     files: tuple[Path, ...] = ()  # the config and weights files read (for `doctor`)
-    # Same numbers, ~3x faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
+    # Same numbers, faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
+    # When set, `model`'s transformer layers are released (meta device): only the runner computes.
     cpu_runner: CpuMertRunner | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -216,8 +217,10 @@ def load_encoder(source: str, revision: str | None = None, device: str = "auto",
         return MertEncoder(model, target, source, revision, autocast_dtype or (torch.bfloat16 if fast else None),
                            features, _present(config_path, preprocessor_path, weights_path))
     runner = cpu_runner_for(model, MERT_LAYERS, approximate=fast or autocast_dtype is not None)
-    return MertEncoder(model, target, source, revision, None, features, _present(config_path, preprocessor_path, weights_path),
-                       runner)
+    if runner is not None:
+        release_layer_weights(model)  # the runner holds its own packed copies (~340 MB at full size)
+    return MertEncoder(model, target, source, revision, None, features,
+                       _present(config_path, preprocessor_path, weights_path), runner)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

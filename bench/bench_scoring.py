@@ -1,35 +1,40 @@
-"""Benchmark: the published APEX reference loop vs this project's scoring pipeline.
+"""Benchmark what a user sees: each scoring method as its own fresh process, on the same recordings.
 
-    python bench/bench_scoring.py [--audio FILE] [--runs 3] [--device auto|cpu|cuda] [--output bench/results.json]
+    python bench/bench_scoring.py [--rounds 3] [--quick] [--json PATH]
 
-Builds a MERT-v1-95M-shaped encoder (the real config, random weights: speed does
-not depend on the weights) and an APEX head with the published shapes (random,
-with non-trivial BatchNorm statistics), writes them in the published file
-formats to a temporary folder, then scores one real recording (>= 90 s) in this
-process, interleaving the methods run by run so that other load on the machine
-hits them alike:
+Methods (every run is a new Python process, as a user runs it):
 
-- reference: the loop exactly as published (eager attention, one 30 s segment
-  at a time, all hidden states, per-layer means, seeded aggregator, head);
-- project:   `get_scorer(settings).iter_score(path)` as the app runs it (models loaded once), cache off;
-- fast:      the same with Settings(fast=True) (bf16 on CPU / autocast on CUDA);
-- on CUDA also precision fp16 and bf16 (autocast) rows.
+  (a) published loop   bench/run_reference.py eager: the authors' inference.py (reference/authors.py),
+                       transformers' HubertModel with eager attention, as MERT's own code runs;
+  (b) stock SDPA       the same loop with transformers' default attention (SDPA), what anyone
+                       porting the loop today writes;
+  (c) project exact    python -m apex_demo score FILE --no-cache;
+  (d) project fast     the same with --fast (bf16 where the CPU has bf16 kernels; labelled mode=fast).
 
-For each: wall seconds per 30 s of audio (median over --runs after a warm-up on
-the first segment), time to the first segment's scores, peak resident memory (VmHWM, reset
-before each run; on CUDA peak allocated GPU memory too), the ratio
-reference/method, and the largest absolute difference of the seven song outputs
-and of the 768-d song embedding from the reference. Prints one table and writes
-it as JSON (bench/results*.json are git-ignored).
+The models are a MERT-v1-95M-shaped encoder (the published config and 211 tensors,
+random weights: speed does not depend on the values) and an APEX head checkpoint as
+train.py saves it, both written by reference/files.py (never by apex_demo or tests).
+The recordings are the repository's own examples (assets/examples), joined and
+looped to 30 s (1 segment), 120 s (4 segments) and 180 s (a 3-minute song).
+
+Per 30 s of audio = (wall time on the 4-segment file - wall time on the 1-segment
+file) / 3, so interpreter start-up, imports and model loading cancel out; they are
+reported apart as "start+load". Every round runs all methods, in reversed order on
+odd rounds; the table gives medians over rounds. Peak resident memory is each
+process's own (wait4's ru_maxrss). Score differences are against (a) on the same
+file. The time to the first result of a 3-minute song in the app's path
+(Scorer.iter_score's first partial result) is measured against decode + one segment
+by bench/first_result.py. The machine's load average is printed before and after:
+on a shared machine it decides how far the numbers can be trusted.
+
+--quick writes tiny-width models instead (a smoke run of the whole harness, seconds per
+process; its timings mean nothing).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
-import math
 import os
 import platform
 import statistics
@@ -37,231 +42,299 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import soundfile as sf
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # runnable as a plain script from a checkout
+BENCH = REPO / "bench"
+EXAMPLES = REPO / "assets" / "examples"
+PYTHON = sys.executable
 
-from apex_demo.config import DEVICES, Settings  # noqa: E402
-from apex_demo.encoder import resolve_device  # noqa: E402
-from apex_demo.head import HeadConfig  # noqa: E402
-from apex_demo.scores import AESTHETIC_KEYS, POPULARITY_KEYS  # noqa: E402
-from apex_demo.scoring import Scorer, get_scorer  # noqa: E402
-from tests.fixtures import build_mert_folder, random_head_state, training_checkpoint  # noqa: E402
-from tests.reference_loop import load_reference_mert, reference_head, reference_segment_embeddings  # noqa: E402
-
-DEFAULT_AUDIO = REPO.parent / "shared" / "audio" / "outfoxing.mp3"
-MIN_AUDIO_S = 90.0
-SEGMENT_S = 30.0
-# MERT-v1-95M's config.json (../shared/APEX_SPEC.md, "Model files"), MERT-only keys included.
-MERT_CONFIG = {
-    "model_type": "mert_model", "architectures": ["MERTModel"], "hidden_size": 768, "num_hidden_layers": 12,
-    "num_attention_heads": 12, "intermediate_size": 3072, "hidden_act": "gelu", "conv_dim": [512] * 7,
-    "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_bias": False,
-    "feat_extract_norm": "group", "feat_extract_activation": "gelu", "feat_proj_layer_norm": True,
-    "do_stable_layer_norm": False, "layer_norm_eps": 1e-5, "num_conv_pos_embeddings": 128,
-    "num_conv_pos_embedding_groups": 16, "feature_extractor_cqt": False, "deepnorm": False,
-    "attention_relax": -1.0, "sample_rate": 24000,
-}
+SEGMENT_S = 30
+SHORT_SEGMENTS, LONG_SEGMENTS = 1, 4  # per-30 s time = (long - short) / (LONG - SHORT)
+SONG_S = 180  # the "3-minute song" of the time-to-first-result measurement
+DEFAULT_ROUNDS = 3
+MODEL_SEED, HEAD_SEED = 0, 1
+FULL_HIDDEN = 768
+AESTHETIC_KEYS = ("coherence", "musicality", "memorability", "clarity", "naturalness")  # 1-5
+POPULARITY_KEYS = ("score_streams", "score_likes")  # 0-100
+# Children must not pick up a user's APEX_* settings (e.g. APEX_FAST=1 would turn the exact row fast).
+CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TQDM_DISABLE": "1"}
+REFERENCE_ID, STOCK_ID = "a", "b"
 
 
-# ----- models in the published formats (the same builders as the test fixtures) -------------
-def write_models(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """A MERT-format folder (real MERT-v1-95M config, random weights) and an APEX training checkpoint."""
-    mert = build_mert_folder(root / "mert-v1-95m-random", seed=seed, config=MERT_CONFIG)
-    head = root / "apex_best_model.pt"
-    torch.save(training_checkpoint(random_head_state(HeadConfig(), seed + 1), "full", 2), head)
-    return mert, head
+@dataclass(frozen=True)
+class Method:
+    """One way of scoring a file, run as its own process."""
+
+    key: str
+    label: str
+    command: Callable[["Models", Path], list[str]]
+    parse: Callable[[str], "Parsed"]
 
 
-# ----- the reference loop, as published (timed) -----------------------------------------------
-def reference_run(path: Path, model: torch.nn.Module, head_state: dict, device: torch.device,
-                  first_only: bool = False) -> dict:
-    """APEX inference.py step by step; returns scores, embedding and the time to the first segment's scores."""
-    start = time.perf_counter()
-    embeddings, first = [], None
-    for embedding in reference_segment_embeddings(path, model, device):
-        embeddings.append(embedding)
-        if first is None:
-            scores = reference_head(embeddings[0][0], head_state)  # the first segment's scores
-            first = time.perf_counter() - start
-            if first_only:
-                return {"scores": scores, "embedding": embeddings[0][0].numpy(), "first_s": first}
-    embedding = torch.stack(embeddings).mean(dim=0)[0]
-    return {"scores": reference_head(embedding, head_state), "embedding": embedding.numpy(), "first_s": first}
+@dataclass(frozen=True)
+class Models:
+    """The model files every method reads."""
+
+    mert: Path
+    head: Path
 
 
-def project_run(path: Path, scorer: Scorer, first_only: bool = False) -> dict:
-    """The app's path: scorer.iter_score (models already loaded, as in the app), first yield = first scores."""
-    start, first, result = time.perf_counter(), None, None
-    for result in scorer.iter_score(path):
-        first = first if first is not None else time.perf_counter() - start
-        if first_only:
-            return {"scores": result.scores.as_dict(), "embedding": np.asarray(result.embedding), "first_s": first}
-    assert result is not None and result.complete
-    return {"scores": result.scores.as_dict(), "embedding": np.asarray(result.embedding), "first_s": first,
-            "mode": result.model.mode}
+@dataclass(frozen=True)
+class Parsed:
+    """What a method's process printed: the seven scores and how it ran."""
+
+    scores: dict[str, float]
+    mode: str
 
 
-# ----- measurement helpers --------------------------------------------------------------------
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets VmHWM, so each run gets its own peak."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+@dataclass
+class ProcessRun:
+    """One timed process."""
+
+    method: str
+    segments: int
+    round: int
+    wall_s: float
+    peak_rss_mb: float
+    loadavg_1m: float
+    scores: dict[str, float] = field(default_factory=dict)
+    mode: str = ""
 
 
-def proc_status_mb(field: str) -> float | None:
-    """VmHWM (peak resident) or VmRSS (resident now) of this process, in MiB (Linux only)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+# ----- methods ---------------------------------------------------------------------------------
+def reference_command(attention: str) -> Callable[[Models, Path], list[str]]:
+    return lambda models, audio: [PYTHON, str(BENCH / "run_reference.py"), attention, str(models.mert),
+                                  str(models.head), str(audio)]
 
 
-def timed(fn: Callable[[], dict], device: torch.device) -> dict:
-    reset_peak_rss()
-    before = proc_status_mb("VmRSS")
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    out["wall_s"] = time.perf_counter() - start
-    out["rss_peak_mb"] = proc_status_mb("VmHWM")
-    out["rss_added_mb"] = None if before is None or out["rss_peak_mb"] is None else out["rss_peak_mb"] - before
-    return out
+def project_command(*flags: str) -> Callable[[Models, Path], list[str]]:
+    return lambda models, audio: [PYTHON, "-m", "apex_demo", "score", str(audio), "--no-cache", "--format", "json",
+                                  "--device", "cpu", "--mert", str(models.mert), "--head", str(models.head), *flags]
 
 
-def machine() -> dict:
-    def lscpu_model() -> str:
-        try:
-            text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-            return next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Model name")), "")
-        except OSError:
-            return platform.processor()
-    info = {"cpu": lscpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+def parse_reference(stdout: str) -> Parsed:
+    out = json.loads(stdout)
+    return Parsed(out["scores"], "exact-" + out["attention"])
+
+
+def parse_project(stdout: str) -> Parsed:
+    record = json.loads(stdout)[0]
+    if "error" in record:
+        raise RuntimeError(f"apex_demo score failed: {record['error']}")
+    return Parsed(record["scores"], record["model"]["mode"])
+
+
+METHODS = (
+    Method(REFERENCE_ID, "(a) published loop, eager", reference_command("eager"), parse_reference),
+    Method(STOCK_ID, "(b) stock transformers SDPA", reference_command("sdpa"), parse_reference),
+    Method("c", "(c) apex_demo score", project_command(), parse_project),
+    Method("d", "(d) apex_demo score --fast", project_command("--fast"), parse_project),
+)
+
+
+# ----- inputs --------------------------------------------------------------------------------
+def write_models(root: Path, quick: bool) -> Models:
+    """MERT folder + APEX checkpoint in the published formats (reference/files.py)."""
+    sys.path.insert(0, str(REPO))
+    from reference.files import PUBLISHED_WIDTHS, TINY, write_mert_folder, write_training_checkpoint
+
+    hidden, widths = (TINY["hidden"], TINY) if quick else (FULL_HIDDEN, PUBLISHED_WIDTHS)
+    mert = write_mert_folder(root / "mert", seed=MODEL_SEED, hidden=hidden, widths=widths)
+    head = write_training_checkpoint(root / "best_model.pt", "full", 2, input_dim=hidden, seed=HEAD_SEED)
+    return Models(mert, head)
+
+
+def write_recordings(root: Path) -> dict[int, Path]:
+    """The example recordings joined and looped: {seconds: FLAC file}; shorter files are prefixes of longer."""
+    clips = [sf.read(str(path), dtype="float32", always_2d=True) for path in sorted(EXAMPLES.glob("*.ogg"))]
+    rates = {rate for _, rate in clips}
+    if len(rates) != 1:
+        raise SystemExit(f"assets/examples must share one sample rate to be joined; found {sorted(rates)}")
+    rate = rates.pop()
+    channels = max(data.shape[1] for data, _ in clips)
+    joined = np.concatenate([np.repeat(data, channels // data.shape[1], axis=1) for data, _ in clips])
+    lengths = {SEGMENT_S * SHORT_SEGMENTS, SEGMENT_S * LONG_SEGMENTS, SONG_S}
+    needed = max(lengths) * rate
+    looped = np.tile(joined, (-(-needed // len(joined)), 1))
+    files = {}
+    for seconds in sorted(lengths):
+        files[seconds] = root / f"example_{seconds}s.flac"
+        sf.write(str(files[seconds]), looped[: seconds * rate], rate, subtype="PCM_16")
+    return files
+
+
+# ----- running -------------------------------------------------------------------------------
+def child_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
+    env.update(CHILD_ENV, XDG_CACHE_HOME=str(root / "cache"), PYTHONPATH=str(REPO))
+    return env
+
+
+def run_process(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak resident MiB, stdout) of one fresh process; stderr goes to `log`."""
+    with tempfile.TemporaryFile("w+") as out, log.open("a") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        stdout = out.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {proc.returncode}; see {log}")
+    return wall, usage.ru_maxrss / 1024, stdout  # ru_maxrss is in KiB on Linux
+
+
+def run_rounds(methods: tuple[Method, ...], models: Models, files: dict[int, Path], rounds: int,
+               env: dict[str, str], log: Path) -> list[ProcessRun]:
+    """Every method on the 1- and 4-segment files each round; odd rounds run in reverse order."""
+    jobs = [(m, n) for m in methods for n in (SHORT_SEGMENTS, LONG_SEGMENTS)]
+    runs = []
+    for round_ in range(rounds):
+        for method, segments in (jobs if round_ % 2 == 0 else jobs[::-1]):
+            load = os.getloadavg()[0]
+            wall, rss, stdout = run_process(method.command(models, files[segments * SEGMENT_S]), env, log)
+            parsed = method.parse(stdout)
+            runs.append(ProcessRun(method.key, segments, round_, wall, rss, load, parsed.scores, parsed.mode))
+            print(f"round {round_} {method.label:30s} {segments} seg {wall:7.1f} s {rss:6.0f} MiB "
+                  f"(load {load:.1f})", file=sys.stderr, flush=True)
+    return runs
+
+
+def first_result(models: Models, song: Path, env: dict[str, str], log: Path) -> dict[str, float]:
+    """bench/first_result.py on the 3-minute song: the app path's first partial result."""
+    command = [PYTHON, str(BENCH / "first_result.py"), str(models.mert), str(models.head), str(song)]
+    wall, rss, stdout = run_process(command, env, log)
+    return dict(json.loads(stdout), process_wall_s=wall, peak_rss_mb=rss)
+
+
+# ----- summary -------------------------------------------------------------------------------
+def max_abs_diff(runs: list[ProcessRun], reference: list[ProcessRun], keys: tuple[str, ...]) -> float:
+    """Largest |score - reference score| over the same file in the same round."""
+    ref = {(r.round, r.segments): r.scores for r in reference}
+    return max(abs(r.scores[k] - ref[(r.round, r.segments)][k]) for r in runs for k in keys)
+
+
+def per_30s(runs: list[ProcessRun]) -> list[float]:
+    """Per round: (long - short) / (LONG - SHORT) segments."""
+    by_round: dict[int, dict[int, float]] = {}
+    for r in runs:
+        by_round.setdefault(r.round, {})[r.segments] = r.wall_s
+    return [(w[LONG_SEGMENTS] - w[SHORT_SEGMENTS]) / (LONG_SEGMENTS - SHORT_SEGMENTS) for w in by_round.values()]
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator and denominator and numerator > 0 and denominator > 0 else None
+
+
+def summarise(methods: tuple[Method, ...], runs: list[ProcessRun]) -> list[dict[str, Any]]:
+    by_method = {m.key: [r for r in runs if r.method == m.key] for m in methods}
+    reference = by_method[REFERENCE_ID]
+    rows = []
+    for method in methods:
+        own = by_method[method.key]
+        seconds = statistics.median(per_30s(own))
+        short = statistics.median(r.wall_s for r in own if r.segments == SHORT_SEGMENTS)
+        rows.append({
+            "key": method.key, "method": method.label, "mode": own[-1].mode,
+            "s_per_30s": seconds, "s_per_30s_rounds": per_30s(own),
+            "startup_and_load_s": short - seconds * SHORT_SEGMENTS,
+            "wall_s_1_segment": short,
+            "wall_s_4_segments": statistics.median(r.wall_s for r in own if r.segments == LONG_SEGMENTS),
+            "max_abs_diff_1_5": max_abs_diff(own, reference, AESTHETIC_KEYS),
+            "max_abs_diff_0_100": max_abs_diff(own, reference, POPULARITY_KEYS),
+            "peak_rss_mb": max(r.peak_rss_mb for r in own if r.segments == LONG_SEGMENTS),
+        })
+    base = {row["key"]: row["s_per_30s"] for row in rows}
+    for row in rows:
+        row["speedup_vs_a"] = ratio(base[REFERENCE_ID], row["s_per_30s"])
+        row["speedup_vs_b"] = ratio(base[STOCK_ID], row["s_per_30s"])
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    import torch
     import transformers
-    info["transformers"] = transformers.__version__
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+
+    cpu = ""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        cpu = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "")
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
 
 
-def loadavg() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
-# ----- main -----------------------------------------------------------------------------------
+def render(rows: list[dict[str, Any]], first: dict[str, float], meta: dict[str, Any]) -> str:
+    m = meta["machine"]
+    lines = [f"{meta['size']} MERT-v1-95M-shaped encoder, {meta['rounds']} round(s), {m['cpu']} x{m['cpus']} "
+             f"(torch {m['torch']}, {m['torch_threads']} threads, transformers {m['transformers']})",
+             f"load average (1 min) before {meta['loadavg_before']:.2f}, after {meta['loadavg_after']:.2f}, "
+             f"at process starts {meta['loadavg_min']:.2f}-{meta['loadavg_max']:.2f}", ""]
+    header = (f"{'method':30s} {'mode':18s} {'s/30s':>7s} {'start+load s':>12s} {'vs (a)':>7s} {'vs (b)':>7s} "
+              f"{'max|d| 1-5':>10s} {'max|d| 0-100':>12s} {'peak RSS MiB':>12s}")
+    lines += [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['method']:30s} {r['mode']:18s} {r['s_per_30s']:7.2f} {r['startup_and_load_s']:12.1f} "
+                     f"{fmt(r['speedup_vs_a'], '6.2f') + 'x':>7s} {fmt(r['speedup_vs_b'], '6.2f') + 'x':>7s} "
+                     f"{r['max_abs_diff_1_5']:10.1e} {r['max_abs_diff_0_100']:12.1e} {r['peak_rss_mb']:12.0f}")
+    lines += ["", "s/30s: median over rounds of (4-segment - 1-segment wall time) / 3, whole fresh process; "
+                  "vs (x): how many times faster than (x); max|d|: largest score difference from (a) on the same "
+                  "file; peak RSS: the 4-segment process's own.",
+              f"time to first result, {SONG_S // 60}-minute song, app path (Scorer.iter_score, models loaded): "
+              f"{first['first_result_s']:.2f} s first song, {first['first_result_warm_s']:.2f} s warm; decode "
+              f"{first['decode_s']:.2f} s + one segment {first['segment_s']:.2f} s = "
+              f"{first['decode_s'] + first['segment_s']:.2f} s (model load {first['load_s']:.1f} s)"]
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help=f"a recording of at least {MIN_AUDIO_S:.0f} s")
-    p.add_argument("--runs", type=int, default=3, help="timed runs per method after one warm-up (median)")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
-    p.add_argument("--no-fast", action="store_true", help="skip the approximate-mode rows")
-    return p.parse_args(argv)
-
-
-def method_settings(args: argparse.Namespace, mert: Path, head: Path, device: torch.device) -> dict[str, Settings]:
-    base = Settings(mert=str(mert), head=str(head), device=device.type, use_cache=False, max_seconds=3600)
-    methods = {"project": base}
-    if not args.no_fast:
-        methods["project --fast"] = dataclasses.replace(base, fast=True)
-        if device.type == "cuda":
-            methods["project fp16 autocast"] = dataclasses.replace(base, precision="fp16")
-            methods["project bf16 autocast"] = dataclasses.replace(base, precision="bf16")
-    return methods
-
-
-def summarise(name: str, runs: list[dict], ref_runs: list[dict], ref_out: dict, audio_s: float) -> dict:
-    walls = [r["wall_s"] for r in runs]
-    ref_walls = [r["wall_s"] for r in ref_runs]
-    ref_median = statistics.median(ref_walls)
-    last = runs[-1]
-    median = statistics.median(walls)
-    return {
-        "method": name, "mode": last.get("mode", "reference"),
-        "wall_s_runs": walls, "wall_s_median": median, "wall_s_min": min(walls),
-        "s_per_30s_audio": median / (audio_s / SEGMENT_S),
-        "first_segment_s": statistics.median(r["first_s"] for r in runs),
-        "rss_peak_mb": max((r["rss_peak_mb"] or 0) for r in runs) or None,
-        "rss_added_mb": max((r["rss_added_mb"] or 0) for r in runs) or None,
-        "gpu_peak_mb": max((r.get("gpu_peak_mb", 0) for r in runs), default=0) or None,
-        "ratio_vs_reference": ref_median / median,
-        # per round ref_i / method_i (run back to back), then the median: robust to load that drifts
-        "ratio_pairwise_median": statistics.median(r / m for r, m in zip(ref_walls, walls)),
-        "first_segment_s_runs": [r["first_s"] for r in runs],
-        "max_abs_diff_outputs": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in ref_out["scores"]),
-        "max_abs_diff_aesthetic_1_5": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in AESTHETIC_KEYS),
-        "max_abs_diff_popularity_0_100": max(abs(last["scores"][k] - ref_out["scores"][k]) for k in POPULARITY_KEYS),
-        "max_abs_diff_embedding": float(np.abs(last["embedding"] - ref_out["embedding"]).max()),
-        "scores": last["scores"],
-    }
-
-
-def print_table(rows: list[dict], meta: dict) -> None:
-    print(f"\n{meta['audio']} ({meta['audio_s']:.1f} s, {meta['segments']} segments) on {meta['device']}: "
-          f"{meta['machine']['cpu']} x{meta['machine']['cpus']}, torch {meta['machine']['torch']}"
-          + (f", {meta['machine']['gpu']}" if "gpu" in meta["machine"] else ""))
-    head = f"{'method':24s} {'mode':9s} {'s/30s audio':>11s} {'1st seg s':>9s} {'peak RSS MB':>11s} {'+MB':>6s} " \
-           f"{'ratio':>6s} {'pairw.':>6s} {'max|d| 1-5':>10s} {'max|d| 0-100':>12s} {'max|d| emb':>10s}"
-    print(head + "\n" + "-" * len(head))
-    for r in rows:
-        print(f"{r['method']:24s} {r['mode']:9s} {r['s_per_30s_audio']:11.2f} {r['first_segment_s']:9.2f} "
-              f"{(r['rss_peak_mb'] or float('nan')):11.0f} {(r['rss_added_mb'] or float('nan')):6.0f} "
-              f"{r['ratio_vs_reference']:6.2f} {r['ratio_pairwise_median']:6.2f} "
-              f"{r['max_abs_diff_aesthetic_1_5']:10.2e} {r['max_abs_diff_popularity_0_100']:12.2e} "
-              f"{r['max_abs_diff_embedding']:10.2e}")
-    print(f"(median of {meta['runs']} runs after a warm-up, interleaved; peak RSS is the whole process, which "
-          f"holds every method's models; +MB = rise during the run; load average {meta['loadavg_start']:.1f} -> "
-          f"{meta['loadavg_end']:.1f})")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds of every method (medians over them)")
+    p.add_argument("--quick", action="store_true", help="tiny-width models: a smoke run, timings meaningless")
+    p.add_argument("--json", type=Path, help="also write the table and every run as JSON here")
+    args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = resolve_device(args.device)
-    audio_s = sf.info(str(args.audio)).duration
-    if audio_s < MIN_AUDIO_S:
-        raise SystemExit(f"{args.audio} is {audio_s:.0f} s long; the bench needs at least {MIN_AUDIO_S:.0f} s")
-    load_start = loadavg()
+    meta: dict[str, Any] = {"size": "tiny (--quick)" if args.quick else "full-size", "rounds": args.rounds,
+                            "command": " ".join(["python", "bench/bench_scoring.py", *(argv or sys.argv[1:])]),
+                            "machine": machine(), "loadavg_before": os.getloadavg()[0]}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="apex-bench-") as tmp:
-        mert, head = write_models(Path(tmp))
-        reference_model = load_reference_mert(mert).to(device)  # eager attention, as published
-        head_state = torch.load(head, weights_only=True)["model_state"]
-        methods = {"reference": functools.partial(reference_run, args.audio, reference_model, head_state, device)}
-        for name, settings in method_settings(args, mert, head, device).items():
-            # get_scorer keeps only 2 scorers; hold each one here, as the app holds its one for its lifetime
-            methods[name] = functools.partial(project_run, args.audio, get_scorer(settings))
-        runs: dict[str, list[dict]] = {name: [] for name in methods}
-        for round_ in range(args.runs + 1):  # round 0 warms up on the first segment (kernel caches, packing)
-            for name, fn in methods.items():
-                out = timed(functools.partial(fn, first_only=round_ == 0), device)
-                print(f"round {round_} {name:24s} {out['wall_s']:7.2f} s", file=sys.stderr, flush=True)
-                if round_ > 0:
-                    runs[name].append(out)
-    ref_out = runs["reference"][-1]
-    rows = [summarise(name, rs, runs["reference"], ref_out, audio_s) for name, rs in runs.items()]
-    meta = {"audio": args.audio.name, "audio_s": audio_s, "segments": math.ceil(audio_s / SEGMENT_S),
-            "device": str(device), "runs": args.runs, "machine": machine(),
-            "loadavg_start": load_start, "loadavg_end": loadavg()}
-    print_table(rows, meta)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.output}")
+        root = Path(tmp)
+        models, files = write_models(root, args.quick), write_recordings(root)
+        env, log = child_env(root), root / "stderr.log"
+        try:
+            runs = run_rounds(METHODS, models, files, args.rounds, env, log)
+            first = first_result(models, files[SONG_S], env, log)
+        except SystemExit:
+            sys.stderr.write(log.read_text()[-4000:] if log.exists() else "")
+            raise
+    meta["loadavg_after"] = os.getloadavg()[0]
+    meta["loadavg_min"] = min(r.loadavg_1m for r in runs)
+    meta["loadavg_max"] = max(r.loadavg_1m for r in runs)
+    rows = summarise(METHODS, runs)
+    print(render(rows, first, meta))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows, "first_result": first,
+                                         "runs": [asdict(r) for r in runs]}, indent=2))
     return 0
 
 

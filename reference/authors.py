@@ -24,6 +24,7 @@ from transformers import HubertModel, Wav2Vec2FeatureExtractor
 LAYER_INDICES = [2, 5, 8, -1]
 SEGMENT_SEC = 30
 SEED = 42
+EAGER = "eager"  # the attention the published loop runs (MERT's remote code is eager)
 POPULARITY_TASKS = ["score_streams", "score_likes"]
 SONGEVAL_TASKS = ["coherence", "musicality", "memorability", "clarity", "naturalness"]
 ALL_TASKS = POPULARITY_TASKS + SONGEVAL_TASKS
@@ -111,11 +112,16 @@ class UncertaintyWeightedLoss(nn.Module):
         return {t.replace("_", "-"): float(torch.exp(self.log_sigmas[t].detach())) for t in self.log_sigmas}
 
 
-def load_mert(folder: Path, device: torch.device = torch.device("cpu")) -> tuple[Wav2Vec2FeatureExtractor,
-                                                                                  HubertModel]:
-    """The processor and MERT as the authors load them, through transformers' own from_pretrained."""
+def load_mert(folder: Path, device: torch.device = torch.device("cpu"),
+              attn_implementation: str | None = EAGER) -> tuple[Wav2Vec2FeatureExtractor, HubertModel]:
+    """The processor and MERT as the authors load them, through transformers' own from_pretrained.
+
+    attn_implementation=None is transformers' own default (SDPA today): what someone porting
+    the loop now gets without asking; the benchmark's "stock" baseline.
+    """
     processor = Wav2Vec2FeatureExtractor.from_pretrained(str(folder))
-    mert = HubertModel.from_pretrained(str(folder), attn_implementation="eager").to(device).eval()
+    kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    mert = HubertModel.from_pretrained(str(folder), **kwargs).to(device).eval()
     return processor, mert
 
 
@@ -140,9 +146,9 @@ class APEX:
     """inference.py's APEX class: MERT + seeded aggregator + the checkpoint's apexMLP."""
 
     def __init__(self, mert_folder: Path, checkpoint_path: Path,
-                 device: torch.device = torch.device("cpu")) -> None:
+                 device: torch.device = torch.device("cpu"), attn_implementation: str | None = EAGER) -> None:
         self.device = device
-        self.processor, self.mert = load_mert(mert_folder, device)
+        self.processor, self.mert = load_mert(mert_folder, device, attn_implementation)
         self.target_sr = self.processor.sampling_rate
         torch.manual_seed(SEED)
         self.aggregator = nn.Conv1d(in_channels=len(LAYER_INDICES), out_channels=1, kernel_size=1).to(device)

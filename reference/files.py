@@ -23,6 +23,8 @@ from reference.authors import ALL_TASKS, POPULARITY_TASKS, UncertaintyWeightedLo
 PUBLISHED = Path(__file__).with_name("mert_v1_95m_files.json")
 REAL_HIDDEN, REAL_INTERMEDIATE, REAL_CONV, POS_GROUPS = 768, 3072, 512, 16
 TINY = {"hidden": 32, "intermediate": 64, "conv": 32, "heads": 2}
+# The published MERT-v1-95M widths: write_mert_folder(..., hidden=768, widths=PUBLISHED_WIDTHS) for the full size.
+PUBLISHED_WIDTHS = {"hidden": REAL_HIDDEN, "intermediate": REAL_INTERMEDIATE, "conv": REAL_CONV, "heads": 12}
 # train.py's optimiser settings
 LR, WEIGHT_DECAY, EPOCHS = 1e-4, 1e-4, 50
 
@@ -32,11 +34,11 @@ def published_mert_files() -> dict[str, Any]:
     return json.loads(PUBLISHED.read_text())
 
 
-def tiny_mert_config(hidden: int = TINY["hidden"], **overrides: Any) -> dict[str, Any]:
+def tiny_mert_config(hidden: int = TINY["hidden"], widths: dict[str, int] = TINY, **overrides: Any) -> dict[str, Any]:
     """The published config.json with the widths scaled down (and any overrides)."""
     published = published_mert_files()["config.json"]
-    config = dict(published, hidden_size=hidden, intermediate_size=TINY["intermediate"],
-                  conv_dim=[TINY["conv"]] * len(published["conv_dim"]), num_attention_heads=TINY["heads"],
+    config = dict(published, hidden_size=hidden, intermediate_size=widths["intermediate"],
+                  conv_dim=[widths["conv"]] * len(published["conv_dim"]), num_attention_heads=widths["heads"],
                   _name_or_path=f"tiny-mert-{hidden}")
     config.update(overrides)
     return config
@@ -45,12 +47,15 @@ def tiny_mert_config(hidden: int = TINY["hidden"], **overrides: Any) -> dict[str
 def write_mert_folder(folder: Path, seed: int = 0, hidden: int = TINY["hidden"],
                       config_overrides: dict[str, Any] | None = None,
                       preprocessor_overrides: dict[str, Any] | None = None,
-                      weights_name: str = "pytorch_model.bin") -> Path:
-    """A MERT-format folder at a small width (the published layout with the widths scaled down)."""
+                      weights_name: str = "pytorch_model.bin", widths: dict[str, int] = TINY) -> Path:
+    """A MERT-format folder at a small width (the published layout with the widths scaled down).
+
+    widths=PUBLISHED_WIDTHS (with hidden=768) writes the full-size published shapes, for the benchmark.
+    """
     published = published_mert_files()
-    sizes = {REAL_HIDDEN: hidden, REAL_INTERMEDIATE: TINY["intermediate"], REAL_CONV: TINY["conv"],
+    sizes = {REAL_HIDDEN: hidden, REAL_INTERMEDIATE: widths["intermediate"], REAL_CONV: widths["conv"],
              REAL_HIDDEN // POS_GROUPS: hidden // POS_GROUPS}
-    config = tiny_mert_config(hidden, **(config_overrides or {}))
+    config = tiny_mert_config(hidden, widths, **(config_overrides or {}))
     gen = torch.Generator().manual_seed(seed)
     state = {name: _random_tensor(name, [sizes.get(d, d) for d in shape], gen)
              for name, shape in published["pytorch_model.bin"]}

@@ -1,0 +1,70 @@
+"""Time to the first result in the app's path, as its own process (a worker of bench_scoring.py).
+
+    python bench/first_result.py MERT_FOLDER HEAD_CHECKPOINT AUDIO
+
+The app shows the first segment's scores from the first partial result of
+`Scorer.iter_score`. This worker loads the models once (as the app does at
+start), then times on one song:
+
+- first_result_s: iter_score's first yield on the first song the process scores (cold kernels);
+- first_result_warm_s: the same again, kernels warm;
+- decode_s: decode + downmix + resample of the whole file (what must happen before segment 1);
+- segment_s: encoding one 30 s segment alone (warm).
+
+first_result - (decode + segment) is the overhead the app path adds before the
+user sees anything. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def first_yield_s(scorer: object, path: Path) -> float:
+    """Seconds until iter_score yields its first (partial) result."""
+    start = time.perf_counter()
+    results = scorer.iter_score(path)  # type: ignore[attr-defined]
+    next(results)
+    elapsed = time.perf_counter() - start
+    results.close()
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("mert", type=Path)
+    p.add_argument("head", type=Path)
+    p.add_argument("audio", type=Path)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from apex_demo import audio
+    from apex_demo.config import Settings
+    from apex_demo.scoring import get_scorer
+
+    settings = Settings(mert=str(args.mert), head=str(args.head), device="cpu", use_cache=False)
+    start = time.perf_counter()
+    scorer = get_scorer(settings)
+    load_s = time.perf_counter() - start
+    cold = first_yield_s(scorer, args.audio)
+    start = time.perf_counter()
+    decoded = audio.decode(args.audio, settings.max_seconds)
+    wave = audio.resample(decoded.samples, decoded.sample_rate)
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scorer.encode_segment(audio.segment(wave, 0))
+    segment_s = time.perf_counter() - start
+    warm = first_yield_s(scorer, args.audio)
+    print(json.dumps({"load_s": load_s, "first_result_s": cold, "first_result_warm_s": warm,
+                      "decode_s": decode_s, "segment_s": segment_s, "duration_s": decoded.duration_s,
+                      "mode": scorer.mode}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""One scoring run of the published APEX loop, as its own process (a worker of bench_scoring.py).
+
+    python bench/run_reference.py eager|sdpa MERT_FOLDER HEAD_CHECKPOINT AUDIO
+
+Prints one JSON object: the seven scores, the attention that ran, and how long
+loading and scoring took inside the process. It uses only reference/ (the
+authors' inference.py re-stated), never apex_demo, so its numbers are an
+independent baseline:
+
+- eager: the loop as published (eager attention, as MERT's own code runs);
+- sdpa:  the same loop with transformers' default attention (SDPA today), what
+  anyone porting the loop now writes without asking for eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ATTENTION = {"eager": "eager", "sdpa": None}  # None: transformers' own default
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("attention", choices=sorted(ATTENTION))
+    p.add_argument("mert", type=Path)
+    p.add_argument("head", type=Path)
+    p.add_argument("audio", type=Path)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(REPO))  # reference/ from a plain checkout
+    start = time.perf_counter()
+    from reference.authors import APEX  # torch + transformers: start-up
+
+    imported = time.perf_counter()
+    apex = APEX(args.mert, args.head, attn_implementation=ATTENTION[args.attention])
+    loaded = time.perf_counter()
+    scores = apex.predict(args.audio)  # inference.py's APEX.predict: decode, resample, segments, head
+    done = time.perf_counter()
+    print(json.dumps({"scores": scores, "attention": apex.mert.config._attn_implementation,
+                      "import_s": imported - start, "load_s": loaded - imported, "score_s": done - loaded}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
