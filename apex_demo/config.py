@@ -2,7 +2,7 @@
 
 Read once by the entry points (CLI, app) and passed down; library code never
 reads the environment itself, so tests can build any Settings they need.
-Every variable is documented in README.md ("Configuration").
+Every variable is documented in docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ OVERALL_DEFINITION = (
 SORT_KEYS: tuple[str, ...] = (OVERALL_KEY,) + SCORE_KEYS
 # Two scores closer than this, in points on the 0-100 scale (see to_percent_scale), are "about the same".
 # Why 2 points: it is 0.08 on a 1-5 aesthetic scale, i.e. less than the smallest step a SongEval rater can
-# express (whole points, averaged over a handful of raters) and far inside the model's own error (its
-# verdicts agreed with single Music Arena listeners at AUC 0.52-0.60, barely above chance); it is also
+# express (whole points, averaged over a handful of raters) and far inside the model's own error (in the
+# authors' Music Arena test a fixed "higher score wins" pick agreed with single listeners 45-50 % of the
+# time, and only a model fitted to the votes reached AUC 0.60: apex_demo/arena_facts.py); it is also
 # 10x the largest numeric drift of fast mode (0.2 on 0-100). A gap this small says nothing a listener
 # would hear, so Compare, Analyze's weakest part and the arena's model pick call it a tie instead of
 # naming a winner. One value for every verdict, so the tabs can never disagree about what "close" means.

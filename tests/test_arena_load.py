@@ -142,13 +142,19 @@ def test_stats_endpoint_after_the_load(loaded: tuple[str, AppContext, list[dict[
     stats = client.predict(api_name="/arena_stats")
     assert stats["total_votes"] == CLIENTS * BATTLES_PER_CLIENT
     assert stats["learned_model"]["decisive_votes"] == 500 and stats["votes_from_elsewhere"] == 0
-    # agreement counts the 500 A/B votes, less those where the model's pick was a TIE (scores within
-    # ranking.SAME_TOLERANCE), as stored with each vote
-    decisive = [v for v in ctx.arena.store.votes() if v.choice.value in ("A", "B")
-                and v.model_choice is not None and v.model_choice.value in ("A", "B")]
-    assert 0 < len(decisive) <= 500 and stats["agreement"]["n"] == len(decisive)
-    assert stats["agreement"]["rate"] == pytest.approx(sum(v.choice == v.model_choice for v in decisive)
-                                                       / len(decisive))
+    # agreement is the FIXED rule's (the stored pick may come from the learned model): the documented
+    # overall score (0-100 average, a 1-5 score x as (x - 1) / 4 x 100), higher wins, within 2 points a tie
+    def overall(scores: dict) -> float:
+        return sum(v if k.startswith("score_") else (v - 1) / 4 * 100 for k, v in scores.items()) / len(scores)
+
+    picks = {}
+    for v in ctx.arena.store.votes():
+        if v.choice.value in ("A", "B") and v.scores_a and v.scores_b:
+            gap = overall(v.scores_a) - overall(v.scores_b)
+            if abs(gap) > 2.0:
+                picks[v.battle_id] = (v.choice.value, "A" if gap > 0 else "B")
+    assert 0 < len(picks) <= 500 and stats["agreement"]["n"] == len(picks)
+    assert stats["agreement"]["rate"] == pytest.approx(sum(c == p for c, p in picks.values()) / len(picks))
     assert len(stats["per_score_agreement"]) == 7
     assert stats["systems"] and all(r["ci_low"] <= r["rating"] <= r["ci_high"] for r in stats["systems"])
     client.close()

@@ -87,9 +87,14 @@ def test_too_long_is_refused_before_decoding(audio_dir: Path, tiny_settings, mon
     monkeypatch.setenv("APEX_MAX_SECONDS", "20")
     monkeypatch.setenv("APEX_CACHE_DIR", str(tmp_path / "c"))
     long_clip, good_clip = audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg", audio_dir / GOOD  # 61.5 s, 5.3 s
-    decoded: list[str] = []
-    real_read = sf.read
-    monkeypatch.setattr(sf, "read", lambda file, *a, **k: decoded.append(str(file)) or real_read(file, *a, **k))
+    decoded: set[str] = set()
+    real_read = sf.SoundFile.read  # libsndfile's sample reader (the header is read by sf.info, not this)
+
+    def recording_read(handle: sf.SoundFile, *args, **kwargs):
+        decoded.add(str(handle.name))
+        return real_read(handle, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", recording_read)
     out = tmp_path / "o.json"
     code = main(["score", str(long_clip), str(good_clip),
                  "--mert", tiny_settings.mert, "--head", tiny_settings.head, "--format", "json", "--output", str(out)])
@@ -97,7 +102,7 @@ def test_too_long_is_refused_before_decoding(audio_dir: Path, tiny_settings, mon
     assert code == 1
     assert long_rec["error"]["code"] == "too_long" and "APEX_MAX_SECONDS" in long_rec["error"]["message"]
     assert "scores" in good
-    assert decoded == [str(good_clip)]  # the long file's samples were never read; the good one's were
+    assert decoded == {str(good_clip)}  # the long file's samples were never read; the good one's were
 
 
 def test_folder_given_without_recursive(tmp_path: Path) -> None:

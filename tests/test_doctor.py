@@ -89,3 +89,13 @@ def test_public_summary_names_files_without_server_paths(tiny_settings) -> None:
     text = public_summary(describe_loaded(get_scorer(tiny_settings)))
     assert "`best_model.pt`" in text and "`pytorch_model.bin`" in text and "task full" in text
     assert str(tiny_settings.cache_dir.parent) not in text and "/tmp" not in text
+
+
+def test_about_tab_facts_come_from_the_loader_once_loaded(tiny_settings) -> None:
+    from apex_demo.ui.context import ModelLoader
+
+    loader = ModelLoader(tiny_settings)
+    assert loader.model_facts() == ""  # nothing before the load
+    loader.wait(120)
+    facts = loader.model_facts()
+    assert "`best_model.pt`" in facts and "task full" in facts and "/tmp" not in facts

@@ -110,7 +110,7 @@ def test_svm_row_and_formats(tiny_settings, tmp_path: Path, monkeypatch, capsys)
 
 
 CLIPS = ("loop_garzul.flac", "vocadito_10.wav", "sorohanro_-_solo-trumpet-06.ogg",
-         "admiralbob77_-_Choice_-_Drum-bass.hq.ogg")
+         "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg")
 PREFERENCES = ("A", "B", "A", "B", "TIE", "A", "B", "BOTH_BAD", "B", "A", "A", "B")
 
 

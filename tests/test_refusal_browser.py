@@ -43,10 +43,11 @@ def test_too_long_upload_is_refused_on_the_page(app_url: str, audio_dir: Path, t
             (By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
         browser.find_element(By.ID, "analyze-button").click()
         WebDriverWait(browser, ANSWER_WAIT_S).until(
-            lambda b: "longer than the limit" in b.find_element(By.TAG_NAME, "body").text)
+            lambda b: "the limit is" in b.find_element(By.TAG_NAME, "body").text)
         body = browser.find_element(By.TAG_NAME, "body").text
-        (line,) = [text for text in body.splitlines() if "longer than the limit" in text]
-        assert line.startswith(f"{CLIP}: 8.0 s is longer than the limit of 5 s") and "/tmp" not in line
+        (line,) = [text for text in body.splitlines() if "the limit is" in text]
+        # what is wrong (its length, the limit) and what to do, in the visitor's words (ui/messages.py)
+        assert line.startswith(f"“{CLIP}” is 8 s long; the limit is 5 s. Trim it") and "/tmp" not in line
         shot = tmp_path / "refused.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")

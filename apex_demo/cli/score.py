@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from apex_demo.scoring import Scorer
 
 TABLE_MISSING = "-"
-FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.005 on 1-5 scores, "
-             "~0.2 on 0-100) and labelled mode=fast")
+FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.01 on 1-5 scores, "
+             "~0.2 on 0-100; docs/benchmark.md) and labelled mode=fast")
 TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
                  "status": "status"}
 

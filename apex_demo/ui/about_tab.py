@@ -65,6 +65,10 @@ def models_markdown(ctx: AppContext) -> str:
     ])
 
 
+MODEL_FILES_TITLE = ("**Loaded model files** (what `python -m apex_demo doctor` reports; run it on the server "
+                     "to also score a probe and see the full paths)")
+
+
 def build(ctx: AppContext) -> None:
     """Lay out the About tab (call inside a gr.Tab)."""
     gr.Markdown("### What the scores mean")
@@ -78,3 +82,5 @@ def build(ctx: AppContext) -> None:
     with gr.Accordion("For the site's owner", open=False):
         gr.Markdown(OWNER_NOTES)
         gr.Markdown(value=ctx.loader.owner_note, elem_id="about-owner-note")
+        gr.Markdown(MODEL_FILES_TITLE)
+        gr.Markdown(value=ctx.loader.model_facts, elem_id="about-model-files")

@@ -70,7 +70,8 @@ def address_of(request: gr.Request | None, settings: Settings) -> str | None:
     if request is None:
         return None
     client = getattr(request, "client", None)
-    return client_address(request.headers, getattr(client, "host", None), settings.behind_proxy)
+    return client_address(getattr(request, "headers", None) or {}, getattr(client, "host", None),
+                          settings.behind_proxy)
 
 
 def visitor_of(request: gr.Request | None, settings: Settings,

@@ -67,6 +67,16 @@ def _default_loader(settings: Settings) -> Any:
     return get_scorer(settings)
 
 
+def loaded_model_facts(scorer: Any) -> str:
+    """The doctor's public summary of a real Scorer (files, hashes, revisions, layout); a stand-in
+    scorer without models (tests) has none."""
+    if not (hasattr(scorer, "encoder") and hasattr(scorer, "head")):
+        return ""
+    from apex_demo.doctor import describe_loaded, public_summary
+
+    return public_summary(describe_loaded(scorer))
+
+
 class ModelLoader:
     """Loads the scorer once in a daemon thread and reports progress as text.
 
@@ -82,6 +92,7 @@ class ModelLoader:
         self._thread: threading.Thread | None = None
         self._scorer: Any = None
         self._error: ApexError | None = None
+        self._facts = ""
         self._closed = threading.Event()
 
     def start(self) -> None:
@@ -95,6 +106,7 @@ class ModelLoader:
     def _run(self) -> None:
         try:
             self._scorer = self._load(self._settings)
+            self._facts = loaded_model_facts(self._scorer)  # hashed once here, never on a page load
         except ApexError as exc:
             self._error = exc
         except Exception as exc:  # an unexpected failure must still reach the page, not kill the thread silently
@@ -120,6 +132,10 @@ class ModelLoader:
         if self.state is not LoadState.FAILED or self._error is None:
             return ""
         return OWNER_FAILED.format(message=self._error.message)
+
+    def model_facts(self) -> str:
+        """What `doctor` reports about the loaded model files (About tab); empty until loaded."""
+        return self._facts
 
     @property
     def fast(self) -> bool:
