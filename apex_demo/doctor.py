@@ -9,7 +9,6 @@ always shows how far the checks got.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.metadata
 import math
 import platform
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from apex_demo.cache import file_sha256
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError
 from apex_demo.hub import snapshot_revision
@@ -31,7 +31,6 @@ PROBE_SECONDS = 2.0
 PROBE_RATE = 44_100
 PROBE_TONE_HZ = 440.0
 SHA_PREFIX = 12
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -117,11 +116,7 @@ def describe_models(report: DoctorReport, scorer: Any) -> None:
 
 
 def file_fact(role: str, path: Path) -> FileFact:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return FileFact(role, path.name, str(path), path.stat().st_size, digest.hexdigest()[:SHA_PREFIX],
+    return FileFact(role, path.name, str(path), path.stat().st_size, file_sha256(path)[:SHA_PREFIX],
                     snapshot_revision(path))
 
 

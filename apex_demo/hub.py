@@ -90,7 +90,7 @@ def resolve_weights(source: Source, filename: str | None = None) -> Path:
     if path.is_file():
         return path
     if filename:
-        return resolve_file(source, _exactly(filename), f"{filename} (set by {source.file_env_var})")
+        return resolve_file(source, file_named(filename), f"{filename} (set by {source.file_env_var})")
     return resolve_file(source, lambda files: choose_weights_file(files, source),
                         f"a weights file ({', '.join(PREFERRED_WEIGHTS)} or one *{', *'.join(WEIGHT_SUFFIXES)} "
                         "at the top or under models/)")
@@ -100,7 +100,7 @@ def resolve_file(source: Source, choose: Chooser, wanted: str) -> Path:
     """Local path of the file `choose` picks in a folder or Hub repo; `wanted` describes it for errors."""
     path = Path(source.spec).expanduser()
     if path.is_dir():
-        files = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+        files = _list_files(path)
         chosen = choose(files)
         if chosen is None:
             raise _not_there(source, wanted, files)
@@ -113,13 +113,14 @@ def resolve_file(source: Source, choose: Chooser, wanted: str) -> Path:
 
 
 def file_named(name: str) -> Chooser:
-    """A chooser for one fixed file name (e.g. config.json)."""
-    return _exactly(name)
-
-
-def _exactly(name: str) -> Chooser:
+    """A chooser for one fixed file name (e.g. config.json, or models/best_model.pt)."""
     wanted = name.strip("/")
     return lambda files: wanted if wanted in files else None
+
+
+def _list_files(root: Path) -> list[str]:
+    """Every file under a folder or cached snapshot, as paths relative to it."""
+    return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
 
 
 def _not_there(source: Source, wanted: str, files: list[str]) -> ModelError:
@@ -135,7 +136,7 @@ def _from_hub(source: Source, choose: Chooser, wanted: str) -> Path:
     """A file of a Hub repo: from the local cache when it is there (no network), else downloaded."""
     snapshot = _cached_snapshot(source)
     if snapshot is not None:
-        chosen = choose([p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()])
+        chosen = choose(_list_files(snapshot))
         if chosen is not None:
             return snapshot / chosen
     files = _hub_call(source, lambda: huggingface_hub.list_repo_files(

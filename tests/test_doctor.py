@@ -97,5 +97,6 @@ def test_about_tab_facts_come_from_the_loader_once_loaded(tiny_settings) -> None
     loader = ModelLoader(tiny_settings)
     assert loader.model_facts() == ""  # nothing before the load
     loader.wait(120)
+    loader.close(120)  # joins the load thread: the facts are computed right after "ready"
     facts = loader.model_facts()
     assert "`best_model.pt`" in facts and "task full" in facts and "/tmp" not in facts

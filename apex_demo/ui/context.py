@@ -106,13 +106,14 @@ class ModelLoader:
     def _run(self) -> None:
         try:
             self._scorer = self._load(self._settings)
-            self._facts = loaded_model_facts(self._scorer)  # hashed once here, never on a page load
         except ApexError as exc:
             self._error = exc
         except Exception as exc:  # an unexpected failure must still reach the page, not kill the thread silently
             self._error = ModelError(f"{type(exc).__name__}: {exc}", ErrorCode.MODEL_NOT_FOUND)
         finally:
             self._done.set()
+        if self._error is None:  # after "ready": hashing the weights must not delay the first score
+            self._facts = loaded_model_facts(self._scorer)
 
     @property
     def state(self) -> LoadState:
