@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from apex_demo.ranking import OVERALL_DEFINITION, TOLERANCE_DEFINITION, model_pick
 from apex_demo.scores import SCORE_KEYS
@@ -153,6 +152,8 @@ def _fit(cells: Cells, n_items: int) -> np.ndarray:
     x, y, w = _design(cells, n_items)
     if n_items < 2 or len(y) == 0 or not np.any(x):
         return np.full(n_items, RATING_BASE)
+    from sklearn.linear_model import LogisticRegression  # here, not at the top: see vote_model.roc_auc
+
     model = LogisticRegression(fit_intercept=False, C=BT_C, tol=1e-7, max_iter=500, solver="lbfgs")
     model.fit(x, y, sample_weight=w)
     return RATING_SCALE * model.coef_[0] / math.log(10) + RATING_BASE

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+
+from apex_demo.vote_model import roc_auc
 
 # The notebook's column names: pred_<name>_a / pred_<name>_b, and the head key of each name.
 KEY_OF_NAME: dict[str, str] = {"streams": "score_streams", "likes": "score_likes", "coherence": "coherence",
@@ -83,17 +79,15 @@ def _groups(table: BattleTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.ones(len(table.y), bool), table.instrumental, ~table.instrumental
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else None
-
-
 def _f1(y: np.ndarray, pred: np.ndarray) -> float | None:
+    from sklearn.metrics import f1_score  # not at the top: see vote_model.roc_auc
+
     return float(f1_score(y, pred)) if len(y) else None
 
 
 def _row(name: str, table: BattleTable, proba: np.ndarray, pred: np.ndarray, note: str = "") -> TableRow:
     masks = _groups(table)
-    return TableRow(name, tuple(_auc(table.y[m], proba[m]) for m in masks),  # type: ignore[arg-type]
+    return TableRow(name, tuple(roc_auc(table.y[m], proba[m]) for m in masks),  # type: ignore[arg-type]
                     tuple(_f1(table.y[m], pred[m]) for m in masks), note)  # type: ignore[arg-type]
 
 
@@ -129,6 +123,12 @@ def notebook_features(table: BattleTable) -> np.ndarray:
 def learned_model(name: str, seed: int = CV_SEED, jobs: int = 1):
     """The notebook's LogisticRegression and grid-searched SVM (`jobs` parallel grid fits: the
     notebook used all cores; results do not depend on it)."""
+    from sklearn.linear_model import LogisticRegression  # not at the top: see vote_model.roc_auc
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
     if name == LOGREG:
         return LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced")
     pipe = Pipeline([("scaler", StandardScaler()),
@@ -144,6 +144,8 @@ def learned_row(name: str, table: BattleTable, folds: int = CV_FOLDS, seed: int 
     if k < 2 or not table.has(("streams", "likes")):
         none = (None, None, None)
         return TableRow(name, none, none, "needs at least 2 battles won by each side")
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # see vote_model.roc_auc
+
     x = notebook_features(table)
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     try:

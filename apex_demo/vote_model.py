@@ -18,11 +18,6 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from apex_demo.analysis import Proportion, wilson_interval
 from apex_demo.ranking import model_pick, overall_score
@@ -147,7 +142,14 @@ def common_keys(votes: Sequence[Vote]) -> tuple[str, ...]:
                                               for v in votes))
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC of `score` for labels `y`, or None when `y` holds one class only.
+
+    sklearn is imported in the functions that fit or judge, never at module top: it costs about
+    1.3 s of start-up, and `python -m apex_demo score` imports every subcommand's module.
+    """
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else None
 
 
@@ -156,7 +158,7 @@ def rule_row(key: str, diff: np.ndarray, y: np.ndarray) -> RuleRow:
     decided = diff != 0
     higher_hits = int(np.sum((diff[decided] > 0) == (y[decided] == 1)))
     n = int(decided.sum())
-    return RuleRow(key, wilson_interval(higher_hits, n), wilson_interval(n - higher_hits, n), _auc(y, diff))
+    return RuleRow(key, wilson_interval(higher_hits, n), wilson_interval(n - higher_hits, n), roc_auc(y, diff))
 
 
 def learn(votes: Sequence[Vote], folds: int = CV_FOLDS, seed: int = CV_SEED,
@@ -172,14 +174,19 @@ def learn(votes: Sequence[Vote], folds: int = CV_FOLDS, seed: int = CV_SEED,
     rules = tuple(rule_row(k, x[:, i], y) for i, k in enumerate(keys))
     k = min(folds, int(min(y.sum(), len(y) - y.sum())))
     if k < 2:
-        return LearnedPick(len(decisive), keys, fixed_auc=_auc(y, fixed), rules=rules)
+        return LearnedPick(len(decisive), keys, fixed_auc=roc_auc(y, fixed), rules=rules)
+    from sklearn.linear_model import LogisticRegression  # not at the top: see roc_auc
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     model = make_pipeline(StandardScaler(), LogisticRegression())
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     oof = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
     low, high = bootstrap_auc(y, oof, rounds)
     model.fit(x, y)
     scaler, logreg = model[0], model[-1]
-    return LearnedPick(len(decisive), keys, _auc(y, oof), low, high, _auc(y, fixed),
+    return LearnedPick(len(decisive), keys, roc_auc(y, oof), low, high, roc_auc(y, fixed),
                        dict(zip(keys, map(float, logreg.coef_[0]))), rules,
                        tuple(map(float, scaler.mean_)), tuple(map(float, scaler.scale_)),
                        float(logreg.intercept_[0]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import inspect
@@ -60,6 +62,26 @@ def test_safetensors_is_preferred(tiny_mert_dir: Path, tmp_path: Path) -> None:
     save_file(state, str(folder / "model.safetensors"))
     encoder = load_encoder(str(folder), device="cpu")
     assert torch.all(encoder.model.encoder.layer_norm.bias == 0.125)
+
+
+def test_an_absent_optional_tensor_is_zero_not_uninitialised(tiny_mert_dir: Path, tmp_path: Path) -> None:
+    """The model is allocated without random init; a training-only tensor the file lacks must not hold garbage."""
+    folder = tmp_path / "no_mask"
+    shutil.copytree(tiny_mert_dir, folder)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    del state["masked_spec_embed"]
+    torch.save(state, folder / "pytorch_model.bin")
+    encoder = load_encoder(str(folder), device="cpu")
+    assert torch.count_nonzero(encoder.model.masked_spec_embed) == 0
+    assert torch.equal(encoder.model.feature_projection.projection.bias, state["feature_projection.projection.bias"])
+
+
+def test_cli_start_up_does_not_import_sklearn() -> None:
+    """`score` must not pay for the arena statistics' imports (about 1.3 s): checked in a fresh interpreter."""
+    code = "import sys, apex_demo.cli; print(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
 
 
 def test_missing_and_unexpected_tensors_are_named(tiny_mert_dir: Path, tmp_path: Path) -> None:
