@@ -295,7 +295,8 @@ def render(rows: list[dict[str, Any]], first: dict[str, float], meta: dict[str, 
               f"time to first result, {SONG_S // 60}-minute song, app path (Scorer.iter_score, models loaded): "
               f"{first['first_result_s']:.2f} s first song, {first['first_result_warm_s']:.2f} s warm; decode "
               f"{first['decode_s']:.2f} s + one segment {first['segment_s']:.2f} s = "
-              f"{first['decode_s'] + first['segment_s']:.2f} s (model load {first['load_s']:.1f} s)"]
+              f"{first['decode_s'] + first['segment_s']:.2f} s; file hash {first['hash_s']:.3f} s "
+              f"(warm figures: medians of {first['repeats']}; model load {first['load_s']:.1f} s)"]
     return "\n".join(lines)
 
 
