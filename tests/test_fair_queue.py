@@ -202,8 +202,9 @@ def test_a_compare_over_the_total_budget_is_refused_before_queueing(served, tmp_
     assert "Compare fewer takes" in message and "/tmp" not in message
     assert not [n for n in scorer.seen if str(n).startswith("take_")]      # nothing reached the model
     scorer.gate.set()
-    assert [r["file"] for r in visitor.call("compare", three[:2])] == ["take_8s_0.wav", "take_8s_1.wav"]
+    (records,) = visitor.call("compare", three[:2])
+    assert [r["file"] for r in records] == ["take_8s_0.wav", "take_8s_1.wav"]
     bomb = tmp_path / "one_hz.wav"
     sf.write(str(bomb), np.zeros(600, np.float32), 1, subtype="PCM_16")    # "600 s" at 1 Hz: refused per file
-    assert len(visitor.call("compare", [*three[:2], visitor.upload(bomb)])) == 3  # admitted (the stand-in
+    assert len(visitor.call("compare", [*three[:2], visitor.upload(bomb)])[0]) == 3  # admitted (the stand-in
     # scorer does not decode; the real one's per-file error for this bomb: test_compare_bombs.py)

@@ -27,7 +27,7 @@ from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still
 from apex_demo.ui.common import (LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR, display_name,
                                  escape_markdown, get_scorer, tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.messages import minutes_text, panel, unexpected_message, upload_limits, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 from apex_demo.votes import escape_cell
 
@@ -39,6 +39,7 @@ TOO_FEW = f"Upload at least {MIN_TAKES} takes to compare (you can select several
 TOO_MANY = f"Compare at most {MAX_TAKES} takes at a time; you uploaded {{count}}."
 NONE_SCORED = "None of the uploaded takes could be scored; see the messages above for each file."
 LEFT_OUT = "{message} This take is left out of the comparison."
+TOTAL_LIMIT = "Up to {total} of audio per comparison, all takes together."
 WARNED = "“{name}”: {message}"
 CSV_NAME = "apex_compare.csv"
 TIED_RANK = "={rank}"  # competition ranking: takes about the same share a rank
@@ -274,7 +275,9 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             files = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Takes",
                             elem_id="compare-files")
-            gr.Markdown(f"<small>{upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)}</small>",
+            limits = upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)
+            total = TOTAL_LIMIT.format(total=minutes_text(ctx.settings.compare_max_seconds))
+            gr.Markdown(f"<small>{limits} {total}</small>",
                         elem_id="compare-limits")
             sort_by = gr.Dropdown(choices=sort_choices(), value=OVERALL_KEY, label="Rank by")
             run = gr.Button("Compare", variant="primary", elem_id="compare-button")
