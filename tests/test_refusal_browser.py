@@ -1,6 +1,6 @@
 """In a real browser: an upload refused from its header (here: longer than the limit) is answered on
-the Analyze tab with the engine's message before any scoring is queued. A screenshot is saved under
-the test's tmp_path for a person to look at."""
+the Analyze tab in the visitor's words before any scoring is queued, and so is a comparison whose
+takes are too long together. Screenshots are saved under the test's tmp_path for a person to look at."""
 
 from __future__ import annotations
 
@@ -82,12 +82,12 @@ def test_a_comparison_over_the_total_budget_is_refused_on_the_page(compare_url: 
         assert "Up to 10 s of audio per comparison, all takes together." in limits  # said before uploading
         files = browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]")
         files.send_keys("\n".join(str(audio_dir / name) for name in TAKES))
-        WebDriverWait(browser, PAGE_LOAD_S).until(
-            lambda b: all(name in b.find_element(By.ID, "compare-files").text for name in TAKES))
+        WebDriverWait(browser, PAGE_LOAD_S).until(  # both uploads listed (the name and suffix on two lines)
+            lambda b: all(Path(name).stem in b.find_element(By.ID, "compare-files").text for name in TAKES))
         browser.find_element(By.ID, "compare-button").click()
         WebDriverWait(browser, ANSWER_WAIT_S).until(
             lambda b: "together; one comparison" in b.find_element(By.TAG_NAME, "body").text)
-        (line,) = [t for t in browser.find_element(By.TAG_NAME, "body").text.splitlines() if "together" in t]
+        (line,) = [t for t in browser.find_element(By.TAG_NAME, "body").text.splitlines() if "together;" in t]
         assert line.startswith("These 2 files last 13.3 s together; one comparison takes at most 10 s of audio.")
         shot = tmp_path / "compare_refused.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
