@@ -48,6 +48,7 @@ def test_too_long_upload_is_refused_on_the_page(app_url: str, audio_dir: Path, t
         (line,) = [text for text in body.splitlines() if "the limit is" in text]
         # what is wrong (its length, the limit) and what to do, in the visitor's words (ui/messages.py)
         assert line.startswith(f"“{CLIP}” is 8 s long; the limit is 5 s. Trim it") and "/tmp" not in line
+        assert "· up to 5 s ·" in browser.find_element(By.ID, "analyze-limits").text  # was "up to 0.0833333 min"
         shot = tmp_path / "refused.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")

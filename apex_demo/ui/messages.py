@@ -19,7 +19,7 @@ from apex_demo.errors import ApexError, ErrorCode
 LOG = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
-UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {minutes} min · up to {mb:g} MB per file."
+UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {length} · up to {mb:g} MB per file."
 NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
 TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
 TOO_LONG_NO_LENGTH = ("“{name}” is longer than the limit of {limit}. Trim it or upload the part you want "
@@ -74,7 +74,7 @@ def _round_half_up(value: float, step: Decimal) -> Decimal:
 
 def upload_limits(max_seconds: float, max_file_mb: float) -> str:
     """The line shown beside every upload: formats and both limits."""
-    return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, minutes=f"{max_seconds / 60:g}", mb=max_file_mb)
+    return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, length=minutes_text(max_seconds), mb=max_file_mb)
 
 
 def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: bool = False) -> str:
