@@ -1,6 +1,6 @@
 """Abandoned jobs are cancelled (issue 13, item 4): a `/score` or `/compare` whose client drops its
-connection stops at the next segment boundary instead of encoding the whole song, and the model
-slot then serves the next visitor.
+connection, or an Analyze or Compare run whose page is closed, stops at the next segment boundary
+instead of encoding the whole song, and the model slot then serves the next visitor.
 
 The real app over loopback HTTP, with the real Scorer on the tiny models. Its encoder records every
 segment it encodes and holds the long song's first segment until Gradio itself has marked the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -90,15 +91,36 @@ def _leave_while_scoring(url: str, api_name: str, data: Any, scorer: CountingSco
     http.close()  # the visitor is gone
 
 
-@pytest.mark.parametrize("api_name", ["score", "compare"])
+def _close_page_while_scoring(url: str, api_name: str, data: list[Any], scorer: CountingScorer) -> None:
+    """What the page does for a tab's button (join the queue by the event's index, read the session's
+    event stream), then the tab is closed once the long song's first segment is being encoded."""
+    http = httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S, headers={"X-Forwarded-For": "10.9.9.1"})
+    fn_index = next(d["id"] for d in http.get("config").json()["dependencies"] if d.get("api_name") == api_name)
+    session = uuid.uuid4().hex
+    joined = http.post("gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+                                                      "event_data": None, "trigger_id": None})
+    assert joined.status_code == 200, joined.text
+    with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}):
+        assert scorer.holding.wait(HTTP_TIMEOUT_S), "the long song never reached the encoder"
+    http.close()
+
+
+@pytest.mark.parametrize("api_name", ["score", "compare", "ui_analyze", "ui_compare"])
 def test_a_job_whose_client_left_stops_at_the_next_segment(app: tuple[str, CountingScorer], tmp_path: Path,
                                                            api_name: str) -> None:
+    """The API endpoints (a dropped /call result stream) and the Analyze and Compare tabs (a closed page)."""
     url, scorer = app
     leaver, next_visitor = Visitor(url, "10.9.9.1"), Visitor(url, "10.9.9.2")
     long_upload = leaver.upload(_song(tmp_path / LONG, LONG_SEGMENTS * 30))
     short_upload = next_visitor.upload(_song(tmp_path / SHORT, 5))
-    data = long_upload if api_name == "score" else [long_upload, short_upload]
-    _leave_while_scoring(url, api_name, data, scorer)
+    if api_name == "score":
+        _leave_while_scoring(url, api_name, long_upload, scorer)
+    elif api_name == "compare":
+        _leave_while_scoring(url, api_name, [long_upload, short_upload], scorer)
+    elif api_name == "ui_analyze":
+        _close_page_while_scoring(url, api_name, [long_upload], scorer)
+    else:
+        _close_page_while_scoring(url, api_name, [[long_upload, short_upload], "overall"], scorer)
     (record,) = next_visitor.call("score", short_upload)          # the model slot serves the next visitor
     assert record["file"] == SHORT and len(record["segments"]) == 1
     assert scorer.encoded.count(LONG) == 1                        # the segment in work, not all 6
