@@ -90,13 +90,15 @@ class BoardRefresher:
         """The last computed Board (None before the first computation ends); never computes."""
         return self._latest
 
-    def _pull(self) -> None:
+    def _pull(self) -> int:
+        """Other replicas' new votes and flags; how many votes that changed (0 when it failed)."""
         if self._sync is None:
-            return
+            return 0
         try:
-            self._sync()
+            return self._sync()
         except Exception as exc:  # the Hub being down must not stop the local leaderboard
             LOG.warning("could not pull other replicas' votes: %s", exc)
+            return 0
 
     def invalidate(self) -> None:
         """Recompute at the next tick even if the number of votes is the same (votes were flagged)."""
@@ -124,10 +126,10 @@ class BoardRefresher:
         return self._latest or self.refresh()
 
     def tick(self) -> Board | None:
-        """One background step: pull, then recompute only if the number of votes changed."""
+        """One background step: pull, then recompute only if votes came in or changed (flags pulled)."""
         with self._lock:
-            self._pull()
-            if self._latest is None or self._stale or self._count() != self._latest.votes:
+            pulled = self._pull()
+            if self._latest is None or self._stale or pulled or self._count() != self._latest.votes:
                 return self._compute()
             return None
 

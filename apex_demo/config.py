@@ -44,6 +44,7 @@ NUMBER_BOUNDS = {
     "cache_max_mb": Bound("APEX_CACHE_MAX_MB", 0.0, True, "megabytes"),
     "max_seconds": Bound("APEX_MAX_SECONDS", 0.0, False, "seconds"),
     "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes"),
+    "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds"),
     "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds"),
     "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)"),
 }
@@ -72,6 +73,7 @@ class Settings:
     use_cache: bool = True
     max_seconds: float = 600.0
     max_file_mb: float = 100.0
+    compare_max_seconds: float = 3600.0  # audio in one Compare / `/compare` job, all takes together (web app)
     data_dir: Path = Path("data")
     min_listen_s: float = 5.0
     arena_pool: str | None = None
@@ -142,6 +144,7 @@ class Settings:
             use_cache=not flag("APEX_NO_CACHE"),
             max_seconds=number("APEX_MAX_SECONDS", base.max_seconds),
             max_file_mb=number("APEX_MAX_FILE_MB", base.max_file_mb),
+            compare_max_seconds=number("APEX_COMPARE_MAX_SECONDS", base.compare_max_seconds),
             data_dir=Path(text("APEX_DATA_DIR") or base.data_dir).expanduser(),
             min_listen_s=number("APEX_MIN_LISTEN_S", base.min_listen_s),
             arena_pool=text("APEX_ARENA_POOL"),

@@ -26,6 +26,7 @@ class ErrorCode(str, Enum):
     UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
     TOO_MANY_CHANNELS = "too_many_channels"
     TOO_LARGE = "too_large"
+    TOO_MUCH_AUDIO = "too_much_audio"  # several files in one job: over the job's total length
     # Models
     HUB_UNREACHABLE = "hub_unreachable"
     MODEL_NOT_FOUND = "model_not_found"

@@ -12,7 +12,7 @@ name: the authors' GitHub checkpoint is `models/best_model.pt`, Hub repos use
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
@@ -30,6 +30,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 WEIGHT_SUBFOLDERS = ("", "models/")
 SNAPSHOT_MARKER = "snapshots"
 MAX_LISTED = 20  # files named in an error message
+LISTING_KEY = "files"  # Source.listing holds one entry: the repo's file list
 
 # Picks the wanted file among a folder's or repo's files (paths relative to its root); None: none fits.
 Chooser = Callable[[list[str]], "str | None"]
@@ -47,6 +48,10 @@ class Source:
     file_env_var: str  # e.g. "APEX_HEAD_FILE": picks one weights file in a folder or repo
     file_flag: str  # e.g. "--head-file"
     token: str | None = None
+    # The Hub repo's file list, asked for once and kept for this Source's lookups (one model load asks for
+    # config.json, preprocessor_config.json and the weights: one listing, not three). Each load makes its
+    # own Source, so a new load sees the repo as it is then.
+    listing: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def at(self) -> str:
@@ -139,14 +144,21 @@ def _from_hub(source: Source, choose: Chooser, wanted: str) -> Path:
         chosen = choose(_list_files(snapshot))
         if chosen is not None:
             return snapshot / chosen
-    files = _hub_call(source, lambda: huggingface_hub.list_repo_files(
-        source.spec, revision=source.revision, token=source.token))
-    chosen = choose(list(files))
+    files = _repo_files(source)
+    chosen = choose(files)
     if chosen is None:
-        raise _not_there(source, wanted, list(files))
+        raise _not_there(source, wanted, files)
     local = _hub_call(source, lambda: huggingface_hub.hf_hub_download(
         source.spec, chosen, revision=source.revision, token=source.token, library_name=LIBRARY_NAME), chosen)
     return Path(local)
+
+
+def _repo_files(source: Source) -> list[str]:
+    """The Hub repo's files at the source's revision, listed once per Source (see Source.listing)."""
+    if LISTING_KEY not in source.listing:
+        source.listing[LISTING_KEY] = tuple(_hub_call(source, lambda: huggingface_hub.list_repo_files(
+            source.spec, revision=source.revision, token=source.token)))
+    return list(source.listing[LISTING_KEY])
 
 
 def _cached_snapshot(source: Source) -> Path | None:

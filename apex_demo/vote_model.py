@@ -35,6 +35,12 @@ LEARNED_RULE = "learned"
 FIXED_RULE_TEXT = "the fixed rule: the clip with the higher overall score"
 LEARNED_RULE_TEXT = ("a model learned from {n} votes in this arena (its ROC AUC {auc:.2f} beats the fixed "
                      "rule's {fixed:.2f} out of fold)")
+NO_AUC = "-"  # shown where an AUC is undefined (only one outcome among the votes)
+
+
+def format_auc(value: float | None) -> str:
+    """An AUC as the leaderboard and `votes stats` show it: three decimals, or NO_AUC."""
+    return NO_AUC if value is None else f"{value:.3f}"
 
 
 @dataclass(frozen=True)

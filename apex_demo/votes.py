@@ -9,7 +9,8 @@ mode only survives process crashes). A UNIQUE constraint on `votes.battle_id`
 makes a second vote for the same battle impossible even when two requests
 race past the arena's checks at the same time.
 
-When `Settings.votes_repo` is set, every committed vote is also appended to a
+When `Settings.votes_repo` is set, every committed vote (and every anomaly flag set
+on a vote later, as a flag line) is also appended to a
 per-process JSONL file that `huggingface_hub.CommitScheduler` uploads to that
 dataset (files are only ever appended to, never rewritten), and an empty local
 store is restored from the dataset at start (Spaces disks are ephemeral). Several
@@ -45,6 +46,8 @@ BUSY_TIMEOUT_MS = 10_000
 HUB_FOLDER = "hub_votes"          # local folder under data_dir that CommitScheduler watches
 HUB_PATH_IN_REPO = "votes"        # folder inside the Hub dataset
 HUB_EVERY_MINUTES = 1.0
+RECORD_KIND = "record"            # key that marks a Hub log line that is not a vote...
+FLAG_RECORD = "flag"              # ...but an anomaly flag on a vote logged earlier
 
 
 class Choice(str, Enum):
@@ -416,12 +419,34 @@ class VoteStore:
         return [Outcome(*r) for r in rows]
 
     def flag_votes(self, battle_ids: Iterable[str], flag: str) -> int:
-        """Mark votes as left out of the leaderboard (they stay stored); returns how many changed."""
-        ids = [(flag, b) for b in battle_ids]
+        """Mark votes as left out of the leaderboard (they stay stored); returns how many changed.
+        With a Hub vote log, each new flag is appended to it too, so replicas and restores keep it."""
+        changed = self._set_flags({battle_id: flag for battle_id in battle_ids})
+        if self._hub is not None and changed:
+            self._hub.append_flags(changed, flag)
+        return len(changed)
+
+    def import_flags(self, flags: Mapping[str, str]) -> int:
+        """Flags read from the Hub log (battle id -> flag), set on votes not flagged yet; returns how
+        many changed. Not written back to the log: they came from it."""
+        return len(self._set_flags(flags))
+
+    def _set_flags(self, flags: Mapping[str, str]) -> list[str]:
+        """Flag the votes that have no flag yet; the battle ids that changed (a vote keeps its first flag)."""
+        changed = []
         with self._lock:
-            before = self._conn.total_changes
-            self._conn.executemany("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL", ids)
-            return self._conn.total_changes - before
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for battle_id, flag in flags.items():
+                    cursor = self._conn.execute("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL",
+                                                (flag, battle_id))
+                    if cursor.rowcount:
+                        changed.append(battle_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return changed
 
     def integrity_check(self) -> str:
         """SQLite's own check: 'ok' when the file is sound."""
@@ -471,15 +496,34 @@ def export_votes(votes: Iterable[Vote], fmt: str, out: TextIO) -> int:
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Vote]:
-    """Parse a JSONL vote log; a torn last line (process killed mid-write) is skipped."""
+    """The votes of a JSONL export or Hub log (flag lines, see read_log, are left out)."""
+    yield from read_log(lines)[0]
+
+
+def read_log(lines: Iterable[str]) -> tuple[list[Vote], dict[str, str]]:
+    """Parse a Hub vote log: its votes, and the anomaly flags set on votes after they were logged
+    (battle id -> flag, from `{"record": "flag", ...}` lines). A torn line (process killed
+    mid-write) is skipped. Logs written before flags were logged hold votes only."""
+    votes: list[Vote] = []
+    flags: dict[str, str] = {}
     for line in lines:
         line = line.strip()
         if not line:
             continue
         try:
-            yield Vote.from_record(json.loads(line))
-        except (ValueError, KeyError, TypeError) as exc:
+            record = json.loads(line)
+            if record.get(RECORD_KIND) == FLAG_RECORD:
+                flags.setdefault(str(record["battle_id"]), str(record["flag"]))
+            else:
+                votes.append(Vote.from_record(record))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             LOG.warning("skipping unreadable vote line: %s", exc)
+    return votes, flags
+
+
+def flag_record(battle_id: str, flag: str) -> dict[str, str]:
+    """The Hub log line that flags an already logged vote (the log is append-only)."""
+    return {RECORD_KIND: FLAG_RECORD, "battle_id": battle_id, "flag": flag}
 
 
 # -- Hub durability ------------------------------------------------------------------------
@@ -506,13 +550,21 @@ class HubVoteLog:
                             "only locally.", ErrorCode.HUB_UNREACHABLE) from exc
 
     def append(self, vote: Vote) -> None:
-        """Append one line; the vote is already committed locally, so a failure here is logged."""
+        """Append one vote; it is already committed locally, so a failure here is logged."""
+        self._write([vote.to_record()], f"vote {vote.battle_id}")
+
+    def append_flags(self, battle_ids: Iterable[str], flag: str) -> None:
+        """Append a flag line per vote the anomaly check left out (already set locally)."""
+        ids = list(battle_ids)
+        self._write([flag_record(b, flag) for b in ids], f"flags on {len(ids)} votes")
+
+    def _write(self, records: list[dict[str, Any]], what: str) -> None:
         try:
             with self._scheduler.lock:
                 with self.file.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(vote.to_record(), sort_keys=True) + "\n")
+                    handle.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
         except OSError as exc:
-            LOG.error("vote %s committed locally but not written to the Hub log: %s", vote.battle_id, exc)
+            LOG.error("%s committed locally but not written to the Hub log: %s", what, exc)
 
     def stop(self) -> None:
         """Upload what is pending and stop the background thread."""
@@ -521,7 +573,8 @@ class HubVoteLog:
 
 
 def restore_from_hub(store: VoteStore, repo_id: str, token: str | None) -> int:
-    """Fill a store from the dataset's JSONL logs; returns the number of votes restored."""
+    """Fill a store from the dataset's JSONL logs, then set the anomaly flags they hold (a flag may sit
+    in another replica's file than its vote); returns how many votes were new or newly flagged."""
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -534,8 +587,12 @@ def restore_from_hub(store: VoteStore, repo_id: str, token: str | None) -> int:
         raise ApexError(f"cannot restore votes from the Hub dataset {repo_id!r} ({type(exc).__name__}: "
                         f"{exc}); check the network and HF_TOKEN, or unset APEX_VOTES_REPO.",
                         ErrorCode.HUB_UNREACHABLE) from exc
-    restored = 0
+    changed = 0
+    flags: dict[str, str] = {}
     for path in sorted(Path(folder).glob(f"{HUB_PATH_IN_REPO}/*.jsonl")):
         with path.open(encoding="utf-8") as handle:
-            restored += store.import_votes(read_jsonl(handle))
-    return restored
+            votes, file_flags = read_log(handle)
+        changed += store.import_votes(votes)
+        for battle_id, flag in file_flags.items():
+            flags.setdefault(battle_id, flag)
+    return changed + store.import_flags(flags)

@@ -12,7 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
+import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -103,7 +105,7 @@ def bad_upload(kind: str, folder: Path, audio_dir: Path) -> Path:
 @pytest.mark.parametrize("kind, expected", [
     ("text_as_mp3", r"“notes_\w+\.mp3” doesn't look like audio we can read"),
     ("empty", r"“empty_\w+\.wav” is empty \(0 bytes\)"),
-    ("too_long", r"“vocadito_10\.wav” is 9 s long; the limit is 8 s"),
+    ("too_long", r"“vocadito_10\.wav” is 9\.1 s long; the limit is 8\.5 s"),  # 9.098 s; halves not dropped
 ])
 def test_bad_upload_gives_app_error_and_app_keeps_serving(client: Client, audio_dir: Path, tmp_path: Path,
                                                           kind: str, expected: str) -> None:
@@ -113,3 +115,21 @@ def test_bad_upload_gives_app_error_and_app_keeps_serving(client: Client, audio_
     assert "/tmp" not in str(info.value)  # the upload's server path never reaches the client
     record = client.predict(handle_file(str(audio_dir / OTHER_CLIP)), api_name="/score")
     assert record["file"] == OTHER_CLIP and "scores" in record
+
+
+def test_an_error_found_while_scoring_has_one_wording_in_score_and_compare(client: Client, audio_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A float WAV with NaN samples passes the header check and fails while decoding; /score's error and
+    /compare's error record say the same thing, in the words of the submit-time refusals (no paths,
+    no libsndfile), with the code the CLI gives."""
+    broken = tmp_path / f"broken_{uuid.uuid4().hex[:8]}.wav"
+    samples = np.zeros(8000, np.float32)
+    samples[100] = np.nan
+    sf.write(str(broken), samples, 8000, subtype="FLOAT")
+    wording = f"“{broken.name}” contains broken sample values. Export it again, for example as a 16-bit WAV."
+    with pytest.raises(AppError) as info:
+        client.predict(handle_file(str(broken)), api_name="/score")
+    assert info.value.message == wording
+    records = client.predict([handle_file(str(audio_dir / OTHER_CLIP)), handle_file(str(broken))],
+                             api_name="/compare")
+    assert records[1]["error"] == {"code": "non_finite_samples", "message": wording}

@@ -163,6 +163,9 @@ def test_hub_id_lists_the_repo_then_downloads_what_it_needs(tiny_mert_dir: Path,
     encoder = load_encoder("m-a-p/MERT-v1-95M", revision="abc123", device="cpu")
     downloads = [c[2] for c in fake.calls if c[0] == "download"]
     assert downloads == ["config.json", "preprocessor_config.json", "pytorch_model.bin"]
+    assert [c for c in fake.calls if c[0] == "list"] == [("list", "m-a-p/MERT-v1-95M", "abc123")]  # once, not 3x
+    load_encoder("m-a-p/MERT-v1-95M", revision="abc123", device="cpu")
+    assert len([c for c in fake.calls if c[0] == "list"]) == 2  # a new load lists again (the repo may have changed)
     assert all(c[1] == "m-a-p/MERT-v1-95M" and c[-1] == "abc123" for c in fake.calls)
     assert encoder.source == "m-a-p/MERT-v1-95M" and encoder.revision == "abc123"
 

@@ -23,6 +23,7 @@ from tests.app_server import FakeScorer, call_result, running_app
 HTTP_TIMEOUT_S = 120.0
 GATE_TIMEOUT_S = 120.0
 FILE_DATA = {"_type": "gradio.FileData"}
+COMPARE_BUDGET_S = 20.0           # APEX_COMPARE_MAX_SECONDS for these tests
 
 
 class GatedScorer(FakeScorer):
@@ -48,7 +49,8 @@ class GatedScorer(FakeScorer):
 def served(tmp_path: Path) -> Iterator[tuple[str, AppContext, GatedScorer]]:
     scorer = GatedScorer()
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
-                        votes_per_minute=1000, vote_salt="fair-test", behind_proxy=True)  # as on Spaces
+                        votes_per_minute=1000, vote_salt="fair-test", behind_proxy=True,  # as on Spaces
+                        compare_max_seconds=COMPARE_BUDGET_S)
     with running_app(settings, load=lambda s: scorer) as (ctx, url):
         ctx.loader.wait(30)
         yield url, ctx, scorer
@@ -177,3 +179,32 @@ def _wait_until_queued(job: Any) -> None:
     while job.status().code not in (Status.IN_QUEUE, Status.PROCESSING):
         assert time.monotonic() < deadline, "the job never reached the queue"
         time.sleep(0.05)
+
+
+def _takes(folder: Path, seconds: int, count: int, rate: int = 8000) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = folder / f"take_{seconds}s_{i}.wav"
+        sf.write(str(path), np.zeros(seconds * rate, np.float32), rate, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def test_a_compare_over_the_total_budget_is_refused_before_queueing(served, tmp_path: Path) -> None:
+    """Three 8 s takes are 24 s together, over the 20 s budget: refused from the headers, in plain
+    words, and never scored. Two of them (16 s) are admitted, and so are two plus a 1 Hz bomb: a
+    file that cannot be scored does not count (it becomes its own error record, test_compare_bombs)."""
+    url, _, scorer = served
+    visitor = Visitor(url, "10.5.5.5")
+    three = [visitor.upload(p) for p in _takes(tmp_path, 8, 3)]
+    message = _refusal(visitor.submit("compare", three))
+    assert message.startswith("These 3 files last 24 s together; one comparison takes at most 20 s of audio.")
+    assert "Compare fewer takes" in message and "/tmp" not in message
+    assert not [n for n in scorer.seen if str(n).startswith("take_")]      # nothing reached the model
+    scorer.gate.set()
+    (records,) = visitor.call("compare", three[:2])
+    assert [r["file"] for r in records] == ["take_8s_0.wav", "take_8s_1.wav"]
+    bomb = tmp_path / "one_hz.wav"
+    sf.write(str(bomb), np.zeros(600, np.float32), 1, subtype="PCM_16")    # "600 s" at 1 Hz: refused per file
+    assert len(visitor.call("compare", [*three[:2], visitor.upload(bomb)])[0]) == 3  # admitted (the stand-in
+    # scorer does not decode; the real one's per-file error for this bomb: test_compare_bombs.py)

@@ -165,3 +165,57 @@ def test_the_fake_hub_refuses_what_the_real_library_refuses(hub: FakeHub) -> Non
         huggingface_hub.snapshot_download(repo=REPO, repo_type="dataset")           # misspelled
     with pytest.raises(TypeError):
         huggingface_hub.CommitScheduler(REPO, folder_path=".")                      # keyword-only
+
+
+FLAG = "anomaly:s1 won all 10 votes from fresh sessions in 10 min"
+
+
+def test_anomaly_flags_reach_other_replicas_and_restores(tmp_path: Path, hub: FakeHub) -> None:
+    """A flag set after its vote was logged is appended to the (append-only) Hub log as a flag line, so
+    a replica that pulls and a store restored from the Hub both leave the vote out; a pulled flag is
+    not logged again."""
+    from apex_demo.votes import VoteStore
+    from tests.test_votes import vote
+
+    first = VoteStore.open(replica(tmp_path, "one"))
+    for i in range(4):
+        first.add_vote(vote(f"b{i}"))
+    hub.push_all()
+    second = VoteStore.open(replica(tmp_path, "two"))              # restored before any flag was set
+    assert second.count() == 4 and [v for v in second.votes() if v.flag] == []
+    assert first.flag_votes(["b1", "b2"], FLAG) == 2
+    assert first.flag_votes(["b1"], "anomaly:another") == 0          # a vote keeps its first flag
+    hub.push_all()
+    assert second.pull_from_hub() == 2                               # the other replica pulls the flags...
+    assert second.pull_from_hub() == 0
+    third = VoteStore.open(replica(tmp_path, "three"))               # ...and a fresh store restores them
+    for store in (first, second, third):
+        assert {v.battle_id: v.flag for v in store.votes() if v.flag} == {"b1": FLAG, "b2": FLAG}
+    hub.push_all()
+    lines = [json.loads(line) for log in (hub.root / "votes").iterdir() for line in log.read_text().splitlines()]
+    assert sum(line.get("record") == "flag" for line in lines) == 2  # written once, by the replica that set them
+    assert sum("choice" in line for line in lines) == 4
+    for store in (first, second, third):
+        store.close()
+
+
+def test_a_restored_arena_still_leaves_flagged_votes_out(tmp_path: Path, hub: FakeHub) -> None:
+    """The stuffing of test_arena_security, flagged by one app; a new app restored from the Hub counts
+    the same votes in its leaderboard."""
+    from tests.test_arena import FakeClock
+    from tests.test_arena_security import _stuff, make_arena
+
+    clock = FakeClock()
+    hub_settings = {"votes_per_minute": 0, "votes_repo": REPO, "hf_token": "hf_test"}
+    arena = make_arena(tmp_path / "first", clock, **hub_settings)
+    arena.warm()
+    favourite = arena.pool[0].system
+    involved = _stuff(arena, clock, favourite, sessions=40)
+    counted = arena.stats(min_votes=1).total_votes
+    assert counted == 40 - involved < 40
+    arena.close()                                                    # pushes the log (the fake's trigger)
+    restored = make_arena(tmp_path / "second", FakeClock(), **hub_settings)
+    assert restored.store.count() == 40
+    assert restored.stats(min_votes=1).total_votes == counted
+    assert favourite not in [r.item for r in restored.stats(min_votes=1).systems]
+    restored.close()

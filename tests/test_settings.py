@@ -20,6 +20,7 @@ BAD_VALUES = [
     ("APEX_VOTES_PER_MINUTE", "nan"), ("APEX_VOTES_PER_MINUTE", "2.5"), ("APEX_CACHE_MAX_MB", "nan"),
     ("APEX_CACHE_MAX_MB", "-1"), ("APEX_MAX_FILE_MB", "inf"), ("APEX_MAX_FILE_MB", "0"), ("APEX_MAX_FILE_MB", "ten"),
     ("APEX_DEVICE", "tpu"), ("APEX_PRECISION", "fp8"),
+    ("APEX_COMPARE_MAX_SECONDS", "0"), ("APEX_COMPARE_MAX_SECONDS", "nan"), ("APEX_COMPARE_MAX_SECONDS", "-60"),
 ]
 
 
@@ -54,3 +55,8 @@ def test_app_says_which_variable_without_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "APEX_MIN_LISTEN_S=-10" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_comparison_budget_is_read_from_its_variable() -> None:
+    assert Settings.from_env({}).compare_max_seconds == 3600.0
+    assert Settings.from_env({"APEX_COMPARE_MAX_SECONDS": "900"}).compare_max_seconds == 900.0

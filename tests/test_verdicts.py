@@ -22,7 +22,7 @@ from apex_demo.segments import label, weakest_part
 from apex_demo.ui.analyze_tab import scores_table, weakest_part_text
 from apex_demo.ui.compare_tab import ranking_table, verdict_markdown
 from apex_demo.ui.context import model_name
-from apex_demo.ui.messages import visitor_message
+from apex_demo.ui.messages import minutes_text, visitor_message
 from apex_demo.ui.progress import ScoreProgress, SegmentSpeed
 from apex_demo.votes import Choice
 
@@ -177,6 +177,17 @@ def test_too_long_file_is_explained_in_minutes_without_admin_words(tmp_path) -> 
     assert message == "“long_take.wav” is 3 s long; the limit is 2 s. Trim it or upload the part you want checked."
     eleven = AudioError("x", ErrorCode.TOO_LONG, details={"seconds": 660.0, "limit_s": 600.0})
     assert "is 11 min long; the limit is 10 min." in visitor_message(eleven, "/tmp/gradio/abc/song.mp3")
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (8.5, "8.5 s"), (8.0, "8 s"), (9.0978, "9.1 s"), (8.25, "8.3 s"), (1.05, "1.1 s"), (45, "45 s"),
+    (59.94, "59.9 s"), (59.96, "1 min"), (90, "1 min 30 s"), (90.5, "1 min 31 s"), (150.5, "2 min 31 s"),
+    (600, "10 min"), (660, "11 min"), (0, "0 s"),
+])
+def test_lengths_read_as_a_person_rounds_them(seconds: float, text: str) -> None:
+    """Halves round up (Python's round() gave "8 s" for 8.5 s and "2 min 30 s" for 150.5 s); tenths
+    under a minute, so a limit of 8.5 s and a 9.1 s clip read differently."""
+    assert minutes_text(seconds) == text
 
 
 def test_unreadable_file_message_has_no_server_words(tmp_path) -> None:

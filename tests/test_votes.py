@@ -141,6 +141,21 @@ def test_torn_jsonl_line_is_skipped() -> None:
     assert [v.battle_id for v in read_jsonl([line, line[:40]])] == ["b1"]
 
 
+def test_a_hub_log_holds_votes_and_later_flags(caplog: pytest.LogCaptureFixture) -> None:
+    """Flag lines (the log is append-only, so a flag set later is its own line) are read as flags;
+    a vote-only reader skips them without calling them unreadable."""
+    from apex_demo.votes import read_log
+
+    lines = [json.dumps(vote("b1").to_record()), json.dumps(vote("b2").to_record()),
+             '{"record": "flag", "battle_id": "b2", "flag": "anomaly:x"}',
+             '{"record": "flag", "battle_id": "b2", "flag": "anomaly:later"}', '{"record": "fl']
+    votes, flags = read_log(lines)
+    assert [v.battle_id for v in votes] == ["b1", "b2"] and flags == {"b2": "anomaly:x"}
+    caplog.clear()
+    assert [v.battle_id for v in read_jsonl(lines[:4])] == ["b1", "b2"]
+    assert "unreadable" not in caplog.text
+
+
 class FakeScheduler:
     """Stands in for huggingface_hub.CommitScheduler (no network)."""
 

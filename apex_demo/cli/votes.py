@@ -22,7 +22,7 @@ from apex_demo.arena_board import SNAPSHOT_FILENAME, compute_board, read_snapsho
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY
-from apex_demo.vote_model import CV_FOLDS, CV_SEED, MIN_DECISIVE_VOTES
+from apex_demo.vote_model import CV_FOLDS, CV_SEED, MIN_DECISIVE_VOTES, format_auc
 from apex_demo.votes import DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, export_votes
 
 STATS_FORMATS = ("table", "json")
@@ -109,10 +109,6 @@ def _pct(p: Mapping[str, Any]) -> str:
     return f"{100 * p['rate']:5.1f}%  [{100 * p['low']:.1f}, {100 * p['high']:.1f}]  ({p['k']}/{p['n']})"
 
 
-def _auc(value: float | None) -> str:
-    return MISSING if value is None else f"{value:.3f}"
-
-
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: list[str]) -> None:
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -139,12 +135,13 @@ def _learned(learned: Mapping[str, Any], out: list[str]) -> None:
         return
     picks = "the learned model" if learned["learned_model_picks"] else "the fixed rule"
     out.append(f"learned model ({learned['decisive_votes']} decisive votes, logistic regression on standardised "
-               f"score differences, {CV_FOLDS}-fold CV, seed {CV_SEED}): out-of-fold AUC {_auc(learned['auc'])} "
-               f"[{_auc(learned['auc_low'])}, {_auc(learned['auc_high'])}]; fixed rule AUC "
-               f"{_auc(learned['fixed_rule_auc'])}; the arena's pick uses {picks}")
+               f"score differences, {CV_FOLDS}-fold CV, seed {CV_SEED}): out-of-fold AUC "
+               f"{format_auc(learned['auc'])} [{format_auc(learned['auc_low'])}, {format_auc(learned['auc_high'])}]; "
+               "fixed rule AUC "
+               f"{format_auc(learned['fixed_rule_auc'])}; the arena's pick uses {picks}")
     _table(["score", "coefficient", "higher wins", "AUC", "lower wins", "AUC"],
            [[r["label"], f"{learned['coefficients'][r['key']]:+.3f}", _pct(r["higher_wins"]),
-             _auc(r["higher_wins_auc"]), _pct(r["lower_wins"]), _auc(r["lower_wins_auc"])]
+             format_auc(r["higher_wins_auc"]), _pct(r["lower_wins"]), format_auc(r["lower_wins_auc"])]
             for r in learned["rules"]], out)
 
 

@@ -2,56 +2,76 @@
 
 They return the same JSON records as `python -m apex_demo score --format json`
 (`ScoreResult.to_record()`, with `file` set to the upload's original name), so scripts can
-switch between the CLI and a running app or Space. The hidden components only
+switch between the CLI and a running app or Space; error records carry the CLI's codes, with
+messages worded for people (ui/messages.py: no server paths or settings). The hidden components only
 exist to type the endpoints; nothing of this shows on the page.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
 from apex_demo.errors import ApexError
 from apex_demo.result import error_record
+from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still_here
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, NO_AUDIO_MESSAGE, display_name,
-                                 engine_errors, get_scorer, user_message)
+                                 engine_errors, get_scorer)
 from apex_demo.ui.compare_tab import check_count, score_each
 from apex_demo.ui.context import AppContext
+from apex_demo.ui.messages import visitor_message
 
 SCORE_DESCRIPTION = ("Score one audio file. Returns one JSON record, the same as one record of the CLI's "
                      "`score --format json`: file, duration_s, sample_rate, channels, scores, segments, model, "
                      "warnings.")
 COMPARE_DESCRIPTION = ("Score 2-10 audio files. Returns a list of records in upload order; a file that cannot "
                        "be scored becomes {\"file\", \"error\": {\"code\", \"message\"}} as in the CLI.")
+NOBODY_WAITING = "Scoring stopped: the client disconnected before the result was ready."
+
+
+@contextlib.contextmanager
+def api_errors(ctx: AppContext, upload: str | Path | None = None) -> Iterator[None]:
+    """Errors raised while scoring, as gr.Error in the words of ui/messages.visitor_message: the same
+    words (and code) the submit-time refusals use (ui/fairness.py), so a client gets one wording for
+    one error whenever it is found. A call whose client left ends quietly (nobody reads it)."""
+    try:
+        with engine_errors(words=lambda exc: visitor_message(exc, upload, ctx.loader_busy())):
+            yield
+    except ScoringStopped as exc:
+        raise gr.Error(NOBODY_WAITING, print_exception=False) from exc
 
 
 def make_score(ctx: AppContext):
-    """`/score`: one file -> its record; engine errors are raised as gr.Error."""
+    """`/score`: one file -> its record, scored segment by segment so that it stops when its client
+    leaves (ui/abandoned.py); engine errors are raised as gr.Error."""
 
     def score(audio_path: str | None) -> dict[str, Any]:
         if not audio_path:
             raise gr.Error(NO_AUDIO_MESSAGE, print_exception=False)
-        scorer = get_scorer(ctx)
-        with engine_errors(audio_path):
-            result = scorer.score_file(Path(audio_path), display_name(audio_path))
+        still_here = visitor_still_here()
+        with api_errors(ctx, audio_path):
+            result = score_in_steps(get_scorer(ctx), audio_path, display_name(audio_path), still_here)
         return result.to_record()
 
     return score
 
 
 def make_compare(ctx: AppContext):
-    """`/compare`: several files -> list of records (error records for files that failed)."""
+    """`/compare`: several files -> list of records (error records, in the same words as /score's
+    errors, for files that failed)."""
 
     def compare(paths: list[str] | None) -> list[dict[str, Any]]:
         paths = check_count(paths)
         records = []
-        for path, (name, outcome) in zip(paths, score_each(ctx, paths)):
-            if isinstance(outcome, ApexError):
-                records.append(error_record(name, ApexError(user_message(outcome, path), outcome.code)))
-            else:
-                records.append(outcome.to_record())
+        with api_errors(ctx):
+            for path, (name, outcome) in zip(paths, score_each(ctx, paths)):
+                if isinstance(outcome, ApexError):
+                    records.append(error_record(name, ApexError(visitor_message(outcome, path), outcome.code)))
+                else:
+                    records.append(outcome.to_record())
         return records
 
     return compare

@@ -127,7 +127,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         api.build(ctx)
         demo.load(lambda: _status_update(ctx), outputs=[status, timer], api_visibility="private", queue=False,
                   show_progress="hidden")
-    fairness.install(demo, ctx.settings.max_seconds, ctx.settings.behind_proxy)
+    fairness.install(demo, ctx.settings)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo
 

@@ -1,7 +1,7 @@
 """Helpers every scoring tab and API endpoint shares: errors, names, records, the scorer.
 
-For API endpoints, this is where engine errors become `gr.Error` (raised, with the
-ApexError message, which API clients act on). The tabs word errors for visitors in
+For API endpoints, this is where engine errors become `gr.Error` (raised; the scoring API
+words them as the visitor refusals are worded, ui/api.py). The tabs word errors for visitors in
 a persistent message panel instead (apex_demo.ui.messages).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -30,17 +30,11 @@ UNEXPECTED_ERROR = ("Something went wrong on the server ({kind}); please try aga
                     "keeps happening.")
 
 
-def user_message(exc: ApexError, upload: str | Path | None = None) -> str:
-    """The error's message, with the server's temporary upload path replaced by the file's name."""
-    if upload is None:
-        return exc.message
-    return exc.message.replace(str(upload), display_name(upload))
-
-
 @contextlib.contextmanager
-def engine_errors(upload: str | Path | None = None, title: str = ERROR_TITLE,
-                  unexpected: bool = False) -> Iterator[None]:
-    """Turn an ApexError raised inside the block into a raised gr.Error with its message.
+def engine_errors(title: str = ERROR_TITLE, unexpected: bool = False,
+                  words: Callable[[ApexError], str] | None = None) -> Iterator[None]:
+    """Turn an ApexError raised inside the block into a raised gr.Error with its message, or with
+    `words(error)` (the scoring API words errors for visitors: ui/api.py).
 
     With `unexpected`, any other exception (a store or disk failure) also becomes a
     gr.Error that says so, logged with its traceback, instead of Gradio's bare "Error".
@@ -48,7 +42,7 @@ def engine_errors(upload: str | Path | None = None, title: str = ERROR_TITLE,
     try:
         yield
     except ApexError as exc:
-        raise gr.Error(user_message(exc, upload), title=title, print_exception=False) from exc
+        raise gr.Error(words(exc) if words else exc.message, title=title, print_exception=False) from exc
     except gr.Error:
         raise
     except Exception as exc:
@@ -61,11 +55,11 @@ def engine_errors(upload: str | Path | None = None, title: str = ERROR_TITLE,
 
 def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
     """The shared scorer as this request's visitor sees it (private cache hits: ui/private_cache.py),
-    waiting (with a progress note) while models are still loading."""
+    waiting (with a progress note) while models are still loading; raises ApexError when they
+    cannot be loaded (the API words it: ui/api.py)."""
     if progress is not None and ctx.loader.state is LoadState.LOADING:
         progress(0.0, desc="Loading models (first request only)…")
-    with engine_errors():
-        scorer = ctx.loader.wait(MODEL_WAIT_S)
+    scorer = ctx.loader.wait(MODEL_WAIT_S)
     return private_view(scorer, ctx.seen, current_visitor(ctx.settings.behind_proxy))
 
 

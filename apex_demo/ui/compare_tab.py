@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import gradio as gr
@@ -24,10 +23,11 @@ from apex_demo.ranking import (OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, S
                                RankedTake, gap_points, rank_takes)
 from apex_demo.result import ScoreResult
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
+from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still_here
 from apex_demo.ui.common import (LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR, display_name,
                                  escape_markdown, get_scorer, tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.messages import minutes_text, panel, unexpected_message, upload_limits, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 from apex_demo.votes import escape_cell
 
@@ -39,6 +39,7 @@ TOO_FEW = f"Upload at least {MIN_TAKES} takes to compare (you can select several
 TOO_MANY = f"Compare at most {MAX_TAKES} takes at a time; you uploaded {{count}}."
 NONE_SCORED = "None of the uploaded takes could be scored; see the messages above for each file."
 LEFT_OUT = "{message} This take is left out of the comparison."
+TOTAL_LIMIT = "Up to {total} of audio per comparison, all takes together."
 WARNED = "“{name}”: {message}"
 CSV_NAME = "apex_compare.csv"
 TIED_RANK = "={rank}"  # competition ranking: takes about the same share a rank
@@ -76,19 +77,26 @@ def check_count(paths: Sequence[str] | None) -> list[str]:
 
 def score_each(ctx: AppContext, paths: Sequence[str],
                progress: gr.Progress | None = None) -> Iterator[tuple[str, ScoreResult | ApexError]]:
-    """Score uploads one by one, yielding (name, result) or (name, the ApexError it raised)."""
+    """Score uploads one by one, yielding (name, result) or (name, the ApexError it raised).
+    Raises ScoringStopped, between two segments, once the client has left (ui/abandoned.py)."""
+    still_here = visitor_still_here()
     scorer = get_scorer(ctx, progress)
     for i, path in enumerate(paths):
         name = display_name(path)
         if progress is not None:
             progress((i, len(paths)), desc=f"Scoring {name}", unit="takes")
         try:
-            yield name, scorer.score_file(Path(path), name)
+            result = score_in_steps(scorer, path, name, still_here)
         except ApexError as exc:
             yield name, exc
+            continue
+        except ScoringStopped:
+            raise
         except Exception as exc:  # noqa: BLE001 - a bug or out-of-memory on one take must not lose the others
             LOG.exception("unexpected error while scoring %s", name)
             yield name, ApexError(UNEXPECTED_ERROR.format(kind=type(exc).__name__), ErrorCode.INTERNAL)
+            continue
+        yield name, result
 
 
 def _metric_name(by: str) -> str:
@@ -204,6 +212,7 @@ def make_handlers(ctx: AppContext):
         raw: list[Scored] = []
         sources: list[tuple[str, str]] = []
         notes: list[str] = []
+        still_here = visitor_still_here()
         try:
             scorer = tab_scorer(ctx)
         except ApexError as exc:
@@ -213,10 +222,12 @@ def make_handlers(ctx: AppContext):
             name = display_name(path)
             yield (progress.take(i, len(paths), name), "".join(notes), *_partial(ctx, raw, sources, by))
             try:
-                result = scorer.score_file(Path(path), name)
+                result = score_in_steps(scorer, path, name, still_here)
             except ApexError as exc:
                 notes.append(panel(LEFT_OUT.format(message=visitor_message(exc, path))))
                 continue
+            except ScoringStopped:  # the visitor left: nobody will see the rest
+                return
             except Exception as exc:  # a bug: this take is reported and left out, the others still count
                 notes.append(panel(LEFT_OUT.format(message=unexpected_message(exc, path))))
                 continue
@@ -264,7 +275,9 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             files = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Takes",
                             elem_id="compare-files")
-            gr.Markdown(f"<small>{upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)}</small>",
+            limits = upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)
+            total = TOTAL_LIMIT.format(total=minutes_text(ctx.settings.compare_max_seconds))
+            gr.Markdown(f"<small>{limits} {total}</small>",
                         elem_id="compare-limits")
             sort_by = gr.Dropdown(choices=sort_choices(), value=OVERALL_KEY, label="Rank by")
             run = gr.Button("Compare", variant="primary", elem_id="compare-button")

@@ -25,6 +25,7 @@ from apex_demo import tempfiles
 from apex_demo.cache import SeenBy
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
+from apex_demo.ui.abandoned import ScoringStopped, score_in_steps
 from apex_demo.ui.progress import SegmentSpeed
 
 LOG = logging.getLogger(__name__)
@@ -303,12 +304,11 @@ class AppContext:
     def score_in_background(self, path: Path | str) -> bool:
         """Score one file into the engine's cache, giving way to user requests before every
         segment; True when it was scored. Failures are logged, never raised (background work)."""
-        if not self.user_first.wait_turn(self.stopping):
-            return False
         try:
-            for _ in self.loader.wait(0).iter_score(Path(path), Path(path).name):
-                if not self.user_first.wait_turn(self.stopping):
-                    return False
+            score_in_steps(self.loader.wait(0), path, Path(path).name,
+                           lambda: self.user_first.wait_turn(self.stopping))
+        except ScoringStopped:
+            return False
         except ApexError as exc:
             LOG.warning("background scoring of %s failed: %s", Path(path).name, exc.message)
             return False

@@ -8,25 +8,28 @@ validator (run at submit time, before the event is queued, for the page and the 
 - at most JOBS_PER_VISITOR scoring job waiting or running per visitor; a second says so;
 - at most SCORING_QUEUE_MAX scoring jobs waiting or running in all;
 - a single upload's cost is estimated from its header (`audio.probe`: length, rate, channels);
-  one that cannot be scored is refused there with the engine's message, never queued.
-  Multi-file calls (Compare, `/compare`) are admitted and report such files one by one.
+  one that cannot be scored is refused there in the visitor's words, never queued;
+- a multi-file job (Compare, `/compare`) is refused when its files' total length, from their
+  headers, is over `Settings.compare_max_seconds`. Files that cannot be scored are left out of
+  that total: the job reports each of them as its own error, as before.
 
 Jobs are counted from Gradio's own queue, so a job that finishes, fails, or is dropped because
-its visitor left is never counted again (Gradio removes a disconnected visitor's waiting events
-and stops a running generator at its next yield: the Analyze tab stops after the segment in work).
+its visitor left is never counted again (Gradio removes a disconnected visitor's waiting events;
+a running job stops at its next segment: ui/abandoned.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import gradio as gr
 
 from apex_demo import audio
+from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID
-from apex_demo.ui.messages import visitor_message
+from apex_demo.ui.messages import minutes_text, visitor_message
 from apex_demo.ui.visitors import visitor_of
 
 JOBS_PER_VISITOR = 1
@@ -35,6 +38,8 @@ ONE_JOB = ("You already have a song being scored or waiting in line. Wait for it
            "that started it), then try again.")
 QUEUE_FULL = ("The scoring line is full ({count} songs are waiting or being scored). Please try again in a few "
               "minutes; the Arena and Leaderboard keep working meanwhile.")
+TOO_MUCH_AUDIO = ("These {count} files last {total} together; one comparison takes at most {limit} of audio. "
+                  "Compare fewer takes at a time, or trim them to the part you want compared.")
 
 
 def scoring_events(demo: gr.Blocks) -> list[Any]:
@@ -72,15 +77,44 @@ def upload_refusal(value: Any, max_seconds: float) -> ApexError | None:
     return None
 
 
-def make_validator(demo: gr.Blocks, max_seconds: float, arity: int,
-                   behind_proxy: bool = False) -> Callable[..., Any]:
+def batch_refusal(values: Sequence[Any], max_seconds: float, budget_s: float) -> ApexError | None:
+    """Several uploads for one job whose total length, from their headers, is over `budget_s`, or None."""
+    total = sum(_scorable_seconds(value, max_seconds) for value in values)
+    if total <= budget_s:
+        return None
+    return ApexError(TOO_MUCH_AUDIO.format(count=len(values), total=minutes_text(total), limit=minutes_text(budget_s)),
+                     ErrorCode.TOO_MUCH_AUDIO)
+
+
+def _scorable_seconds(value: Any, max_seconds: float) -> float:
+    """Seconds of audio a file will cost, from its header: none for a file the job will refuse (it becomes
+    its own error record), the per-file limit when the header does not give the length."""
+    if not isinstance(value, (str, Path)) or not value:
+        return 0.0
+    try:
+        header = audio.probe(Path(value), max_seconds)
+    except ApexError:
+        return 0.0
+    return max_seconds if header.seconds is None else min(header.seconds, max_seconds)
+
+
+def cost_refusal(value: Any, single_input: bool, settings: Settings) -> ApexError | None:
+    """One input of a scoring event that costs more than the budget: a list of files (a multi-file job)
+    over the total, or, when it is the event's only input, a single file over the per-file budget."""
+    if isinstance(value, (list, tuple)):
+        return batch_refusal(value, settings.max_seconds, settings.compare_max_seconds)
+    return upload_refusal(value, settings.max_seconds) if single_input else None
+
+
+def make_validator(demo: gr.Blocks, settings: Settings, arity: int) -> Callable[..., Any]:
     """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
+    behind_proxy = settings.behind_proxy
 
     def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
         refusal = admission_refusal(scoring_events(demo), visitor_of(request, behind_proxy), behind_proxy)
         verdicts = [gr.validate(True, "") for _ in inputs]
         for index, value in enumerate(inputs):
-            problem = refusal or (upload_refusal(value, max_seconds) if arity == 1 else None)
+            problem = refusal or cost_refusal(value, arity == 1, settings)
             if problem is not None:
                 verdicts[index] = gr.validate(False, problem.message)
                 break
@@ -99,9 +133,9 @@ def make_validator(demo: gr.Blocks, max_seconds: float, arity: int,
     return validators[arity]
 
 
-def install(demo: gr.Blocks, max_seconds: float, behind_proxy: bool = False) -> None:
+def install(demo: gr.Blocks, settings: Settings) -> None:
     """Put the admission validator on every event that runs in the model slot (tabs and API alike),
     so the tabs need no wiring of their own; events with no inputs or a validator already are left."""
     for fn in demo.fns.values():
         if fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.validator is None and 1 <= len(fn.inputs) <= 3:
-            fn.validator = make_validator(demo, max_seconds, len(fn.inputs), behind_proxy)
+            fn.validator = make_validator(demo, settings, len(fn.inputs))

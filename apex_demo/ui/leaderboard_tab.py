@@ -24,7 +24,7 @@ from apex_demo.ranking import OVERALL_DEFINITION
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 from apex_demo.ui.arena_tab import arena_or_notice
 from apex_demo.ui.context import AppContext
-from apex_demo.vote_model import CV_FOLDS, CV_SEED, LearnedPick
+from apex_demo.vote_model import CV_FOLDS, CV_SEED, LearnedPick, format_auc
 from apex_demo.votes import export_votes
 
 INTRO = ("What this arena's votes say about APEX: how often its pick matches the listener (decisive A/B votes "
@@ -84,9 +84,8 @@ def learned_markdown(learned: LearnedPick) -> str:
     """The learned model's out-of-fold AUC against the fixed rule, and which one picks now."""
     if not learned.ready:
         return ""
-    fixed = MISSING if learned.fixed_auc is None else f"{learned.fixed_auc:.3f}"
     return LEARNED.format(n=learned.n_decisive, folds=CV_FOLDS, seed=CV_SEED, auc=learned.auc, low=learned.auc_low,
-                          high=learned.auc_high, fixed=fixed,
+                          high=learned.auc_high, fixed=format_auc(learned.fixed_auc),
                           rule=RULE_LEARNED if learned.beats_fixed else RULE_FIXED)
 
 
@@ -96,16 +95,12 @@ def _share(p: Proportion) -> str:
     return f"{100 * p.rate:.0f}% ({100 * p.low:.0f}-{100 * p.high:.0f}%, n={p.n})"  # type: ignore[operator]
 
 
-def _auc(value: float | None) -> str:
-    return MISSING if value is None else f"{value:.3f}"
-
-
 def rules_markdown(learned: LearnedPick) -> str:
     """Both fixed rules (higher wins, lower wins) for every output, as a table."""
     if not learned.rules:
         return ""
-    rows = [f"| {OUTPUT_BY_KEY[r.key].label} | {_share(r.higher)} | {_auc(r.higher_auc)} | {_share(r.lower)} | "
-            f"{_auc(r.lower_auc)} |" for r in learned.rules]
+    rows = [f"| {OUTPUT_BY_KEY[r.key].label} | {_share(r.higher)} | {format_auc(r.higher_auc)} | {_share(r.lower)} | "
+            f"{format_auc(r.lower_auc)} |" for r in learned.rules]
     return "\n".join([RULES_HEADER, *rows, "", f"<small>{OVERALL_DEFINITION}</small>"])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from apex_demo.errors import ApexError, ErrorCode
@@ -18,7 +19,7 @@ from apex_demo.errors import ApexError, ErrorCode
 LOG = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
-UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {minutes} min · up to {mb:g} MB per file."
+UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {length} · up to {mb:g} MB per file."
 NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
 TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
 TOO_LONG_NO_LENGTH = ("“{name}” is longer than the limit of {limit}. Trim it or upload the part you want "
@@ -43,25 +44,37 @@ SOMETHING_WRONG = "Something went wrong on the server while scoring “{name}”
 # Refusals whose engine message is already written for visitors (the numbers and what to do); only the
 # server's upload path in it is replaced by the file's name.
 PLAIN_CODES = frozenset({ErrorCode.UNSUPPORTED_SAMPLE_RATE, ErrorCode.TOO_MANY_CHANNELS, ErrorCode.TOO_LARGE,
-                         ErrorCode.BUSY})
+                         ErrorCode.BUSY, ErrorCode.TOO_MUCH_AUDIO})
 MODEL_CODES = frozenset({ErrorCode.HUB_UNREACHABLE, ErrorCode.MODEL_NOT_FOUND, ErrorCode.UNSUPPORTED_CONFIG,
                          ErrorCode.WEIGHTS_MISMATCH, ErrorCode.HEAD_MISMATCH, ErrorCode.DEVICE_UNAVAILABLE})
 PANEL = '<div class="apex-panel apex-panel-{kind}" role="{role}"><span aria-hidden="true">{icon}</span> {text}</div>'
 ICONS = {"error": "⚠", "note": "ℹ"}
+SECONDS_PER_MINUTE = 60
+TENTH, WHOLE = Decimal("0.1"), Decimal("1")
 
 
 def minutes_text(seconds: float) -> str:
-    """'11 min', '1 min 30 s' or '45 s': how a musician says a length."""
-    whole = int(round(seconds))
-    minutes, secs = divmod(whole, 60)
-    if not minutes:
-        return f"{secs} s"
+    """'11 min', '1 min 31 s', '45 s' or '8.5 s': how a musician says a length.
+
+    Halves round up, as a reader rounds (Python's round() takes 8.5 to 8, so a limit of 8.5 s
+    read "8 s"). Under a minute a tenth of a second is kept, so a limit of 8.5 s and a 9.1 s clip
+    never both read "9 s"; from a minute on, whole seconds.
+    """
+    tenths = _round_half_up(seconds, TENTH)
+    if tenths < SECONDS_PER_MINUTE:
+        return f"{tenths.normalize():f} s"
+    minutes, secs = divmod(int(_round_half_up(seconds, WHOLE)), SECONDS_PER_MINUTE)
     return f"{minutes} min" if not secs else f"{minutes} min {secs} s"
+
+
+def _round_half_up(value: float, step: Decimal) -> Decimal:
+    """`value` to a multiple of `step`, halves up, as its shortest decimal form reads (1.05 -> 1.1)."""
+    return Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP)
 
 
 def upload_limits(max_seconds: float, max_file_mb: float) -> str:
     """The line shown beside every upload: formats and both limits."""
-    return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, minutes=f"{max_seconds / 60:g}", mb=max_file_mb)
+    return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, length=minutes_text(max_seconds), mb=max_file_mb)
 
 
 def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: bool = False) -> str:
