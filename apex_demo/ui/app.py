@@ -15,6 +15,7 @@ import gradio as gr
 from apex_demo.arena import private_paths
 from apex_demo.config import Settings
 from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
+from apex_demo.ui.common import mark_user_requests
 from apex_demo.ui.context import AppContext, Loader, LoadState, model_name
 
 TITLE = "APEX: how good is this song?"
@@ -128,6 +129,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         demo.load(lambda: _status_update(ctx), outputs=[status, timer], api_visibility="private", queue=False,
                   show_progress="hidden")
     fairness.install(demo, ctx.settings.max_seconds, ctx.settings.behind_proxy)
+    mark_user_requests(demo, ctx)  # visitors before the arena warm-up, on every scoring entry point
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo
 

@@ -27,6 +27,7 @@ from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
 from apex_demo.ui.context import AppContext, LoadState
+from apex_demo.ui.messages import limits_line
 from apex_demo.vote_model import FIXED_RULE_TEXT, LEARNED_RULE
 from apex_demo.votes import Battle
 
@@ -281,6 +282,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
             take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
+        gr.HTML(limits_line(ctx.settings.max_seconds, ctx.settings.max_file_mb), elem_id="arena-limits")
         upload = gr.Button("Start a blind battle with my takes")
     with gr.Row(equal_height=True):
         with gr.Column(min_width=160):

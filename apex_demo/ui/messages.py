@@ -19,6 +19,11 @@ LOG = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
 UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {minutes} min · up to {mb:g} MB per file."
+# An upload over the size limit is stopped in the browser before Gradio sends it (page.js reads the
+# limit Gradio was launched with and fills in {name} and {size}); the limit itself is Settings.max_file_mb.
+TOO_BIG = ("“{{name}}” is {{size}} MB; the limit is {limit:g} MB per file. Export it as MP3 or OGG (much "
+           "smaller than WAV) or trim it, then upload it again.")
+LIMITS_LINE = '<small class="apex-limits" data-apex-too-big="{too_big}">{text}</small>'
 NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
 TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
 TOO_LONG_NO_LENGTH = ("“{name}” is longer than the limit of {limit}. Trim it or upload the part you want "
@@ -62,6 +67,13 @@ def minutes_text(seconds: float) -> str:
 def upload_limits(max_seconds: float, max_file_mb: float) -> str:
     """The line shown beside every upload: formats and both limits."""
     return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, minutes=f"{max_seconds / 60:g}", mb=max_file_mb)
+
+
+def limits_line(max_seconds: float, max_file_mb: float) -> str:
+    """The HTML shown under every upload: formats and limits, carrying the too-big message for page.js
+    (a file over the size limit never reaches the server, so the browser words that refusal)."""
+    return LIMITS_LINE.format(too_big=html.escape(TOO_BIG.format(limit=max_file_mb)),
+                              text=html.escape(upload_limits(max_seconds, max_file_mb)))
 
 
 def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: bool = False) -> str:
