@@ -53,9 +53,11 @@ CSS = """
 /* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
 #analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],
 #compare-progress:has(.apex-queue-words) [data-testid="status-tracker"] { display: none; }
-/* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted */
-.js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
-.js-plotly-plot:hover .modebar-container { opacity: 1; }
+/* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted. Hidden
+   with visibility too, so its buttons are no keyboard stops while nobody can see them (each chart has a
+   text twin for screen readers) */
+.js-plotly-plot .modebar-container { opacity: 0; visibility: hidden; transition: opacity 0.2s, visibility 0.2s; }
+.js-plotly-plot:hover .modebar-container { opacity: 1; visibility: visible; }
 #analyze-summary h3 { overflow-wrap: anywhere; }
 /* table headers and cells break between words, never inside one ("Memorabilit y"); wide tables scroll */
 .table-wrap th, .table-wrap td, table th, table td { word-break: normal !important; overflow-wrap: normal !important;
