@@ -148,6 +148,12 @@
     event.preventDefault();
     seek(Number(link.dataset.apexSeek));
   });
-  new MutationObserver(() => { attach(); explainQueue(); })
+  // Gradio's player wraps its Download button in a link: two keyboard stops, both "Download". The link
+  // stays the one stop (it does the download); the button inside it leaves the tab order.
+  function oneStopPerControl() {
+    for (const button of document.querySelectorAll("a.download-link button:not([tabindex])")) button.tabIndex = -1;
+  }
+
+  new MutationObserver(() => { attach(); explainQueue(); oneStopPerControl(); })
     .observe(document.body, {childList: true, subtree: true, characterData: true});
 }
