@@ -415,7 +415,7 @@ def test_errors_are_still_visible_30_s_after_a_bad_upload(app_url: str, tmp_path
         upload_page = browser.current_window_handle
         time.sleep(STAYS_S)
         browser.switch_to.window(upload_page)
-        beside_upload = browser.find_element(By.XPATH, f"//*[@id='analyze-audio']//*[contains(text(), '{at_upload}')]")
+        beside_upload = browser.find_element(By.XPATH, f'//*[@id="analyze-audio"]//*[contains(text(), "{at_upload}")]')
         assert beside_upload.is_displayed()
         browser.switch_to.window(panel_page)
         message = browser.find_element(By.CSS_SELECTOR, "#analyze-message .apex-panel-error")
