@@ -42,6 +42,22 @@ for (const el of root.querySelectorAll('*')) {
 return null;
 """
 
+BROKEN_WORDS = """
+const broken = [];
+for (const cell of document.querySelectorAll(arguments[0])) {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      if (range.getClientRects().length > 1) broken.push(match[0]);
+    }
+  }
+}
+return broken;
+"""
+
 CUT_TITLES = """
 return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
   const box = t.getBoundingClientRect(), plot = t.closest('.js-plotly-plot').getBoundingClientRect();
@@ -237,6 +253,7 @@ def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: 
         assert len(players) == 3 and {p.text.splitlines()[0] for p in players} == {t.name for t in takes}
         width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
         assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
+        assert browser.execute_script(BROKEN_WORDS, "#compare-table th, #compare-table td") == []  # no "Ran k"
         shot = tmp_path / f"compare_{size[0]}.png"
         browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
         browser.save_screenshot(str(shot))

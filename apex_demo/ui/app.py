@@ -59,9 +59,10 @@ CSS = """
 .js-plotly-plot .modebar-container { opacity: 0; visibility: hidden; transition: opacity 0.2s, visibility 0.2s; }
 .js-plotly-plot:hover .modebar-container { opacity: 1; visibility: visible; }
 #analyze-summary h3 { overflow-wrap: anywhere; }
-/* table headers and cells break between words, never inside one ("Memorabilit y"); wide tables scroll */
-.table-wrap th, .table-wrap td, table th, table td { word-break: normal !important; overflow-wrap: normal !important;
-  hyphens: manual; }
+/* table headers and cells break between words, never inside one ("Memorabilit y", "Ran k"), down to the text
+   spans Gradio's Dataframe styles itself (word-break: break-word); wide tables scroll */
+.table-wrap th, .table-wrap td, table th, table td, table th *, table td * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
 @media (max-width: 640px) {
   #apex-header h1 { font-size: 1.4rem; }
   button[role="tab"] { padding-left: 0.5rem; padding-right: 0.5rem; }
