@@ -58,6 +58,11 @@ for (const cell of document.querySelectorAll(arguments[0])) {
 return broken;
 """
 
+SCROLLING_TEXT = """
+return [...document.querySelectorAll(arguments[0])].filter(el => el.scrollWidth > el.clientWidth + 1)
+  .map(el => el.id || el.className);
+"""
+
 CUT_TITLES = """
 return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
   const box = t.getBoundingClientRect(), plot = t.closest('.js-plotly-plot').getBoundingClientRect();
@@ -254,6 +259,7 @@ def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: 
         width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
         assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
         assert browser.execute_script(BROKEN_WORDS, "#compare-table th, #compare-table td") == []  # no "Ran k"
+        assert browser.execute_script(SCROLLING_TEXT, "#compare-verdict, #compare-verdict :not(.apex-sr-only)") == []  # long names wrap
         shot = tmp_path / f"compare_{size[0]}.png"
         browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
         browser.save_screenshot(str(shot))

@@ -58,7 +58,8 @@ CSS = """
    text twin for screen readers) */
 .js-plotly-plot .modebar-container { opacity: 0; visibility: hidden; transition: opacity 0.2s, visibility 0.2s; }
 .js-plotly-plot:hover .modebar-container { opacity: 1; visibility: visible; }
-#analyze-summary h3 { overflow-wrap: anywhere; }
+/* a long file name (no spaces) wraps inside the text instead of widening it past a phone's screen */
+#analyze-summary h3, #compare-verdict { overflow-wrap: anywhere; }
 /* table headers and cells break between words, never inside one ("Memorabilit y", "Ran k"), down to the text
    spans Gradio's Dataframe styles itself (word-break: break-word); wide tables scroll */
 .table-wrap th, .table-wrap td, table th, table td, table th *, table td * { word-break: normal !important;
