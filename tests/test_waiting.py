@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+import gradio as gr
+from gradio.utils import get_type_hints
 
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext, UserFirst
@@ -110,3 +114,23 @@ def test_api_score_request_finishes_before_the_pool_warm_up_resumes(tmp_path: Pa
         while len(recorder.log) < 4 and time.monotonic() < deadline:  # the warm-up's next part, after the grace
             time.sleep(0.1)
     assert recorder.log[:4] == ["warm-up part 1", "visitor starts", "visitor done", "warm-up part 2"]
+
+
+def test_a_marked_handler_keeps_what_gradio_reads_from_it() -> None:
+    """Gradio injects gr.Request and gr.Progress by the handler's signature and type hints, and streams
+    a generator handler's results: marking a handler as a user request must keep all three."""
+
+    def upload_battle(take: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str:
+        return take
+
+    def analyze(path: str) -> Iterator[str]:
+        yield path
+        yield path + " done"
+
+    marked = UserFirst().marked(upload_battle)
+    assert inspect.signature(marked) == inspect.signature(upload_battle)
+    assert get_type_hints(marked)["request"] is gr.Request
+    assert marked("take.wav", None) == "take.wav"
+    streaming = UserFirst().marked(analyze)
+    assert inspect.isgeneratorfunction(streaming)
+    assert list(streaming("song.wav")) == ["song.wav", "song.wav done"]
