@@ -25,7 +25,7 @@ from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, OutputSpec, Scores
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
                                  tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import NO_AUDIO, notes_panel, panel, limits_line, unexpected_message, visitor_message
+from apex_demo.ui.messages import NO_AUDIO, limits_line, notes_panel, panel, unexpected_message, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 
 INTRO = ("Upload a song (or record one, or pick an example), then press **Score this song**. "
