@@ -364,7 +364,7 @@ def test_keyboard_stops_after_a_result_are_visible_and_labelled(app_url: str, au
     browser.set_window_size(*DESKTOP)
     try:
         _open(browser, app_url)
-        _upload(browser, audio_dir / SMALL_SONG)
+        _upload(browser, audio_dir / SONG)  # four parts: the summary links the weakest part
         browser.find_element(By.ID, "analyze-button").click()
         _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
         # a click in the page's top-left margin sets where the keyboard starts (the top) and leaves the
@@ -389,6 +389,8 @@ def test_keyboard_stops_after_a_result_are_visible_and_labelled(app_url: str, au
         player = [s["name"] for s in stops if s["where"] == "analyze-audio"]
         assert {"Play", "Adjust volume", "Download", "Clear"} <= set(player), player  # Gradio's English labels
         assert len(player) == len(set(player)), player  # one stop per control
+        summary = [s["name"] for s in stops if s["where"] == "analyze-summary"]
+        assert [n for n in summary if n.startswith("▶ ")], summary  # "hear the weak part" by keyboard too
         print("keyboard stops:", *[(s["where"], s["name"]) for s in stops], sep="\n")
     finally:
         browser.quit()

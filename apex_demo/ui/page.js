@@ -150,8 +150,18 @@
   });
   // Gradio's player wraps its Download button in a link: two keyboard stops, both "Download". The link
   // stays the one stop (it does the download); the button inside it leaves the tab order.
+  // A long song's waveform scrolls sideways, so Chromium makes its scroller (inside the player's shadow
+  // root) a keyboard stop; it gets a name instead of being read as an unnamed group.
+  const WAVEFORM_NAME = "Waveform (scrolls sideways)";
+
   function oneStopPerControl() {
     for (const button of document.querySelectorAll("a.download-link button:not([tabindex])")) button.tabIndex = -1;
+    for (const host of document.querySelectorAll(".waveform-container *")) {
+      const scroller = host.shadowRoot && host.shadowRoot.querySelector("[part~=scroll]:not([aria-label])");
+      if (!scroller) continue;
+      scroller.setAttribute("role", "group");
+      scroller.setAttribute("aria-label", WAVEFORM_NAME);
+    }
   }
 
   new MutationObserver(() => { attach(); explainQueue(); oneStopPerControl(); })
