@@ -309,19 +309,24 @@ def test_an_upload_over_the_size_limit_is_refused_in_plain_words(small_limit_url
     from selenium.webdriver.support import expected_conditions as EC
 
     # 1,831,788 / 1,048,576 = 1.747 MiB, shown to one decimal
-    expected = (f"⚠ “{BIG_SONG}” is 1.7 MB; the limit is 1 MB per file. Export it as MP3 or OGG (much smaller "
-                "than WAV) or trim it, then upload it again.")
+    expected = (f"⚠ “{BIG_SONG}” is 1.7 MB; the limit is 1 MB per file. Export it as a smaller MP3 or OGG "
+                "(a lower bitrate; much smaller than WAV) or trim it, then upload it again.")
     browser = chromium()
     try:
         _open(browser, small_limit_url)
         for upload, limits, tab in (("#analyze-audio", "#analyze-limits", "Analyze"),
-                                    ("#compare-files", "#compare-limits", "Compare takes")):
+                                    ("#compare-files", "#compare-limits", "Compare takes"),
+                                    ("#arena-take-1", "#arena-limits", "Arena")):
             next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab).click()
+            if tab == "Arena":  # the takes sit in the folded "Bring your own pair"
+                _wait(browser, PAGE_LOAD_S, EC.element_to_be_clickable(
+                    (By.XPATH, "//button[contains(., 'Bring your own pair')]"))).click()
             browser.find_element(By.CSS_SELECTOR, f"{upload} input[type=file]").send_keys(str(audio_dir / BIG_SONG))
             refusal = _wait(browser, PAGE_LOAD_S, EC.visibility_of_element_located(
                 (By.CSS_SELECTOR, f"{limits} .apex-upload-refusal")))
             assert refusal.text == expected and refusal.get_attribute("role") == "alert"
             assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # Gradio never saw the file
+        next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
         browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys(str(audio_dir / SMALL_SONG))
         _wait(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
         taken = Path(SMALL_SONG).stem  # the file list shows the name's stem and extension on two lines

@@ -281,8 +281,8 @@ def build(ctx: AppContext) -> None:
         new = gr.Button("🎲 New battle", variant="primary")
     with gr.Accordion("Bring your own pair (two takes of one song)", open=False) as upload_box:
         with gr.Row():
-            take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
-            take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
+            take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1", elem_id="arena-take-1")
+            take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2", elem_id="arena-take-2")
         gr.HTML(limits_line(ctx.settings.max_seconds, ctx.settings.max_file_mb), elem_id="arena-limits")
         upload = gr.Button("Start a blind battle with my takes")
     with gr.Row(equal_height=True):

@@ -21,8 +21,8 @@ ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
 UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {minutes} min · up to {mb:g} MB per file."
 # An upload over the size limit is stopped in the browser before Gradio sends it (page.js reads the
 # limit Gradio was launched with and fills in {name} and {size}); the limit itself is Settings.max_file_mb.
-TOO_BIG = ("“{{name}}” is {{size}} MB; the limit is {limit:g} MB per file. Export it as MP3 or OGG (much "
-           "smaller than WAV) or trim it, then upload it again.")
+TOO_BIG = ("“{{name}}” is {{size}} MB; the limit is {limit:g} MB per file. Export it as a smaller MP3 or OGG "
+           "(a lower bitrate; much smaller than WAV) or trim it, then upload it again.")
 LIMITS_LINE = '<small class="apex-limits" data-apex-too-big="{too_big}">{text}</small>'
 NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
 TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
