@@ -386,7 +386,8 @@ def test_the_page_gets_battle_clips_under_neutral_names(arena: Arena, tmp_path: 
         for outputs in (arena_tab.make_new_battle(arena)(request),
                         arena_tab.make_upload_battle(arena)(str(src[0]), str(src[1]), request)):
             battle = arena.store.get_battle(outputs[0])
-            path_a, path_b = Path(outputs[3]), Path(outputs[4])     # after battle id, listening, take names
+            path_a, path_b = Path(outputs[3]["value"]), Path(outputs[4]["value"])  # after id, listening, names
+            assert outputs[3]["visible"] and outputs[4]["visible"]  # the players appear with the battle
             assert (path_a.name, path_b.name) == ("A.flac", "B.flac") and path_a.parent == path_b.parent
             telltales = (battle.clip_a, battle.clip_b, battle.system_a, battle.system_b,
                          Path(battle.path_a).stem, Path(battle.path_b).stem)

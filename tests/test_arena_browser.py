@@ -82,7 +82,9 @@ def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None
     try:
         browser.get(url)
         wait_for(lambda: button("Arena")).click()
-        wait_for(lambda: button("New battle")).click()
+        wait_for(lambda: button("New battle"))
+        assert players("Play") is None and not browser.find_elements(By.XPATH, "//*[text()='A']")  # no empty players
+        button("New battle").click()
         wait_for(lambda: players("Play"))
         wait_for(lambda: "of 2 s heard" in browser.page_source)
         assert not button("A is better").is_enabled()            # nothing heard yet: no voting

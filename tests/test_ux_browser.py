@@ -18,7 +18,7 @@ import pytest
 
 from apex_demo.config import Settings
 from apex_demo.scoring import get_scorer
-from tests.app_server import chromium, running_app
+from tests.app_server import FakeScorer, chromium, running_app
 
 SONG = "outfoxing.mp3"  # 97.4 s: three full parts and a 7 s tail padded with silence
 PAGE_LOAD_S = 60
@@ -42,6 +42,27 @@ for (const el of root.querySelectorAll('*')) {
 return null;
 """
 
+BROKEN_WORDS = """
+const broken = [];
+for (const cell of document.querySelectorAll(arguments[0])) {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      if (range.getClientRects().length > 1) broken.push(match[0]);
+    }
+  }
+}
+return broken;
+"""
+
+SCROLLING_TEXT = """
+return [...document.querySelectorAll(arguments[0])].filter(el => el.scrollWidth > el.clientWidth + 1)
+  .map(el => el.id || el.className);
+"""
+
 CUT_TITLES = """
 return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
   const box = t.getBoundingClientRect(), plot = t.closest('.js-plotly-plot').getBoundingClientRect();
@@ -50,6 +71,7 @@ return [...document.querySelectorAll('.js-plotly-plot .gtitle')].filter(t => {
 """
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = pytest.mark.browser  # skipped, with the reason, without Chromium (tests/conftest.py)
 
 
 class SlowScorer:
@@ -236,6 +258,8 @@ def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: 
         assert len(players) == 3 and {p.text.splitlines()[0] for p in players} == {t.name for t in takes}
         width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
         assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
+        assert browser.execute_script(BROKEN_WORDS, "#compare-table th, #compare-table td") == []  # no "Ran k"
+        assert browser.execute_script(SCROLLING_TEXT, "#compare-verdict, #compare-verdict :not(.apex-sr-only)") == []  # long names wrap
         shot = tmp_path / f"compare_{size[0]}.png"
         browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
         browser.save_screenshot(str(shot))
@@ -264,3 +288,168 @@ def test_a_second_visitor_sees_the_queue_in_words(app_url: str, audio_dir: Path)
     finally:
         first.quit()
         second.quit()
+
+
+# -- an upload over the size limit: the project's words, not Gradio's vanishing toast --------------
+BIG_SONG = "outfoxing.mp3"        # 1,831,788 bytes = 1.7 MiB
+SMALL_SONG = "loop_garzul.flac"   # 765,439 bytes, under the limit below
+FILE_LIMIT_MB = 1.0
+
+
+@pytest.fixture()
+def small_limit_url(tiny_settings: Settings) -> Iterator[str]:
+    with running_app(dataclasses.replace(tiny_settings, max_file_mb=FILE_LIMIT_MB),
+                     load=lambda settings: FakeScorer()) as (ctx, url):
+        ctx.loader.wait(120)
+        yield url
+
+
+def test_an_upload_over_the_size_limit_is_refused_in_plain_words(small_limit_url: str, audio_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    # 1,831,788 / 1,048,576 = 1.747 MiB, shown to one decimal
+    expected = (f"⚠ “{BIG_SONG}” is 1.7 MB; the limit is 1 MB per file. Export it as a smaller MP3 or OGG "
+                "(a lower bitrate; much smaller than WAV) or trim it, then upload it again.")
+    browser = chromium()
+    try:
+        _open(browser, small_limit_url)
+        for upload, limits, tab in (("#analyze-audio", "#analyze-limits", "Analyze"),
+                                    ("#compare-files", "#compare-limits", "Compare takes"),
+                                    ("#arena-take-1", "#arena-limits", "Arena")):
+            next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab).click()
+            if tab == "Arena":  # the takes sit in the folded "Bring your own pair"
+                _wait(browser, PAGE_LOAD_S, EC.element_to_be_clickable(
+                    (By.XPATH, "//button[contains(., 'Bring your own pair')]"))).click()
+            browser.find_element(By.CSS_SELECTOR, f"{upload} input[type=file]").send_keys(str(audio_dir / BIG_SONG))
+            refusal = _wait(browser, PAGE_LOAD_S, EC.visibility_of_element_located(
+                (By.CSS_SELECTOR, f"{limits} .apex-upload-refusal")))
+            assert refusal.text == expected and refusal.get_attribute("role") == "alert"
+            assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # Gradio never saw the file
+        next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
+        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys(str(audio_dir / SMALL_SONG))
+        _wait(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
+        taken = Path(SMALL_SONG).stem  # the file list shows the name's stem and extension on two lines
+        _wait(browser, PAGE_LOAD_S, lambda b: taken in b.find_element(By.ID, "compare-files").text)
+    finally:
+        browser.quit()
+
+
+# -- keyboard: every stop on the Analyze page after a result is visible and has a name ------------
+MAX_TAB_STOPS = 300
+POINTER_PARK = (5, 5)  # viewport pixels in the page margin, left of the centred content
+FOCUSED = """
+let el = document.activeElement;
+while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+if (!el || el === document.body) return null;
+const box = el.getBoundingClientRect();
+let opacity = 1, hidden = false;
+for (let node = el; node; node = node.parentElement || (node.getRootNode() && node.getRootNode().host)) {
+  const style = getComputedStyle(node);
+  opacity *= Number(style.opacity);
+  hidden = hidden || style.visibility === 'hidden' || style.display === 'none';
+}
+const where = el.closest('[id]');
+return {element: el, tag: el.tagName, width: box.width, height: box.height, opacity: opacity, hidden: hidden,
+        where: where ? where.id : '', html: el.outerHTML.slice(0, 160)};
+"""
+RAW_ID = r"^[a-z_]+(\.[a-z_]+)+$"  # an untranslated i18n key such as "audio.play"
+
+
+def test_keyboard_stops_after_a_result_are_visible_and_labelled(app_url: str, audio_dir: Path) -> None:
+    import re
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser = chromium()
+    browser.set_window_size(*DESKTOP)
+    try:
+        _open(browser, app_url)
+        _upload(browser, audio_dir / SONG)  # four parts: the summary links the weakest part
+        browser.find_element(By.ID, "analyze-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        # a click in the page's top-left margin sets where the keyboard starts (the top) and leaves the
+        # pointer where no chart scrolls under it (a hovered chart shows its toolbar, as it should)
+        browser.execute_script("window.scrollTo(0, 0)")
+        corner = ActionBuilder(browser)
+        corner.pointer_action.move_to_location(*POINTER_PARK).click()
+        corner.perform()
+        stops = []
+        for _ in range(MAX_TAB_STOPS):
+            ActionChains(browser).send_keys(Keys.TAB).perform()
+            stop = browser.execute_script(FOCUSED)
+            if stop is None or (stops and stop["html"] == stops[0]["html"]):
+                break  # focus left the page or came round again
+            stop["name"] = stop.pop("element").accessible_name.strip()  # as Chromium's accessibility tree names it
+            stops.append(stop)
+        assert len(stops) > 10, stops  # the tabs, the upload, the player, the button, the charts' links…
+        invisible = [s for s in stops if s["hidden"] or s["opacity"] < 0.5 or s["width"] < 2 or s["height"] < 2]
+        assert invisible == [], [(s["name"], s["where"], s["opacity"], s["width"], s["html"][:80]) for s in invisible]
+        unnamed = [s for s in stops if not s["name"] or re.match(RAW_ID, s["name"])]
+        assert unnamed == []
+        player = [s["name"] for s in stops if s["where"] == "analyze-audio"]
+        assert {"Play", "Adjust volume", "Download", "Clear"} <= set(player), player  # Gradio's English labels
+        assert len(player) == len(set(player)), player  # one stop per control
+        summary = [s["name"] for s in stops if s["where"] == "analyze-summary"]
+        assert [n for n in summary if n.startswith("▶ ")], summary  # "hear the weak part" by keyboard too
+        print("keyboard stops:", *[(s["where"], s["name"]) for s in stops], sep="\n")
+    finally:
+        browser.quit()
+
+
+# -- errors stay: 30 s after a bad upload the words are still on the page ---------------------------
+STAYS_S = 30  # the issue's "an error panel is still visible 30 s after a bad upload"
+
+
+def nan_wav(path: Path) -> Path:
+    """A WAV whose header is fine but whose samples include NaN: it passes the upload check (header
+    only) and is refused while decoding, so the refusal lands in the tab's message panel."""
+    import numpy as np
+    import soundfile as sf
+
+    samples = np.full(44100, 0.1, dtype=np.float32)
+    samples[100] = np.nan
+    sf.write(str(path), samples, 44100, subtype="FLOAT")
+    return path
+
+
+@pytest.mark.slow
+def test_errors_are_still_visible_30_s_after_a_bad_upload(app_url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    broken = nan_wav(tmp_path / "broken_take.wav")
+    lyrics = tmp_path / "my_lyrics.mp3"
+    lyrics.write_text("these are my lyrics, not audio\n" * 50)
+    # ui/messages.py BY_CODE words for NON_FINITE (decoding) and NOT_AUDIO (the header check at submit)
+    in_panel = "“broken_take.wav” contains broken sample values. Export it again, for example as a 16-bit WAV."
+    at_upload = "“my_lyrics.mp3” doesn't look like audio we can read."
+    browser = chromium()
+    try:
+        _open(browser, app_url)
+        _upload(browser, broken)
+        browser.find_element(By.ID, "analyze-button").click()
+        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), in_panel))
+        panel_page = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        _open(browser, app_url)
+        browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(lyrics))
+        time.sleep(2)  # give the browser time to take the upload (it may refuse to show a player)
+        browser.find_element(By.ID, "analyze-button").click()
+        # refused at submit by the upload check (ui/fairness.py): Gradio shows it over the upload itself
+        _wait(browser, SCORE_WAIT_S, lambda b: at_upload in b.find_element(By.ID, "analyze-audio").text)
+        upload_page = browser.current_window_handle
+        time.sleep(STAYS_S)
+        browser.switch_to.window(upload_page)
+        beside_upload = browser.find_element(By.XPATH, f'//*[@id="analyze-audio"]//*[contains(text(), "{at_upload}")]')
+        assert beside_upload.is_displayed()
+        browser.switch_to.window(panel_page)
+        message = browser.find_element(By.CSS_SELECTOR, "#analyze-message .apex-panel-error")
+        assert message.is_displayed() and message.text == f"⚠ {in_panel}"
+        assert message.get_attribute("role") == "alert"
+    finally:
+        browser.quit()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+import gradio as gr
+from gradio.utils import get_type_hints
 
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext, UserFirst
+from tests.app_server import FakeScorer, running_app
 
 
 class RecordingScorer:
@@ -50,3 +56,81 @@ def test_background_scoring_stops_when_the_app_closes(tmp_path: Path) -> None:
     ctx = AppContext.create(Settings(data_dir=tmp_path), load=lambda s: object())
     ctx.stopping.set()
     assert ctx.score_in_background(tmp_path / "clip.ogg") is False
+
+
+# -- through the real app: a `/score` API request queued while the pool warm-up works ------------
+VISITOR_SONG = "loop_garzul.flac"
+VISITOR_WORK_S = 1.0  # long enough that a warm-up not held back would log a part meanwhile
+WARM_UP_WAIT_S = 60
+
+
+class WarmupRecorder:
+    """Stands in for the engine in the running app. The arena pool warm-up scores clips part by
+    part (iter_score); its first part waits until a visitor's request has started, so that request
+    is queued while the warm-up is working. The visitor's `/score` (score_file on the upload) works
+    for VISITOR_WORK_S. Everything is logged in the order it happens."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.warm_up_working = threading.Event()
+        self.visitor_started = threading.Event()
+
+    def iter_score(self, path: Path, display_name: str | None = None, partial: bool = True) -> Iterator[int]:
+        for part in (1, 2, 3):
+            self.log.append(f"warm-up part {part}")
+            if not self.warm_up_working.is_set():
+                self.warm_up_working.set()
+                self.visitor_started.wait(WARM_UP_WAIT_S)
+            yield part
+
+    def score_file(self, path: Path, display_name: str | None = None) -> Any:
+        if Path(path).name != VISITOR_SONG:  # the warm-up reading its pool clip's scores back
+            return FakeScorer().score_file(path)
+        self.log.append("visitor starts")
+        self.visitor_started.set()
+        time.sleep(VISITOR_WORK_S)
+        self.log.append("visitor done")
+        return VisitorRecord(Path(path).name)
+
+
+class VisitorRecord:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def to_record(self) -> dict[str, str]:
+        return {"file": self.name}
+
+
+def test_api_score_request_finishes_before_the_pool_warm_up_resumes(tmp_path: Path, audio_dir: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    recorder = WarmupRecorder()
+    with running_app(Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache"),
+                     load=lambda settings: recorder) as (ctx, url):
+        assert recorder.warm_up_working.wait(WARM_UP_WAIT_S), "the arena pool warm-up never started"
+        record = Client(url, verbose=False).predict(handle_file(str(audio_dir / VISITOR_SONG)), api_name="/score")
+        assert record == {"file": VISITOR_SONG}
+        deadline = time.monotonic() + WARM_UP_WAIT_S
+        while len(recorder.log) < 4 and time.monotonic() < deadline:  # the warm-up's next part, after the grace
+            time.sleep(0.1)
+    assert recorder.log[:4] == ["warm-up part 1", "visitor starts", "visitor done", "warm-up part 2"]
+
+
+def test_a_marked_handler_keeps_what_gradio_reads_from_it() -> None:
+    """Gradio injects gr.Request and gr.Progress by the handler's signature and type hints, and streams
+    a generator handler's results: marking a handler as a user request must keep all three."""
+
+    def upload_battle(take: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str:
+        return take
+
+    def analyze(path: str) -> Iterator[str]:
+        yield path
+        yield path + " done"
+
+    marked = UserFirst().marked(upload_battle)
+    assert inspect.signature(marked) == inspect.signature(upload_battle)
+    assert get_type_hints(marked)["request"] is gr.Request
+    assert marked("take.wav", None) == "take.wav"
+    streaming = UserFirst().marked(analyze)
+    assert inspect.isgeneratorfunction(streaming)
+    assert list(streaming("song.wav")) == ["song.wav", "song.wav done"]

@@ -9,7 +9,6 @@ upload clears the previous song's results.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +25,7 @@ from apex_demo.scores import AESTHETICS, OUTPUTS, POPULARITY, OutputSpec, Scores
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
                                  tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import NO_AUDIO, notes_panel, panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.messages import NO_AUDIO, limits_line, notes_panel, panel, unexpected_message, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 
 INTRO = ("Upload a song (or record one, or pick an example), then press **Score this song**. "
@@ -184,13 +183,10 @@ def make_handler(ctx: AppContext):
 
     Yields (progress line, message panel, *result outputs). Every failure ends in the
     message panel, worded for the visitor (apex_demo.ui.messages); nothing is raised.
+    The app runs it as a user request (ui/common.mark_user_requests), as every scoring event.
     """
 
     def analyze(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
-        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
-            yield from run(audio_path)
-
-    def run(audio_path: str | None) -> Iterator[tuple[Any, ...]]:
         if not audio_path:
             yield ("", panel(NO_AUDIO), *cleared())
             return
@@ -222,8 +218,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song",
                              elem_id="analyze-audio")
-            gr.Markdown(f"<small>{html.escape(upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb))}"
-                        "</small>", elem_id="analyze-limits")
+            gr.HTML(limits_line(ctx.settings.max_seconds, ctx.settings.max_file_mb), elem_id="analyze-limits")
             run = gr.Button(BUTTON_TEXT, variant="primary", elem_id="analyze-button")
             progress = gr.HTML(elem_id="analyze-progress")
             message = gr.HTML(elem_id="analyze-message")

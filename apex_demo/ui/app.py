@@ -15,6 +15,7 @@ import gradio as gr
 from apex_demo.arena import private_paths
 from apex_demo.config import Settings
 from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
+from apex_demo.ui.common import mark_user_requests
 from apex_demo.ui.context import AppContext, Loader, LoadState, model_name
 
 TITLE = "APEX: how good is this song?"
@@ -52,13 +53,17 @@ CSS = """
 /* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
 #analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],
 #compare-progress:has(.apex-queue-words) [data-testid="status-tracker"] { display: none; }
-/* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted */
-.js-plotly-plot .modebar-container { opacity: 0; transition: opacity 0.2s; }
-.js-plotly-plot:hover .modebar-container { opacity: 1; }
-#analyze-summary h3 { overflow-wrap: anywhere; }
-/* table headers and cells break between words, never inside one ("Memorabilit y"); wide tables scroll */
-.table-wrap th, .table-wrap td, table th, table td { word-break: normal !important; overflow-wrap: normal !important;
-  hyphens: manual; }
+/* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted. Hidden
+   with visibility too, so its buttons are no keyboard stops while nobody can see them (each chart has a
+   text twin for screen readers) */
+.js-plotly-plot .modebar-container { opacity: 0; visibility: hidden; transition: opacity 0.2s, visibility 0.2s; }
+.js-plotly-plot:hover .modebar-container { opacity: 1; visibility: visible; }
+/* a long file name (no spaces) wraps inside the text instead of widening it past a phone's screen */
+#analyze-summary h3, #compare-verdict { overflow-wrap: anywhere; }
+/* table headers and cells break between words, never inside one ("Memorabilit y", "Ran k"), down to the text
+   spans Gradio's Dataframe styles itself (word-break: break-word); wide tables scroll */
+.table-wrap th, .table-wrap td, table th, table td, table th *, table td * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
 @media (max-width: 640px) {
   #apex-header h1 { font-size: 1.4rem; }
   button[role="tab"] { padding-left: 0.5rem; padding-right: 0.5rem; }
@@ -128,6 +133,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         demo.load(lambda: _status_update(ctx), outputs=[status, timer], api_visibility="private", queue=False,
                   show_progress="hidden")
     fairness.install(demo, ctx.settings)
+    mark_user_requests(demo, ctx)  # visitors before the arena warm-up, on every scoring entry point
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY_LIMIT)
     return demo
 

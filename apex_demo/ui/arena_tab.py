@@ -27,6 +27,7 @@ from apex_demo.scores import Scores
 from apex_demo.ui import arena_api
 from apex_demo.ui.common import MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT
 from apex_demo.ui.context import AppContext, LoadState
+from apex_demo.ui.messages import limits_line
 from apex_demo.vote_model import FIXED_RULE_TEXT, LEARNED_RULE
 from apex_demo.votes import Battle
 
@@ -184,7 +185,8 @@ def _battle_outputs(arena: Arena, battle: Battle, take_names: Mapping[str, str])
     figures yet, and the labelled upload players folded away so they cannot be matched by ear."""
     need = arena.settings.min_listen_s
     buttons = [gr.Button(interactive=False) for _ in CHOICES]
-    return (battle.battle_id, fresh_listening(), dict(take_names), *arena_api.blind_files(arena, battle),
+    players = [gr.update(value=clip, visible=True) for clip in arena_api.blind_files(arena, battle)]
+    return (battle.battle_id, fresh_listening(), dict(take_names), *players,
             heard_markdown("a", 0.0, need), heard_markdown("b", 0.0, need), BATTLE_READY,
             _hidden_plot(), _hidden_plot(), gr.update(visible=False), gr.Timer(active=True),
             gr.Accordion(open=False), *buttons)
@@ -279,15 +281,16 @@ def build(ctx: AppContext) -> None:
         new = gr.Button("🎲 New battle", variant="primary")
     with gr.Accordion("Bring your own pair (two takes of one song)", open=False) as upload_box:
         with gr.Row():
-            take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1")
-            take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2")
+            take_1 = gr.Audio(type="filepath", sources=["upload"], label="Take 1", elem_id="arena-take-1")
+            take_2 = gr.Audio(type="filepath", sources=["upload"], label="Take 2", elem_id="arena-take-2")
+        gr.HTML(limits_line(ctx.settings.max_seconds, ctx.settings.max_file_mb), elem_id="arena-limits")
         upload = gr.Button("Start a blind battle with my takes")
     with gr.Row(equal_height=True):
         with gr.Column(min_width=160):
-            audio_a = gr.Audio(label="A", interactive=False, type="filepath")
+            audio_a = gr.Audio(label="A", interactive=False, type="filepath", visible=False)  # shown with a battle
             heard_a = gr.Markdown()
         with gr.Column(min_width=160):
-            audio_b = gr.Audio(label="B", interactive=False, type="filepath")
+            audio_b = gr.Audio(label="B", interactive=False, type="filepath", visible=False)
             heard_b = gr.Markdown()
     with gr.Row():
         buttons = [gr.Button(label, interactive=False, min_width=100) for label, _ in CHOICES]

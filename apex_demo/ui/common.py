@@ -69,6 +69,23 @@ def tab_scorer(ctx: AppContext) -> Any:
     return ctx.loader.wait(MODEL_WAIT_S)
 
 
+def model_events(demo: gr.Blocks) -> list[Any]:
+    """Every event of `demo` that runs in the model's queue slot (Gradio's BlockFunction objects):
+    the tabs', the API's and the arena's scoring, whoever registered them."""
+    return [fn for fn in demo.fns.values() if fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.fn is not None]
+
+
+def mark_user_requests(demo: gr.Blocks, ctx: AppContext) -> None:
+    """Run every model-slot event as a user request (AppContext.user_first), so the arena pool
+    warm-up waits while any visitor's scoring runs, from the page or the API alike.
+
+    Done once here, after the layout is built, rather than by each handler: an entry point
+    added later cannot forget it. Call it once (a second call would mark twice, harmlessly).
+    """
+    for fn in model_events(demo):
+        fn.fn = ctx.user_first.marked(fn.fn)
+
+
 def escape_markdown(text: str) -> str:
     """File names often hold _ and * that Markdown would turn into italics."""
     return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)

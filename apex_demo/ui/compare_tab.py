@@ -27,7 +27,7 @@ from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still
 from apex_demo.ui.common import (LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR, display_name,
                                  escape_markdown, get_scorer, tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import minutes_text, panel, unexpected_message, upload_limits, visitor_message
+from apex_demo.ui.messages import limits_line, minutes_text, panel, unexpected_message, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 from apex_demo.votes import escape_cell
 
@@ -196,14 +196,12 @@ def make_handlers(ctx: AppContext):
     """The streaming Compare handler and the re-sort handler, bound to this app's context.
 
     Compare yields (progress line, message panel, *cleared() shape); failures end in the
-    message panel, worded for the visitor; nothing is raised.
+    message panel, worded for the visitor; nothing is raised. The app runs Compare as a user
+    request (ui/common.mark_user_requests), as every scoring event.
     """
 
-    def compare(paths: list[str] | None, by: str) -> Iterator[tuple[Any, ...]]:
-        with ctx.user_first.user_request():  # the arena warm-up waits meanwhile
-            yield from run(list(paths or []), by)
-
-    def run(paths: list[str], by: str) -> Iterator[tuple[Any, ...]]:
+    def compare(uploads: list[str] | None, by: str) -> Iterator[tuple[Any, ...]]:
+        paths = list(uploads or [])
         problem = count_problem(paths)
         if problem:
             yield ("", panel(problem), *cleared())
@@ -275,10 +273,8 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2, min_width=300):
             files = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Takes",
                             elem_id="compare-files")
-            limits = upload_limits(ctx.settings.max_seconds, ctx.settings.max_file_mb)
             total = TOTAL_LIMIT.format(total=minutes_text(ctx.settings.compare_max_seconds))
-            gr.Markdown(f"<small>{limits} {total}</small>",
-                        elem_id="compare-limits")
+            gr.HTML(limits_line(ctx.settings.max_seconds, ctx.settings.max_file_mb, total), elem_id="compare-limits")
             sort_by = gr.Dropdown(choices=sort_choices(), value=OVERALL_KEY, label="Rank by")
             run = gr.Button("Compare", variant="primary", elem_id="compare-button")
             progress = gr.HTML(elem_id="compare-progress")

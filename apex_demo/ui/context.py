@@ -10,6 +10,8 @@ how to fix it, not a stack trace.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import math
 import shutil
@@ -190,6 +192,25 @@ class UserFirst:
                 self._active -= 1
                 self._last_end = self._clock()
                 self._cond.notify_all()
+
+    def marked(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """`handler` run as a user request from its first line to its end. A generator handler
+        (streaming results) stays a generator, so the mark lasts until its last yield; the
+        signature is kept (functools.wraps), so Gradio still injects gr.Request and gr.Progress."""
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                with self.user_request():
+                    yield from handler(*args, **kwargs)
+
+            return streaming
+
+        @functools.wraps(handler)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            with self.user_request():
+                return handler(*args, **kwargs)
+
+        return plain
 
     def wait_turn(self, stopping: threading.Event) -> bool:
         """Block until no user request runs or ran within the grace period; False once `stopping` is set."""

@@ -28,7 +28,7 @@ import gradio as gr
 from apex_demo import audio
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.ui.common import MODEL_CONCURRENCY_ID
+from apex_demo.ui.common import MODEL_CONCURRENCY_ID, model_events
 from apex_demo.ui.messages import minutes_text, visitor_message
 from apex_demo.ui.visitors import visitor_of
 
@@ -136,6 +136,6 @@ def make_validator(demo: gr.Blocks, settings: Settings, arity: int) -> Callable[
 def install(demo: gr.Blocks, settings: Settings) -> None:
     """Put the admission validator on every event that runs in the model slot (tabs and API alike),
     so the tabs need no wiring of their own; events with no inputs or a validator already are left."""
-    for fn in demo.fns.values():
-        if fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.validator is None and 1 <= len(fn.inputs) <= 3:
+    for fn in model_events(demo):
+        if fn.validator is None and 1 <= len(fn.inputs) <= 3:
             fn.validator = make_validator(demo, settings, len(fn.inputs))

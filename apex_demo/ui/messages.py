@@ -20,6 +20,11 @@ LOG = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG, MP3"
 UPLOAD_LIMITS = "Accepts {formats} (most other audio formats too) · up to {length} · up to {mb:g} MB per file."
+# An upload over the size limit is stopped in the browser before Gradio sends it (page.js reads the
+# limit Gradio was launched with and fills in {name} and {size}); the limit itself is Settings.max_file_mb.
+TOO_BIG = ("“{{name}}” is {{size}} MB; the limit is {limit:g} MB per file. Export it as a smaller MP3 or OGG "
+           "(a lower bitrate; much smaller than WAV) or trim it, then upload it again.")
+LIMITS_LINE = '<small class="apex-limits" data-apex-too-big="{too_big}">{text}</small>'
 NO_AUDIO = "No song yet. Upload a file, record one, or pick an example below, then press the button again."
 TOO_LONG = ("“{name}” is {length} long; the limit is {limit}. Trim it or upload the part you want checked.")
 TOO_LONG_NO_LENGTH = ("“{name}” is longer than the limit of {limit}. Trim it or upload the part you want "
@@ -75,6 +80,14 @@ def _round_half_up(value: float, step: Decimal) -> Decimal:
 def upload_limits(max_seconds: float, max_file_mb: float) -> str:
     """The line shown beside every upload: formats and both limits."""
     return UPLOAD_LIMITS.format(formats=ACCEPTED_FORMATS, length=minutes_text(max_seconds), mb=max_file_mb)
+
+
+def limits_line(max_seconds: float, max_file_mb: float, more: str = "") -> str:
+    """The HTML shown under every upload: formats and limits (and `more`, e.g. Compare's total),
+    carrying the too-big message for page.js (a file over the size limit never reaches the server,
+    so the browser words that refusal)."""
+    text = " ".join(part for part in (upload_limits(max_seconds, max_file_mb), more) if part)
+    return LIMITS_LINE.format(too_big=html.escape(TOO_BIG.format(limit=max_file_mb)), text=html.escape(text))
 
 
 def visitor_message(exc: ApexError, upload: str | Path | None = None, loading: bool = False) -> str:

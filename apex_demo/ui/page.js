@@ -93,12 +93,77 @@
     }
   }
 
+  // An upload over the size limit Gradio was launched with: stopped here, before Gradio sends it (it
+  // would only show a toast that vanishes), and refused in the visitor's words beside the upload. The
+  // words come from the limits line under the upload (data-apex-too-big, ui/messages.py).
+  const LIMITS = "[data-apex-too-big]";
+  const REFUSAL = "apex-upload-refusal";
+  const MIB = 1024 * 1024;
+
+  function limitsNear(element) {
+    for (let node = element; node && node !== document.body; node = node.parentElement) {
+      const limits = node.querySelector && node.querySelector(LIMITS);
+      if (limits) return limits;
+    }
+    return null;
+  }
+
+  function showRefusal(limits, text) {
+    let box = limits.parentElement.querySelector("." + REFUSAL);
+    if (!text) {
+      if (box) box.remove();
+      return;
+    }
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "apex-panel apex-panel-error " + REFUSAL;
+      box.setAttribute("role", "alert");
+      limits.after(box);
+    }
+    box.textContent = "⚠ " + text;
+  }
+
+  function guardSize(event) {
+    const files = event.type === "drop" ? event.dataTransfer && event.dataTransfer.files : event.target.files;
+    const limit = Number((window.gradio_config || {}).max_file_size) || Infinity;
+    const limits = files && files.length ? limitsNear(event.target) : null;
+    if (!limits) return;
+    const big = [...files].filter((file) => file.size > limit);
+    showRefusal(limits, big.map((file) => limits.dataset.apexTooBig.replace("{name}", file.name)
+      .replace("{size}", (file.size / MIB).toFixed(1))).join(" "));
+    if (!big.length) return;
+    event.stopPropagation();  // Gradio never sees the file
+    event.preventDefault();
+    if (event.type === "change") event.target.value = "";
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches("input[type=file]")) guardSize(event);
+  }, true);
+  document.addEventListener("drop", guardSize, true);
+
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest("[data-apex-seek]");
     if (!link) return;
     event.preventDefault();
     seek(Number(link.dataset.apexSeek));
   });
-  new MutationObserver(() => { attach(); explainQueue(); })
+  // Gradio's player wraps its Download button in a link: two keyboard stops, both "Download". The link
+  // stays the one stop (it does the download); the button inside it leaves the tab order.
+  // A long song's waveform scrolls sideways, so Chromium makes its scroller (inside the player's shadow
+  // root) a keyboard stop; it gets a name instead of being read as an unnamed group.
+  const WAVEFORM_NAME = "Waveform (scrolls sideways)";
+
+  function oneStopPerControl() {
+    for (const button of document.querySelectorAll("a.download-link button:not([tabindex])")) button.tabIndex = -1;
+    for (const host of document.querySelectorAll(".waveform-container *")) {
+      const scroller = host.shadowRoot && host.shadowRoot.querySelector("[part~=scroll]:not([aria-label])");
+      if (!scroller) continue;
+      scroller.setAttribute("role", "group");
+      scroller.setAttribute("aria-label", WAVEFORM_NAME);
+    }
+  }
+
+  new MutationObserver(() => { attach(); explainQueue(); oneStopPerControl(); })
     .observe(document.body, {childList: true, subtree: true, characterData: true});
 }
