@@ -134,12 +134,22 @@ def encode_in_batches(items: Iterable[Prepared], encode: Encode, batch_size: int
         waiting.append(song)
         queue.extend((song, index) for index in range(song.to_encode))
         while len(queue) >= batch_size:
-            encode_batch([queue.popleft() for _ in range(batch_size)], encode)
+            batch_size = _encode_next(queue, batch_size, encode)
             yield from _finished(waiting)
         yield from _finished(waiting)
     while queue:
-        encode_batch([queue.popleft() for _ in range(min(batch_size, len(queue)))], encode)
+        batch_size = _encode_next(queue, batch_size, encode)
         yield from _finished(waiting)
+
+
+def _encode_next(queue: deque[tuple[Song, int]], batch_size: int, encode: Encode) -> int:
+    """Encode the next batch from the queue; the batch size to go on with (halved after a failed batch)."""
+    batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+    if encode_batch(batch, encode) or len(batch) == 1:
+        return batch_size
+    smaller = max(1, batch_size // 2)
+    LOGGER.warning("continuing with %d segments per forward instead of %d", smaller, batch_size)
+    return smaller
 
 
 def _finished(waiting: deque[Song]) -> Iterator[Song]:
@@ -148,24 +158,26 @@ def _finished(waiting: deque[Song]) -> Iterator[Song]:
         yield waiting.popleft()
 
 
-def encode_batch(batch: list[tuple[Song, int]], encode: Encode) -> None:
-    """One forward over the batch's segments; results go back to their songs.
+def encode_batch(batch: list[tuple[Song, int]], encode: Encode) -> bool:
+    """One forward over the batch's segments, results back to their songs; False when that forward failed.
 
     If the forward fails (e.g. out of GPU memory at this batch size), each segment is retried
     alone, so only a song whose own segment fails becomes an error row.
     """
     batch = [(song, index) for song, index in batch if song.error is None]
     if not batch:
-        return
+        return True
     try:
         means = encode(torch.from_numpy(np.stack([song.segment(index) for song, index in batch])))
     except Exception as exc:  # noqa: BLE001 - narrowed down below, then reported per file
         if len(batch) == 1:
             batch[0][0].fail(exc)
-            return
-        LOGGER.warning("a batch of %d segments failed (%s); retrying them one at a time", len(batch), exc)
+            return False
+        LOGGER.warning("a forward over %d segments failed (%s: %s); retrying them one at a time", len(batch),
+                       type(exc).__name__, exc)
         for one in batch:
             encode_batch([one], encode)
-        return
+        return False
     for (song, index), row in zip(batch, means):
         song.set_means(index, row.numpy())
+    return True

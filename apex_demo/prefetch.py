@@ -121,11 +121,23 @@ def prefetch(files: Iterable[str], job: DecodeJob, workers: int, work: Work = pr
 
     workers=0 prepares each file in this process when it is asked for (no overlap, no start-up cost).
     """
-    if workers == 0:
+    pool = _pool_or_none(workers, job, work)
+    if pool is None:
         yield from (work(file, job) for file in files)
         return
-    with WorkerPool(workers, job, work) as pool:
+    with pool:
         yield from _in_order(pool, iter(files), workers + SPARE_PREFETCH)
+
+
+def _pool_or_none(workers: int, job: DecodeJob, work: Work) -> "WorkerPool | None":
+    """The worker pool, or None for workers=0 or where processes cannot be started (then: this process)."""
+    if workers == 0:
+        return None
+    try:
+        return WorkerPool(workers, job, work)
+    except (OSError, NotImplementedError) as exc:  # e.g. no POSIX semaphores in a locked-down sandbox
+        LOGGER.warning("cannot start decoding worker processes (%s); decoding in the main process", exc)
+        return None
 
 
 def _in_order(pool: "WorkerPool", files: Iterator[str], window: int) -> Iterator[Prepared]:

@@ -150,13 +150,19 @@ def test_cache_hits_skip_decoding_and_the_encoder(song_folder: Path, encoders: d
     monkeypatch.setenv("APEX_CACHE_DIR", str(tmp_path / "cache"))
     args = (encoders["fast"], tiny_heads["train"], "--decode-workers", "0", "--batch-size", "3")
     assert score_folder_cli(song_folder, tmp_path / "first.jsonl", *args) == 1
+    decode, decoded = audio.decode, []
 
-    def forbidden(*_: object, **__: object) -> None:
-        raise AssertionError("decoded or encoded although the file is in the cache")
+    def recording_decode(path: Path, max_seconds: float) -> audio.DecodedAudio:
+        decoded.append(Path(path).name)
+        return decode(path, max_seconds)
 
-    monkeypatch.setattr(audio, "decode", forbidden)
-    monkeypatch.setattr(MertEncoder, "layer_means", forbidden)
+    def no_encoder(*_: object) -> None:
+        raise AssertionError("MERT ran although every scorable file is in the cache")
+
+    monkeypatch.setattr(audio, "decode", recording_decode)
+    monkeypatch.setattr(MertEncoder, "layer_means", no_encoder)
     assert score_folder_cli(song_folder, tmp_path / "again.jsonl", *args) == 1
+    assert decoded == [DAMAGED]  # failures are not cached: only the damaged file is read again
     assert_rows_match_oracle(read_rows(tmp_path / "again.jsonl"), song_folder, oracle["fast"])
 
 
@@ -220,3 +226,18 @@ def test_a_segment_that_breaks_the_encoder_fails_only_its_song() -> None:
     assert songs[1].error["error"]["code"] == "internal_error"
     np.testing.assert_array_equal(songs[0].layer_means()[:, 0, 0], [10, 11])
     np.testing.assert_array_equal(songs[2].layer_means()[:, 0, 0], [30])
+
+
+def test_after_a_batch_too_big_for_the_encoder_the_run_goes_on_with_half() -> None:
+    """Like running out of GPU memory at batch 4 but not at 2: nothing fails, later batches are halved."""
+    class SmallEncoder(FakeEncoder):
+        def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+            if len(segments) > 2:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return super().__call__(segments)
+
+    encode = SmallEncoder()
+    songs = list(encode_in_batches([song_with(10, 3), song_with(20, 4)], encode, batch_size=4))
+    assert [song.error for song in songs] == [None, None]
+    assert encode.batches == [1, 1, 1, 1, 2, 1]  # 4 failed -> its 4 alone; then 2 at a time: 2, then the last 1
+    np.testing.assert_array_equal(songs[1].layer_means()[:, 0, 0], [20, 21, 22, 23])
