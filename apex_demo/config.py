@@ -180,4 +180,4 @@ class Settings:
 def _default_text(name: str) -> str:
     """The documented default of a Settings field, as messages show it."""
     default = next(f.default for f in fields(Settings) if f.name == name)
-    return AUTO if default is None else format(default, "g")  # type: ignore[arg-type]
+    return AUTO if default is None else format(default, "g")
