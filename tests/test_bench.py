@@ -33,26 +33,35 @@ SONG_S = 180.0  # the 3-minute song of the first-result measurement
 BENCH_TIMEOUT_S = 1500  # 9 fresh processes; on a heavily shared 2-core machine each can take a minute
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
-    out = tmp_path_factory.mktemp("bench") / "bench.json"
+def run_bench(script: Path, out: Path, *flags: str) -> tuple[str, dict]:
+    """A bench script as its own process, without the user's APEX_* settings: (its table, its --json)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--rounds", "1", "--json", str(out)],
+    done = subprocess.run([sys.executable, str(script), *flags, "--json", str(out)],
                           capture_output=True, text=True, cwd=REPO, env=dict(env, HF_HUB_OFFLINE="1"),
                           timeout=BENCH_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, json.loads(out.read_text())
 
 
+def assert_table(stdout: str, columns: tuple[str, ...], labels: tuple[str, ...]) -> None:
+    """The printed table has every column in its header line and one row per method, in order."""
+    header = next(line for line in stdout.splitlines() if line.startswith("method"))
+    for column in columns:
+        assert column in header
+    table_rows = [line for line in stdout.splitlines() if line.startswith("(")]
+    assert [row[:len(label)] for row, label in zip(table_rows, labels)] == list(labels)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    return run_bench(BENCH, tmp_path_factory.mktemp("bench") / "bench.json", "--quick", "--rounds", "1")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
 def test_quick_bench_prints_every_method_and_column(quick_run: tuple[str, dict]) -> None:
     stdout, result = quick_run
-    header = next(line for line in stdout.splitlines() if line.startswith("method"))
-    for column in HEADER_COLUMNS:
-        assert column in header
-    table_rows = [line for line in stdout.splitlines() if line.startswith("(")]
-    assert [row[:len(label)] for row, label in zip(table_rows, METHOD_LABELS)] == list(METHOD_LABELS)
+    assert_table(stdout, HEADER_COLUMNS, METHOD_LABELS)
     assert [row["method"] for row in result["rows"]] == list(METHOD_LABELS)
     for row in result["rows"]:
         assert set(ROW_FIELDS) <= set(row)
@@ -95,24 +104,15 @@ QUICK_FILES = 5  # bench_folder.py --quick: five files of 10-70 s
 
 @pytest.fixture(scope="module")
 def quick_folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
-    out = tmp_path_factory.mktemp("folder-bench") / "bench.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-    done = subprocess.run([sys.executable, str(FOLDER_BENCH), "--quick", "--batch-size", "3", "--json", str(out)],
-                          capture_output=True, text=True, cwd=REPO, env=dict(env, HF_HUB_OFFLINE="1"),
-                          timeout=BENCH_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout, json.loads(out.read_text())
+    return run_bench(FOLDER_BENCH, tmp_path_factory.mktemp("folder-bench") / "bench.json", "--quick",
+                     "--batch-size", "3")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
 def test_quick_folder_bench_prints_songs_per_minute_for_every_method(quick_folder_run: tuple[str, dict]) -> None:
     stdout, result = quick_folder_run
-    header = next(line for line in stdout.splitlines() if line.startswith("method"))
-    for column in FOLDER_COLUMNS:
-        assert column in header
-    table_rows = [line for line in stdout.splitlines() if line.startswith("(")]
-    assert [row[:len(label)] for row, label in zip(table_rows, FOLDER_LABELS)] == list(FOLDER_LABELS)
+    assert_table(stdout, FOLDER_COLUMNS, FOLDER_LABELS)
     assert [run["label"] for run in result["runs"]] == list(FOLDER_LABELS)
     assert result["meta"]["files"] == QUICK_FILES and "load average" in stdout
     for run in result["runs"]:
