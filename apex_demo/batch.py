@@ -16,6 +16,10 @@ up where it stopped without duplicate rows:
 - Files already in the output (scored or failed) are skipped; files already in
   the embedding cache cost no MERT time, so an interruption between the cache
   write and the row write is also cheap to redo.
+
+The records themselves come from `score_records` (one file at a time) or from the
+folder pipeline (apex_demo/pipeline.py: decoding ahead in worker processes, segments
+of several songs per encoder forward); either way one record per file, in input order.
 """
 
 from __future__ import annotations
@@ -155,9 +159,18 @@ class BatchSummary:
 
 def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[str, Any]],
                   show_progress: bool = True) -> BatchSummary:
-    """Score `files` into `output`, one durable row per file, skipping files already there.
+    """Score `files` into `output` one at a time with `score(path)` (a record, or it raises ApexError)."""
+    return write_records(files, output, lambda todo: score_records(todo, score, show_progress))
 
-    `score(path)` returns a JSON record (see ScoreResult.to_record) or raises ApexError.
+
+RecordStream = Callable[[list[str]], Iterable[dict[str, Any]]]
+
+
+def write_records(files: list[str], output: Path, records: RecordStream) -> BatchSummary:
+    """Write one durable row per file into `output`, skipping files already there.
+
+    `records(todo)` yields one JSON record (see ScoreResult.to_record, result.error_record) per
+    file of `todo`, in that order: per file (score_to_file) or through the folder pipeline.
     """
     fmt = output.suffix.lower().lstrip(".")
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX) if fmt == "parquet" else None
@@ -165,11 +178,15 @@ def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[st
     done = {_file_key(str(r["file"])) for r in read_rows(output) + (read_rows(sidecar) if sidecar else [])}
     todo = [f for f in dict.fromkeys(files) if _file_key(f) not in done]
     summary = BatchSummary(skipped=len(files) - len(todo))
-    with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", row_columns()) as writer:
-        for record in score_records(todo, score, show_progress):
-            writer.write(flat_row(record))
-            summary.failed += "error" in record
-            summary.scored += "error" not in record
+    stream = iter(records(todo))
+    try:
+        with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", row_columns()) as writer:
+            for record in stream:
+                writer.write(flat_row(record))
+                summary.failed += "error" in record
+                summary.scored += "error" not in record
+    finally:
+        getattr(stream, "close", lambda: None)()  # a generator: stop its decoding workers now (Ctrl-C)
     if sidecar is not None:
         _finish_parquet(output, sidecar)
     return summary
@@ -186,8 +203,7 @@ def score_records(files: Sequence[str], score: Callable[[str], dict[str, Any]],
     Unexpected exceptions (a bug, a full disk, out of memory) are logged with their traceback and
     reported as `internal_error` for that file only: one bad file never loses the others' results.
     """
-    bar = tqdm(files, desc=PROGRESS_DESC, unit="file", file=sys.stderr, disable=not show_progress or None,
-               dynamic_ncols=True)
+    bar = progress_bar(files, len(files), show_progress)
     for path in bar:
         bar.set_postfix_str(Path(path).name[-40:], refresh=False)
         try:
@@ -197,6 +213,22 @@ def score_records(files: Sequence[str], score: Callable[[str], dict[str, Any]],
         except Exception as exc:  # noqa: BLE001 - see docstring: reported, logged, never silent
             LOGGER.exception("unexpected error while scoring %s", path)
             yield error_record(path, exc)
+
+
+def with_progress(records: Iterable[dict[str, Any]], total: int, show_progress: bool = True
+                  ) -> Iterator[dict[str, Any]]:
+    """The records unchanged, with a progress bar (files done, ETA) that names the last file finished."""
+    with progress_bar(None, total, show_progress) as bar:
+        for record in records:
+            bar.set_postfix_str(Path(str(record["file"])).name[-40:], refresh=False)
+            bar.update()
+            yield record
+
+
+def progress_bar(items: Iterable[str] | None, total: int, show_progress: bool) -> tqdm:
+    """tqdm on stderr, off when not wanted (and, by tqdm's rule, when stderr is not a terminal)."""
+    return tqdm(items, total=total, desc=PROGRESS_DESC, unit="file", file=sys.stderr,
+                disable=not show_progress or None, dynamic_ncols=True)
 
 
 def _finish_parquet(output: Path, sidecar: Path) -> None:

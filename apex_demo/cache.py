@@ -61,6 +61,10 @@ class EmbeddingCache:
         self.max_bytes = int(max_mb * BYTES_PER_MB)
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[type, tuple[Path, float]]:
+        """Pickled as its folder and bound (the lock is per process), so decoding workers can read it."""
+        return (EmbeddingCache, (self.root, self.max_bytes / BYTES_PER_MB))
+
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{ENTRY_SUFFIX}"
 

@@ -29,11 +29,14 @@ class Bound:
     low: float
     low_allowed: bool
     unit: str
+    whole: bool = False  # counts (workers, batch sizes) must be whole numbers
 
     def problem(self, value: float) -> str | None:
         """Why `value` is refused, or None when it is fine."""
         if not math.isfinite(value):
             return "is not a finite number"
+        if self.whole and not value.is_integer():
+            return "is not a whole number"
         if value < self.low or (value == self.low and not self.low_allowed):
             return f"must be {'at least' if self.low_allowed else 'more than'} {self.low:g}"
         return None
@@ -47,7 +50,11 @@ NUMBER_BOUNDS = {
     "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds"),
     "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds"),
     "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)"),
+    "batch_size": Bound("APEX_BATCH_SIZE", 1.0, True, "30 s segments per encoder forward", whole=True),
+    "decode_workers": Bound("APEX_DECODE_WORKERS", 0.0, True, "processes (0 decodes in the main process)",
+                            whole=True),
 }
+AUTO = "auto"  # the value of an optional count that means "chosen for this machine" (None in Settings)
 
 
 def _default_cache_dir() -> Path:
@@ -74,6 +81,8 @@ class Settings:
     max_seconds: float = 600.0
     max_file_mb: float = 100.0
     compare_max_seconds: float = 3600.0  # audio in one Compare / `/compare` job, all takes together (web app)
+    batch_size: int | None = None      # folder scoring: segments per encoder forward (None: per device)
+    decode_workers: int | None = None  # folder scoring: decoding processes (None: per machine; 0: none)
     data_dir: Path = Path("data")
     min_listen_s: float = 5.0
     arena_pool: str | None = None
@@ -94,10 +103,10 @@ class Settings:
                             ErrorCode.BAD_SETTING)
         for name, bound in NUMBER_BOUNDS.items():
             value = getattr(self, name)
-            problem = bound.problem(float(value))
+            problem = None if value is None else bound.problem(float(value))
             if problem is not None:
                 raise ApexError(f"{bound.env}={value!r} {problem}; set it to a number of {bound.unit} "
-                                f"(default {_default_of(name):g}) or unset it.", ErrorCode.BAD_SETTING)
+                                f"(default {_default_text(name)}) or unset it.", ErrorCode.BAD_SETTING)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -125,6 +134,12 @@ class Settings:
                                 ErrorCode.BAD_SETTING)
             return int(value)
 
+        def count(name: str) -> int | None:
+            """A whole number, or None for unset / "auto" (chosen for the machine when it runs)."""
+            if (text(name) or AUTO).lower() == AUTO:
+                return None
+            return whole(name, 1)
+
         def flag(name: str) -> bool:
             return (text(name) or "0").lower() in ("1", "true", "yes", "on")
 
@@ -145,6 +160,8 @@ class Settings:
             max_seconds=number("APEX_MAX_SECONDS", base.max_seconds),
             max_file_mb=number("APEX_MAX_FILE_MB", base.max_file_mb),
             compare_max_seconds=number("APEX_COMPARE_MAX_SECONDS", base.compare_max_seconds),
+            batch_size=count("APEX_BATCH_SIZE"),
+            decode_workers=count("APEX_DECODE_WORKERS"),
             data_dir=Path(text("APEX_DATA_DIR") or base.data_dir).expanduser(),
             min_listen_s=number("APEX_MIN_LISTEN_S", base.min_listen_s),
             arena_pool=text("APEX_ARENA_POOL"),
@@ -163,6 +180,7 @@ class Settings:
         return replace(self, **present)
 
 
-def _default_of(name: str) -> float:
-    """The documented default of a Settings field (for messages)."""
-    return next(f.default for f in fields(Settings) if f.name == name)  # type: ignore[return-value]
+def _default_text(name: str) -> str:
+    """The documented default of a Settings field, as messages show it."""
+    default = next(f.default for f in fields(Settings) if f.name == name)
+    return AUTO if default is None else format(default, "g")

@@ -12,17 +12,18 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from apex_demo import audio
-from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key, file_sha256
+from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key
 from apex_demo.config import Settings
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.encoder import MertEncoder, load_encoder
 from apex_demo.head import LoadedHead, load_head
+from apex_demo.prefetch import decode_song, look_up
 from apex_demo.result import ModelInfo, ScoreResult, ScoreWarning, SegmentScore
 
 # Bump when anything before the cache (decode, resample, segmenting, MERT layers) changes.
@@ -63,35 +64,43 @@ class Scorer:
         """
         path = Path(path)
         name = display_name if display_name is not None else str(path)
-        audio.check_file(path)
-        sha = file_sha256(path)
-        key = cache_key(sha, self.encoder.source, self.encoder.revision, PIPELINE_VERSION, self.encoder.numerics)
-        entry = self.cache.get(key) if self.cache and read_cache else None
+        sha, key, entry = look_up(path, self.cache if read_cache else None, self.key_of)
         if entry is not None:
-            yield self._result(name, sha, entry.layer_means, entry.meta, len(entry.layer_means), cached=True)
+            yield self.build_result(name, sha, entry.layer_means, entry.meta, cached=True)
             return
-        decoded = audio.decode(path, self.max_seconds)
-        wave = audio.resample(decoded.samples, decoded.sample_rate)
+        wave, meta = decode_song(path, self.max_seconds)
         total = audio.segment_count(wave.numel())
-        meta = {"duration_s": decoded.duration_s, "sample_rate": decoded.sample_rate,
-                "channels": decoded.channels, "warnings": [w.to_dict() for w in decoded.warnings]}
         means: list[np.ndarray] = []
         for index in range(total):
             means.append(self.encode_segment(audio.segment(wave, index)))
             if partial and index + 1 < total:
-                yield self._result(name, sha, np.stack(means), meta, total, complete=False)
+                yield self.build_result(name, sha, np.stack(means), meta, total, complete=False)
         stacked = np.stack(means)
+        self.remember(key, stacked, meta)
+        yield self.build_result(name, sha, stacked, meta)
+
+    @property
+    def key_of(self) -> Callable[[str], str]:
+        """content sha256 -> this encoder's cache key (a picklable function, for decoding workers too)."""
+        return functools.partial(cache_key, encoder=self.encoder.source, revision=self.encoder.revision,
+                                 pipeline_version=PIPELINE_VERSION, numerics=self.encoder.numerics)
+
+    def remember(self, key: str, layer_means: np.ndarray, meta: dict) -> None:
+        """Keep a file's layer means in the embedding cache (when there is one)."""
         if self.cache is not None:
-            self.cache.put(key, CacheEntry(stacked, meta))
-        yield self._result(name, sha, stacked, meta, total)
+            self.cache.put(key, CacheEntry(layer_means, meta))
 
     def encode_segment(self, segment: torch.Tensor) -> np.ndarray:
         """One 30 s segment -> [4, hidden] layer means."""
         return self.encoder.layer_means(segment.unsqueeze(0))[0].numpy()
 
-    def _result(self, name: str, sha: str, layer_means: np.ndarray, meta: dict, total: int,
-                cached: bool = False, complete: bool = True) -> ScoreResult:
-        """Aggregate, average and apply the head (the cheap part, redone for partial results)."""
+    def build_result(self, name: str, sha: str, layer_means: np.ndarray, meta: dict, total: int | None = None,
+                     cached: bool = False, complete: bool = True) -> ScoreResult:
+        """Aggregate, average and apply the head (the cheap part, redone for partial results).
+
+        `total` is the number of segments the song has (default: all of them are in layer_means).
+        """
+        total = len(layer_means) if total is None else total
         seg_emb = self.head.aggregate(torch.from_numpy(layer_means))
         song_emb = seg_emb.mean(dim=0, keepdim=True)
         song_scores = self.head.predict(song_emb)[0]

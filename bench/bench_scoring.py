@@ -150,15 +150,19 @@ def write_models(root: Path, quick: bool) -> Models:
     return Models(mert, head)
 
 
-def write_recordings(root: Path) -> dict[int, Path]:
-    """The example recordings joined and looped: {seconds: FLAC file}; shorter files are prefixes of longer."""
+def joined_examples() -> tuple[np.ndarray, int]:
+    """The example recordings (assets/examples) joined end to end: ([frames, channels] float32, sample rate)."""
     clips = [sf.read(str(path), dtype="float32", always_2d=True) for path in sorted(EXAMPLES.glob("*.ogg"))]
     rates = {rate for _, rate in clips}
     if len(rates) != 1:
         raise SystemExit(f"assets/examples must share one sample rate to be joined; found {sorted(rates)}")
-    rate = rates.pop()
     channels = max(data.shape[1] for data, _ in clips)
-    joined = np.concatenate([np.repeat(data, channels // data.shape[1], axis=1) for data, _ in clips])
+    return np.concatenate([np.repeat(data, channels // data.shape[1], axis=1) for data, _ in clips]), rates.pop()
+
+
+def write_recordings(root: Path) -> dict[int, Path]:
+    """The example recordings joined and looped: {seconds: FLAC file}; shorter files are prefixes of longer."""
+    joined, rate = joined_examples()
     lengths = {SEGMENT_S * SHORT_SEGMENTS, SEGMENT_S * LONG_SEGMENTS, SONG_S}
     needed = max(lengths) * rate
     looped = np.tile(joined, (-(-needed // len(joined)), 1))

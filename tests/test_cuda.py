@@ -35,3 +35,21 @@ def test_cuda_fast_mode_is_labelled(tiny_settings, audio_dir: Path) -> None:
     scorer = get_scorer(tiny_settings.with_overrides(device="cuda", fast=True, use_cache=False))
     result = scorer.score_file(audio_dir / CLIPS[0])
     assert scorer.mode == "fast" and result.model.mode == "fast"
+
+
+def test_cuda_folder_pipeline_batches_give_the_cpu_numbers(tiny_settings, audio_dir: Path) -> None:
+    """Segments of several songs in one CUDA forward (batch 8), decoding in workers: each song's scores as on CPU."""
+    from apex_demo.pipeline import score_folder
+
+    files = [str(audio_dir / clip) for clip in (*CLIPS, "loop_garzul.flac", "outfoxing.mp3")]
+    cpu = get_scorer(tiny_settings.with_overrides(use_cache=False))
+    gpu = get_scorer(tiny_settings.with_overrides(device="cuda", use_cache=False))
+    records = list(score_folder(gpu, files, batch_size=8, workers=2))
+    assert [record["file"] for record in records] == files
+    for path, record in zip(files, records):
+        want = cpu.score_file(path)
+        assert len(record["segments"]) == len(want.segments)
+        for key in AESTHETIC_KEYS:
+            assert abs(record["scores"][key] - getattr(want.scores, key)) < 1e-4, (path, key)
+        for key in POPULARITY_KEYS:
+            assert abs(record["scores"][key] - getattr(want.scores, key)) < 1e-2, (path, key)

@@ -175,8 +175,8 @@ def test_models_are_shared_between_scorers(tiny_settings, tmp_path: Path) -> Non
 def test_score_file_skips_partial_results(tiny_settings, audio_dir: Path, monkeypatch) -> None:
     scorer = get_scorer(tiny_settings)
     calls = []
-    original = Scorer._result
-    monkeypatch.setattr(Scorer, "_result", lambda self, *a, **k: calls.append(k) or original(self, *a, **k))
+    original = Scorer.build_result
+    monkeypatch.setattr(Scorer, "build_result", lambda self, *a, **k: calls.append(k) or original(self, *a, **k))
     result = scorer.score_file(audio_dir / LONG)
     assert result.complete and len(result.segments) == 3
     assert len(calls) == 1  # only the final result is assembled

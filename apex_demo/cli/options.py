@@ -1,8 +1,9 @@
-"""Command-line options that choose the models, shared by `score` and `doctor`."""
+"""Command-line options: the models (shared by `score` and `doctor`) and the folder pipeline (`score`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from apex_demo.config import DEVICES, Settings
 
@@ -26,3 +27,27 @@ def model_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     return settings.with_overrides(mert=args.mert, mert_file=args.mert_file, head=args.head,
                                    head_file=args.head_file, device=args.device,
                                    fast=True if args.fast else None)
+
+
+def add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    """--batch-size and --decode-workers: how folder scoring keeps the encoder busy (apex_demo/pipeline.py)."""
+    p.add_argument("--batch-size", type=whole_number(1, "--batch-size"), metavar="N",
+                   help="batch mode: 30 s segments per encoder forward, across songs (default: $APEX_BATCH_SIZE, "
+                        "else 1 on CPU, 8 on CUDA)")
+    p.add_argument("--decode-workers", type=whole_number(0, "--decode-workers"), metavar="N",
+                   help="batch mode: processes decoding the next files while the encoder runs; 0 decodes in the "
+                        "main process (default: $APEX_DECODE_WORKERS, else the CPU cores minus one, at most 8)")
+
+
+def whole_number(low: int, flag: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `low`; anything else stops at start, naming the flag."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a whole number; give e.g. {max(low, 1)}"
+                                             ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{flag} {value} must be at least {low}")
+        return value
+    return parse

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from apex_demo.cli.options import add_model_options, model_settings
+from apex_demo.cli.options import add_model_options, add_pipeline_options, model_settings
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
 from apex_demo.errors import ApexError, ErrorCode
@@ -41,12 +41,15 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                                                "or .jsonl write rows as they go and resume an interrupted run")
     p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    add_pipeline_options(p)
     p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
     """CLI flags win over the environment."""
-    return model_settings(args, settings).with_overrides(use_cache=False if args.no_cache else None)
+    return model_settings(args, settings).with_overrides(use_cache=False if args.no_cache else None,
+                                                         batch_size=args.batch_size,
+                                                         decode_workers=args.decode_workers)
 
 
 def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
@@ -125,13 +128,17 @@ def output_format(args: argparse.Namespace) -> str:
 
 
 def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
-    from apex_demo import batch
+    """Rows as they go, resumable (batch.py), through the decode-ahead, batched pipeline (pipeline.py)."""
+    from apex_demo import batch, pipeline
     from apex_demo.scoring import get_scorer
 
     scorer = get_scorer(settings)
-    summary = batch.score_to_file(paths, output, record_of(scorer))
+    size = pipeline.batch_size_for(scorer.encoder.device, settings.batch_size)
+    workers = pipeline.workers_for(settings.decode_workers)
+    summary = batch.write_records(paths, output, lambda todo: batch.with_progress(
+        pipeline.score_folder(scorer, todo, size, workers), len(todo)))
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
-          f"(mode {scorer.model_info.mode})", file=sys.stderr)
+          f"(mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers})", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
