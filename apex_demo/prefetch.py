@@ -2,7 +2,7 @@
 
 One file's input side is: check it, hash it (the cache key), look the key up in the
 embedding cache, and on a miss decode, downmix, resample to 24 kHz and cut the 30 s
-segments (apex_demo.audio). `Scorer.iter_score` runs these steps in its own thread;
+segments (apex_demo.audio). `Scorer.iter_score` runs these steps in the calling thread;
 folder scoring (apex_demo.pipeline) runs them in worker processes for the next few
 files while the main process keeps the encoder busy.
 

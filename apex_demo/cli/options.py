@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from apex_demo.config import DEVICES, Settings
+from apex_demo.config import DEVICES, NUMBER_BOUNDS, Settings
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -31,23 +31,27 @@ def model_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     """--batch-size and --decode-workers: how folder scoring keeps the encoder busy (apex_demo/pipeline.py)."""
-    p.add_argument("--batch-size", type=whole_number(1, "--batch-size"), metavar="N",
+    p.add_argument("--batch-size", type=whole_number("batch_size", "--batch-size"), metavar="N",
                    help="batch mode: 30 s segments per encoder forward, across songs (default: $APEX_BATCH_SIZE, "
                         "else 1 on CPU, 8 on CUDA)")
-    p.add_argument("--decode-workers", type=whole_number(0, "--decode-workers"), metavar="N",
+    p.add_argument("--decode-workers", type=whole_number("decode_workers", "--decode-workers"), metavar="N",
                    help="batch mode: processes decoding the next files while the encoder runs; 0 decodes in the "
                         "main process (default: $APEX_DECODE_WORKERS, else the CPU cores minus one, at most 8)")
 
 
-def whole_number(low: int, flag: str) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `low`; anything else stops at start, naming the flag."""
+def whole_number(field: str, flag: str) -> Callable[[str], int]:
+    """An argparse type for the count setting `field`: a whole number within its bound in
+    config.NUMBER_BOUNDS (the one place the limits live); anything else stops at start, naming the flag."""
+    bound = NUMBER_BOUNDS[field]
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a whole number; give e.g. {max(low, 1)}"
-                                             ) from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{flag} {value} must be at least {low}")
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a whole number; give e.g. "
+                                             f"{max(int(bound.low), 1)}") from None
+        problem = bound.problem(float(value))
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{flag} {value} {problem}")
         return value
     return parse

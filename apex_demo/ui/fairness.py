@@ -66,12 +66,18 @@ def admission_refusal(events: Iterable[Any], visitor: str, behind_proxy: bool = 
     return None
 
 
+def _upload_path(value: Any) -> Path | None:
+    """The uploaded file's path, or None when the input holds no file (nothing uploaded, not a path)."""
+    return Path(value) if isinstance(value, (str, Path)) and value else None
+
+
 def upload_refusal(value: Any, max_seconds: float) -> ApexError | None:
     """A single uploaded file that cannot be scored within the budget (from its header), or None."""
-    if not isinstance(value, (str, Path)) or not value:
+    path = _upload_path(value)
+    if path is None:
         return None
     try:
-        audio.probe(Path(value), max_seconds)
+        audio.probe(path, max_seconds)
     except ApexError as exc:
         return ApexError(visitor_message(exc, value), exc.code)
     return None
@@ -89,10 +95,11 @@ def batch_refusal(values: Sequence[Any], max_seconds: float, budget_s: float) ->
 def _scorable_seconds(value: Any, max_seconds: float) -> float:
     """Seconds of audio a file will cost, from its header: none for a file the job will refuse (it becomes
     its own error record), the per-file limit when the header does not give the length."""
-    if not isinstance(value, (str, Path)) or not value:
+    path = _upload_path(value)
+    if path is None:
         return 0.0
     try:
-        header = audio.probe(Path(value), max_seconds)
+        header = audio.probe(path, max_seconds)
     except ApexError:
         return 0.0
     return max_seconds if header.seconds is None else min(header.seconds, max_seconds)
