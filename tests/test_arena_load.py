@@ -232,7 +232,9 @@ def test_readme_gradio_client_example(served: tuple[str, AppContext]) -> None:
     info, audio_a, audio_b = client.predict(api_name="/arena_new_battle")
     assert Path(audio_a).is_file() and Path(audio_b).is_file() and info["min_listen_s"] == 0.0
     reply = client.predict(info["battle_id"], "B", 6.0, 6.0, api_name="/arena_vote")
-    assert reply["accepted"] and reply["choice"] == "B" and reply["agreed"] == (reply["model_choice"] == "B")
+    assert reply["accepted"] and reply["choice"] == "B" and reply["model_choice"] in ("A", "B", "TIE")
+    # Agreement is only defined for a decisive model pick: a model "TIE" reveals agreed=None, not False.
+    assert reply["agreed"] == (None if reply["model_choice"] == "TIE" else reply["model_choice"] == "B")
     assert set(reply["a"]["scores"]) == {"score_streams", "score_likes", "coherence", "musicality",
                                          "memorability", "clarity", "naturalness"}
     again = client.predict(info["battle_id"], "A", 6.0, 6.0, api_name="/arena_vote")
