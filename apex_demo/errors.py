@@ -83,3 +83,8 @@ class VoteError(ApexError):
     """An arena vote or battle request was refused by the server-side rules."""
 
     default_code = ErrorCode.VOTE_REFUSED
+
+
+class ScoringStopped(Exception):
+    """Raised by the Scorer between two segments when the caller's `proceed` check says stop. Not an
+    ApexError: nobody is waiting for a message (the visitor left, or the app is shutting down)."""

@@ -9,6 +9,7 @@ Models are built once per process by `get_scorer`.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from apex_demo import audio
 from apex_demo.cache import CacheEntry, EmbeddingCache, cache_key
 from apex_demo.config import Settings
-from apex_demo.errors import ErrorCode, ModelError
+from apex_demo.errors import ErrorCode, ModelError, ScoringStopped
 from apex_demo.encoder import MertEncoder, load_encoder
 from apex_demo.head import LoadedHead, load_head
 from apex_demo.prefetch import decode_song, look_up
@@ -28,7 +29,19 @@ from apex_demo.result import ModelInfo, ScoreResult, ScoreWarning, SegmentScore
 
 # Bump when anything before the cache (decode, resample, segmenting, MERT layers) changes.
 PIPELINE_VERSION = "1"
+LOG = logging.getLogger(__name__)
 AUTOCAST_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+STOPPED_LOG = "stopped scoring %s after %d segment(s): nobody is waiting for it any more"
+
+Proceed = Callable[[], bool]
+
+
+def _check(proceed: Proceed | None, name: str, done: int) -> None:
+    if proceed is not None and not proceed():
+        LOG.info(STOPPED_LOG, name, done)
+        raise ScoringStopped(name)
 
 
 class Scorer:
@@ -44,26 +57,31 @@ class Scorer:
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
                                     head_revision=head.revision, mode=self.mode)
 
-    def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True) -> ScoreResult:
-        """Score one file completely (raises AudioError/ModelError)."""
+    def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True,
+                   proceed: Proceed | None = None) -> ScoreResult:
+        """Score one file completely (raises AudioError/ModelError; ScoringStopped when `proceed` says no)."""
         result = None
         for result in self.iter_score(path, display_name, partial=False,  # noqa: B007 (the last one is kept)
-                                      read_cache=read_cache):
+                                      read_cache=read_cache, proceed=proceed):
             pass
         assert result is not None and result.complete
         return result
 
-    def iter_score(self, path: str | Path, display_name: str | None = None,
-                   partial: bool = True, read_cache: bool = True) -> Iterator[ScoreResult]:
+    def iter_score(self, path: str | Path, display_name: str | None = None, partial: bool = True,
+                   read_cache: bool = True, proceed: Proceed | None = None) -> Iterator[ScoreResult]:
         """Yield a partial result after each encoded segment (when `partial`), the complete one last.
 
         A cache hit yields the complete result at once. Callers that only want the
         final result pass partial=False, which skips re-applying the head per segment.
         With read_cache=False the file is encoded even when cached (the app does this for a
         visitor who did not score it before, so nobody learns what others analysed).
+        `proceed()` (when given) is asked before decoding and before every segment; when it says no,
+        ScoringStopped is raised, so at most the segment in work is encoded for nobody
+        (the app stops a job whose visitor left, and background work that must give way).
         """
         path = Path(path)
         name = display_name if display_name is not None else str(path)
+        _check(proceed, name, 0)
         sha, key, entry = look_up(path, self.cache if read_cache else None, self.key_of)
         if entry is not None:
             yield self.build_result(name, sha, entry.layer_means, entry.meta, cached=True)
@@ -72,6 +90,7 @@ class Scorer:
         total = audio.segment_count(wave.numel())
         means: list[np.ndarray] = []
         for index in range(total):
+            _check(proceed, name, index)
             means.append(self.encode_segment(audio.segment(wave, index)))
             if partial and index + 1 < total:
                 yield self.build_result(name, sha, np.stack(means), meta, total, complete=False)

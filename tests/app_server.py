@@ -39,7 +39,7 @@ class FakeScorer:
         rnd = random.Random(Path(str(path)).name)
         return Scores(rnd.uniform(0, 100), rnd.uniform(0, 100), *[rnd.uniform(1, 5) for _ in range(5)])
 
-    def score_file(self, path: object, display_name: str | None = None) -> FakeResult:
+    def score_file(self, path: object, display_name: str | None = None, proceed: object = None) -> FakeResult:
         return FakeResult(self.scores_for(path))
 
     def iter_score(self, path: object, display_name: str | None = None) -> Iterator[FakeResult]:

@@ -39,12 +39,12 @@ class CountingScorer(Scorer):
         super().__init__(base.encoder, base.head, None, base.max_seconds)
         self.encoded: list[str | None] = []
         self.holding = threading.Event()
+        self.release = threading.Event()  # set by a test that gave up on a call without disconnecting
         self._song = threading.local()  # the arena's warm-up scores its own clips on another thread
 
-    def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True,
-                   read_cache: bool = True) -> Iterator[Any]:
+    def iter_score(self, path: Any, display_name: str | None = None, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._song.name = display_name
-        yield from super().iter_score(path, display_name, partial, read_cache)
+        yield from super().iter_score(path, display_name, *args, **kwargs)
 
     def encode_segment(self, segment: Any) -> Any:
         name = getattr(self._song, "name", None)
@@ -60,7 +60,7 @@ class CountingScorer(Scorer):
         event = LocalContext.blocks.get()._queue.event_ids_to_events[LocalContext.event_id.get()]
         self.holding.set()
         deadline = time.monotonic() + HOLD_TIMEOUT_S
-        while event.alive and time.monotonic() < deadline:
+        while event.alive and not self.release.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
 
 
@@ -125,3 +125,26 @@ def test_a_job_whose_client_left_stops_at_the_next_segment(app: tuple[str, Count
     assert record["file"] == SHORT and len(record["segments"]) == 1
     assert scorer.encoded.count(LONG) == 1                        # the segment in work, not all 6
     assert scorer.encoded.count(SHORT) == 1                       # only the next visitor's own call
+
+
+def test_a_call_cancelled_through_gradio_client_stops_at_the_next_segment(app: tuple[str, CountingScorer],
+                                                                         tmp_path: Path) -> None:
+    """gradio_client's `job.cancel()` (Gradio's POST /cancel) keeps the connection open and Gradio's
+    event alive; the running /score stops anyway, after the segment in work (6 of 6 without the check)."""
+    from gradio_client import Client, handle_file
+
+    url, scorer = app
+    client = Client(url, verbose=False, headers={"X-Forwarded-For": "10.9.9.1"})
+    job = client.submit(handle_file(str(_song(tmp_path / LONG, LONG_SEGMENTS * 30))), api_name="/score")
+    assert scorer.holding.wait(HTTP_TIMEOUT_S), "the long song never reached the encoder"
+    assert job.cancel()
+    deadline = time.monotonic() + HTTP_TIMEOUT_S
+    while not job.done() and time.monotonic() < deadline:  # the client has Gradio's "completed" answer
+        time.sleep(0.05)
+    assert job.done()
+    scorer.release.set()                                           # the held segment finishes now
+    next_visitor = Visitor(url, "10.9.9.2")
+    (record,) = next_visitor.call("score", next_visitor.upload(_song(tmp_path / SHORT, 5)))
+    assert record["file"] == SHORT
+    assert scorer.encoded.count(LONG) == 1
+    client.close()

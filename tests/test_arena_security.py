@@ -185,7 +185,9 @@ def _play(client: RestClient, http: httpx.Client) -> dict[str, Any]:
     start = time.monotonic()
     info, audio_a, audio_b = client.predict("arena_new_battle")
     seen: dict[str, Any] = {"battle_id": info["battle_id"], "reply_s": time.monotonic() - start}
-    for side, audio in (("a", audio_a), ("b", audio_b)):
+    sides = [("a", audio_a), ("b", audio_b)]
+    random.shuffle(sides)  # a script fetches in either order; a fixed order would time the first fetch
+    for side, audio in sides:
         start = time.monotonic()
         body = http.get(audio["url"]).content
         seen[side] = {"url": audio["url"], "folder": Path(audio["path"]).parent.name, "name": audio["orig_name"],
@@ -196,8 +198,12 @@ def _play(client: RestClient, http: httpx.Client) -> dict[str, Any]:
     return seen
 
 
-def _beats_chance(correct: int, n: int) -> bool:
-    return correct / n > 0.5 + CHANCE_SIGMAS * math.sqrt(0.25 / n)
+def _beats_chance(correct: int, truth: list[bool]) -> bool:
+    """More right answers than the better constant guess ("always yes" or "always no", which knows
+    nothing about a battle but scores the base rate) by CHANCE_SIGMAS standard errors."""
+    n = len(truth)
+    constant = max(sum(truth), n - sum(truth))
+    return correct > constant + CHANCE_SIGMAS * math.sqrt(0.25 * n)
 
 
 def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path) -> None:
@@ -223,7 +229,7 @@ def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path)
              "reply time": lambda b: b["reply_s"] > sorted(x["reply_s"] for x in battles)[BATTLES // 2]}
     for name, rule in rules.items():
         correct = sum(rule(b) == t for b, t in zip(battles, truth))
-        assert not _beats_chance(correct, BATTLES), (name, correct)
+        assert not _beats_chance(correct, truth), (name, correct, sum(truth))
     assert all(b["a"]["name"] == "A.flac" and b["b"]["name"] == "B.flac" for b in battles)
 
     # lookups: anything seen with a revealed clip in an earlier battle, seen again later
@@ -243,6 +249,8 @@ def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path)
                     if ref.shape == samples.shape and np.abs(ref - samples).max() < 1e-3)
 
     assert sum(heard(b["a"]["body"]) == b["truth"][0] for b in battles) == BATTLES
+    by_ear = [pool_bytes[heard(b["a"]["body"])] > pool_bytes[heard(b["b"]["body"])] for b in battles]
+    assert _beats_chance(sum(e == t for e, t in zip(by_ear, truth)), truth)  # the yardstick catches a real leak
 
 
 def _as_file(folder: Path, body: bytes) -> str:

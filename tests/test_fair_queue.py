@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import numpy as np
@@ -34,7 +34,8 @@ class GatedScorer(FakeScorer):
         self.started = threading.Event()
         self.seen: list[str] = []
 
-    def score_file(self, path: object, display_name: str | None = None) -> Any:
+    def score_file(self, path: object, display_name: str | None = None,
+                   proceed: Callable[[], bool] | None = None) -> Any:
         result = super().score_file(path)
         if display_name is None:  # the arena scoring its own pool clips in the background: not gated
             return result

@@ -14,6 +14,7 @@ import torch
 from apex_demo.cache import CacheEntry, EmbeddingCache
 from apex_demo.cli import main
 from apex_demo.encoder import MertEncoder
+from apex_demo.errors import ScoringStopped
 from apex_demo.scoring import Scorer, get_scorer
 
 LONG = "Kevin_MacLeod_-_Vibe_Ace.ogg"  # 61 s: three segments
@@ -180,6 +181,28 @@ def test_score_file_skips_partial_results(tiny_settings, audio_dir: Path, monkey
     result = scorer.score_file(audio_dir / LONG)
     assert result.complete and len(result.segments) == 3
     assert len(calls) == 1  # only the final result is assembled
+
+
+def test_proceed_is_asked_before_every_segment_and_stops_the_song(tiny_settings, audio_dir: Path,
+                                                                    monkeypatch) -> None:
+    """A job whose visitor left stops at the next segment: the 3-segment song's check says no on its
+    third question (before decoding, before segment 1, before segment 2), so one segment is encoded,
+    nothing is cached, and the same scorer then scores the song whole."""
+    scorer = get_scorer(tiny_settings)
+    encoded = []
+    original = MertEncoder.layer_means
+    monkeypatch.setattr(MertEncoder, "layer_means", lambda self, seg: encoded.append(1) or original(self, seg))
+    asked = []
+
+    def proceed() -> bool:
+        asked.append(1)
+        return len(asked) < 3
+
+    with pytest.raises(ScoringStopped):
+        scorer.score_file(audio_dir / LONG, proceed=proceed)
+    assert len(asked) == 3 and len(encoded) == 1
+    assert not list(tiny_settings.cache_dir.glob("*/*.npz"))
+    assert len(scorer.score_file(audio_dir / LONG).segments) == 3 and len(encoded) == 4
 
 
 def test_csv_output_escapes_formula_file_names(tiny_settings, tmp_path: Path, monkeypatch, capsys) -> None:

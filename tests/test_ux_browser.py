@@ -80,13 +80,14 @@ class SlowScorer:
     def __init__(self, settings: Settings) -> None:
         self._scorer = get_scorer(settings)
 
-    def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True) -> Iterator[Any]:
-        for result in self._scorer.iter_score(path, display_name, partial):
+    def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True,
+                   proceed: Any = None) -> Iterator[Any]:
+        for result in self._scorer.iter_score(path, display_name, partial, proceed=proceed):
             time.sleep(SEGMENT_DELAY_S)
             yield result
 
-    def score_file(self, path: Any, display_name: str | None = None) -> Any:
-        return self._scorer.score_file(path, display_name)
+    def score_file(self, path: Any, display_name: str | None = None, proceed: Any = None) -> Any:
+        return self._scorer.score_file(path, display_name, proceed=proceed)
 
 
 @pytest.fixture()
@@ -321,16 +322,24 @@ def test_an_upload_over_the_size_limit_is_refused_in_plain_words(small_limit_url
             if tab == "Arena":  # the takes sit in the folded "Bring your own pair"
                 _wait(browser, PAGE_LOAD_S, EC.element_to_be_clickable(
                     (By.XPATH, "//button[contains(., 'Bring your own pair')]"))).click()
-            browser.find_element(By.CSS_SELECTOR, f"{upload} input[type=file]").send_keys(str(audio_dir / BIG_SONG))
+            _wait(browser, PAGE_LOAD_S, EC.presence_of_element_located(  # an opened fold renders its content
+                (By.CSS_SELECTOR, f"{upload} input[type=file]"))).send_keys(str(audio_dir / BIG_SONG))
             refusal = _wait(browser, PAGE_LOAD_S, EC.visibility_of_element_located(
                 (By.CSS_SELECTOR, f"{limits} .apex-upload-refusal")))
             assert refusal.text == expected and refusal.get_attribute("role") == "alert"
             assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # Gradio never saw the file
         next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
-        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys(str(audio_dir / SMALL_SONG))
-        _wait(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
+        compare_input = browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]")
+        # one selection of two takes, one too big: the small one is taken, the big one refused by name
+        compare_input.send_keys(f"{audio_dir / BIG_SONG}\n{audio_dir / SMALL_SONG}")
         taken = Path(SMALL_SONG).stem  # the file list shows the name's stem and extension on two lines
         _wait(browser, PAGE_LOAD_S, lambda b: taken in b.find_element(By.ID, "compare-files").text)
+        assert Path(BIG_SONG).stem not in browser.find_element(By.ID, "compare-files").text
+        refusal = browser.find_element(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal")
+        assert refusal.is_displayed() and refusal.text == expected
+        assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")
+        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys(str(audio_dir / SMALL_SONG))
+        _wait(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
     finally:
         browser.quit()
 

@@ -6,12 +6,13 @@ import inspect
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 from gradio.utils import get_type_hints
 
 from apex_demo.config import Settings
+from apex_demo.errors import ScoringStopped
 from apex_demo.ui.context import AppContext, UserFirst
 from tests.app_server import FakeScorer, running_app
 
@@ -24,14 +25,16 @@ class RecordingScorer:
         self.ctx_holder = ctx_holder
         self.log = log
 
-    def iter_score(self, path: Path, name: str | None = None) -> Iterator[int]:
+    def score_file(self, path: Path, name: str | None = None, proceed: Callable[[], bool] | None = None) -> int:
         for segment in range(1, 4):
+            if proceed is not None and not proceed():  # as the Scorer does: asked before every segment
+                raise ScoringStopped(name)
             self.log.append(f"background segment {segment}")
             if segment == 1:
                 started = threading.Event()
                 threading.Thread(target=self.visitor, args=(started,)).start()
                 started.wait()
-            yield segment
+        return segment
 
     def visitor(self, started: threading.Event) -> None:
         with self.ctx_holder[0].user_first.user_request():
@@ -66,30 +69,31 @@ WARM_UP_WAIT_S = 60
 
 class WarmupRecorder:
     """Stands in for the engine in the running app. The arena pool warm-up scores clips part by
-    part (iter_score); its first part waits until a visitor's request has started, so that request
-    is queued while the warm-up is working. The visitor's `/score` (iter_score on the upload, one
-    part, so the app can stop between parts for a visitor who left) works for VISITOR_WORK_S.
-    Everything is logged in the order it happens."""
+    part, asking its `proceed` check before each part as the Scorer does; its first part waits until
+    a visitor's request has started, so that request is queued while the warm-up is working. The
+    visitor's `/score` works for VISITOR_WORK_S. Everything is logged in the order it happens."""
 
     def __init__(self) -> None:
         self.log: list[str] = []
         self.warm_up_working = threading.Event()
         self.visitor_started = threading.Event()
 
-    def iter_score(self, path: Path, display_name: str | None = None, partial: bool = True) -> Iterator[Any]:
+    def score_file(self, path: Path, display_name: str | None = None,
+                   proceed: Callable[[], bool] | None = None) -> Any:
         if Path(path).name == VISITOR_SONG:
-            yield self.score_file(path, display_name)
-            return
+            return self.visit(path)
+        if proceed is None:  # the warm-up reading its pool clip's scores back
+            return FakeScorer().score_file(path)
         for part in (1, 2, 3):
+            if not proceed():
+                raise ScoringStopped(str(path))
             self.log.append(f"warm-up part {part}")
             if not self.warm_up_working.is_set():
                 self.warm_up_working.set()
                 self.visitor_started.wait(WARM_UP_WAIT_S)
-            yield part
+        return FakeScorer().score_file(path)
 
-    def score_file(self, path: Path, display_name: str | None = None) -> Any:
-        if Path(path).name != VISITOR_SONG:  # the warm-up reading its pool clip's scores back
-            return FakeScorer().score_file(path)
+    def visit(self, path: Path) -> Any:
         self.log.append("visitor starts")
         self.visitor_started.set()
         time.sleep(VISITOR_WORK_S)

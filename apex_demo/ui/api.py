@@ -15,9 +15,9 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from apex_demo.errors import ApexError
+from apex_demo.errors import ApexError, ScoringStopped
 from apex_demo.result import error_record
-from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still_here
+from apex_demo.ui.abandoned import visitor_still_here
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, NO_AUDIO_MESSAGE, display_name,
                                  engine_errors, get_scorer)
 from apex_demo.ui.compare_tab import check_count, score_each
@@ -53,7 +53,7 @@ def make_score(ctx: AppContext):
             raise gr.Error(NO_AUDIO_MESSAGE, print_exception=False)
         still_here = visitor_still_here()
         with api_errors(ctx, audio_path):
-            result = score_in_steps(get_scorer(ctx), audio_path, display_name(audio_path), still_here)
+            result = get_scorer(ctx).score_file(audio_path, display_name(audio_path), proceed=still_here)
         return result.to_record()
 
     return score

@@ -12,24 +12,27 @@ from __future__ import annotations
 import csv
 import html
 import io
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import gradio as gr
 import pandas as pd
 
 from apex_demo import plots
-from apex_demo.errors import ApexError, ErrorCode
+from apex_demo.errors import ApexError, ErrorCode, ScoringStopped
 from apex_demo.ranking import (OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, SORT_KEYS, TOLERANCE_DEFINITION,
                                RankedTake, gap_points, rank_takes)
 from apex_demo.result import ScoreResult
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
-from apex_demo.ui.abandoned import ScoringStopped, score_in_steps, visitor_still_here
+from apex_demo.ui.abandoned import visitor_still_here
 from apex_demo.ui.common import (LOG, MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, UNEXPECTED_ERROR, display_name,
                                  escape_markdown, get_scorer, tab_scorer)
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.messages import limits_line, minutes_text, panel, unexpected_message, visitor_message
+from apex_demo.ui.messages import limits_line, minutes_text, panel, visitor_message
 from apex_demo.ui.progress import ScoreProgress
 from apex_demo.votes import escape_cell
+
+if TYPE_CHECKING:  # the engine (and torch) load with the models, not with the page
+    from apex_demo.scoring import Scorer
 
 MIN_TAKES = 2
 MAX_TAKES = 10
@@ -75,6 +78,20 @@ def check_count(paths: Sequence[str] | None) -> list[str]:
     return paths
 
 
+def score_one(scorer: "Scorer", path: str, name: str, proceed: Callable[[], bool]) -> ScoreResult | ApexError:
+    """One take's result, or the ApexError that says why it has none: a bug or an out-of-memory on
+    one take must not lose the others. Raises ScoringStopped when `proceed` says the visitor left."""
+    try:
+        return scorer.score_file(path, name, proceed=proceed)
+    except ApexError as exc:
+        return exc
+    except ScoringStopped:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as this take's error, the others still count
+        LOG.exception("unexpected error while scoring %s", name)
+        return ApexError(UNEXPECTED_ERROR.format(kind=type(exc).__name__), ErrorCode.INTERNAL)
+
+
 def score_each(ctx: AppContext, paths: Sequence[str],
                progress: gr.Progress | None = None) -> Iterator[tuple[str, ScoreResult | ApexError]]:
     """Score uploads one by one, yielding (name, result) or (name, the ApexError it raised).
@@ -85,18 +102,7 @@ def score_each(ctx: AppContext, paths: Sequence[str],
         name = display_name(path)
         if progress is not None:
             progress((i, len(paths)), desc=f"Scoring {name}", unit="takes")
-        try:
-            result = score_in_steps(scorer, path, name, still_here)
-        except ApexError as exc:
-            yield name, exc
-            continue
-        except ScoringStopped:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug or out-of-memory on one take must not lose the others
-            LOG.exception("unexpected error while scoring %s", name)
-            yield name, ApexError(UNEXPECTED_ERROR.format(kind=type(exc).__name__), ErrorCode.INTERNAL)
-            continue
-        yield name, result
+        yield name, score_one(scorer, path, name, still_here)
 
 
 def _metric_name(by: str) -> str:
@@ -220,14 +226,11 @@ def make_handlers(ctx: AppContext):
             name = display_name(path)
             yield (progress.take(i, len(paths), name), "".join(notes), *_partial(ctx, raw, sources, by))
             try:
-                result = score_in_steps(scorer, path, name, still_here)
-            except ApexError as exc:
-                notes.append(panel(LEFT_OUT.format(message=visitor_message(exc, path))))
-                continue
+                result = score_one(scorer, path, name, still_here)
             except ScoringStopped:  # the visitor left: nobody will see the rest
                 return
-            except Exception as exc:  # a bug: this take is reported and left out, the others still count
-                notes.append(panel(LEFT_OUT.format(message=unexpected_message(exc, path))))
+            if isinstance(result, ApexError):
+                notes.append(panel(LEFT_OUT.format(message=visitor_message(result, path))))
                 continue
             notes += [panel(WARNED.format(name=name, message=w.message), "note") for w in result.warnings]
             raw.append((name, result))

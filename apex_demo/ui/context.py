@@ -26,8 +26,7 @@ from typing import Any, Callable, Iterator
 from apex_demo import tempfiles
 from apex_demo.cache import SeenBy
 from apex_demo.config import Settings
-from apex_demo.errors import ApexError, ErrorCode, ModelError
-from apex_demo.ui.abandoned import ScoringStopped, score_in_steps
+from apex_demo.errors import ApexError, ErrorCode, ModelError, ScoringStopped
 from apex_demo.ui.progress import SegmentSpeed
 
 LOG = logging.getLogger(__name__)
@@ -326,8 +325,8 @@ class AppContext:
         """Score one file into the engine's cache, giving way to user requests before every
         segment; True when it was scored. Failures are logged, never raised (background work)."""
         try:
-            score_in_steps(self.loader.wait(0), path, Path(path).name,
-                           lambda: self.user_first.wait_turn(self.stopping))
+            self.loader.wait(0).score_file(path, Path(path).name,
+                                           proceed=lambda: self.user_first.wait_turn(self.stopping))
         except ScoringStopped:
             return False
         except ApexError as exc:

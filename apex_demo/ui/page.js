@@ -123,7 +123,35 @@
     box.textContent = "⚠ " + text;
   }
 
+  function fileInputNear(element) {
+    if (element.matches && element.matches("input[type=file]")) return element;
+    for (let node = element; node && node !== document.body; node = node.parentElement) {
+      const input = node.querySelector && node.querySelector("input[type=file]");
+      if (input) return input;
+    }
+    return null;
+  }
+
+  // Several files chosen at once (Compare) with some too big: the others go on to Gradio, as if the
+  // visitor had chosen only them, through the upload's own file input and "change" event.
+  let passingOn = false;
+
+  function passOn(input, files) {
+    if (!input || !input.multiple || !files.length) return false;
+    const kept = new DataTransfer();
+    for (const file of files) kept.items.add(file);
+    input.files = kept.files;
+    passingOn = true;  // this change carries only files already checked: the refusal above them stays
+    try {
+      input.dispatchEvent(new Event("change", {bubbles: true}));
+    } finally {
+      passingOn = false;
+    }
+    return true;
+  }
+
   function guardSize(event) {
+    if (passingOn) return;
     const files = event.type === "drop" ? event.dataTransfer && event.dataTransfer.files : event.target.files;
     const limit = Number((window.gradio_config || {}).max_file_size) || Infinity;
     const limits = files && files.length ? limitsNear(event.target) : null;
@@ -132,9 +160,11 @@
     showRefusal(limits, big.map((file) => limits.dataset.apexTooBig.replace("{name}", file.name)
       .replace("{size}", (file.size / MIB).toFixed(1))).join(" "));
     if (!big.length) return;
-    event.stopPropagation();  // Gradio never sees the file
+    event.stopPropagation();  // Gradio never sees the too-big files
     event.preventDefault();
+    const fine = [...files].filter((file) => file.size <= limit);
     if (event.type === "change") event.target.value = "";
+    passOn(fileInputNear(event.target), fine);
   }
 
   document.addEventListener("change", (event) => {

@@ -9,7 +9,7 @@ result is remembered for them (`AppContext.seen`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from apex_demo.cache import SeenBy, file_sha256
 from apex_demo.result import ScoreResult
@@ -21,14 +21,16 @@ class VisitorScorer:
     def __init__(self, scorer: Any, visitor: str, seen: SeenBy) -> None:
         self._scorer, self._visitor, self._seen = scorer, visitor, seen
 
-    def score_file(self, path: str | Path, display_name: str | None = None) -> ScoreResult:
-        result = self._scorer.score_file(path, display_name, read_cache=self._known(path))
+    def score_file(self, path: str | Path, display_name: str | None = None,
+                   proceed: Callable[[], bool] | None = None) -> ScoreResult:
+        result = self._scorer.score_file(path, display_name, read_cache=self._known(path), proceed=proceed)
         self._seen.add(self._visitor, result.sha256)
         return result
 
-    def iter_score(self, path: str | Path, display_name: str | None = None,
-                   partial: bool = True) -> Iterator[ScoreResult]:
-        for result in self._scorer.iter_score(path, display_name, partial, read_cache=self._known(path)):
+    def iter_score(self, path: str | Path, display_name: str | None = None, partial: bool = True,
+                   proceed: Callable[[], bool] | None = None) -> Iterator[ScoreResult]:
+        for result in self._scorer.iter_score(path, display_name, partial, read_cache=self._known(path),
+                                              proceed=proceed):
             if result.complete:
                 self._seen.add(self._visitor, result.sha256)
             yield result
