@@ -22,14 +22,13 @@ float rounding of the batched kernels; tests/test_pipeline.py checks against the
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from apex_demo.prefetch import DecodeJob, Prepared, prefetch
+from apex_demo.prefetch import DecodeJob, Prepared, WorkerPool, prefetch
 from apex_demo.result import error_record
 from apex_demo.scoring import Scorer
 
@@ -38,9 +37,6 @@ LOGGER = logging.getLogger(__name__)
 # Segments per encoder forward when not set (APEX_BATCH_SIZE / --batch-size), by device type.
 DEFAULT_BATCH_SIZE = {"cpu": 1, "cuda": 8}
 FALLBACK_BATCH_SIZE = 1
-# Decoding processes when not set (APEX_DECODE_WORKERS / --decode-workers): one core stays with the encoder.
-RESERVED_CORES = 1
-MAX_AUTO_WORKERS = 8
 
 Encode = Callable[[torch.Tensor], torch.Tensor]  # [B, samples] -> [B, 4, hidden]
 
@@ -50,18 +46,12 @@ def batch_size_for(device: torch.device, asked: int | None) -> int:
     return asked if asked is not None else DEFAULT_BATCH_SIZE.get(device.type, FALLBACK_BATCH_SIZE)
 
 
-def workers_for(asked: int | None, cores: int | None = None) -> int:
-    """The decoding workers asked for, else every core but the encoder's, at least one, at most MAX_AUTO_WORKERS."""
-    if asked is not None:
-        return asked
-    cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, min(MAX_AUTO_WORKERS, cores - RESERVED_CORES))
-
-
-def score_folder(scorer: Scorer, files: Sequence[str], batch_size: int, workers: int) -> Iterator[dict[str, Any]]:
-    """One JSON record per file (scored or failed), in input order; see the module docstring."""
+def score_folder(scorer: Scorer, files: Sequence[str], batch_size: int,
+                 pool: WorkerPool | None = None) -> Iterator[dict[str, Any]]:
+    """One JSON record per file (scored or failed), in input order; see the module docstring.
+    Files are decoded ahead by `pool` (prefetch.decoding_pool), or one by one in this process."""
     job = DecodeJob(scorer.max_seconds, scorer.cache, scorer.key_of)
-    for song in encode_in_batches(prefetch(files, job, workers), scorer.encoder.layer_means, batch_size):
+    for song in encode_in_batches(prefetch(files, job, pool), scorer.encoder.layer_means, batch_size):
         yield _record(scorer, song)
 
 

@@ -24,8 +24,10 @@ Why processes, and why this shape:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,6 +48,9 @@ LOGGER = logging.getLogger(__name__)
 
 START_METHOD = "spawn"
 SPARE_PREFETCH = 1        # files decoded ahead beyond one per worker
+# Decoding processes when not set (APEX_DECODE_WORKERS / --decode-workers): one core stays with the encoder.
+RESERVED_CORES = 1
+MAX_AUTO_WORKERS = 8
 WORKER_TORCH_THREADS = 1  # each worker resamples on one core; the encoder keeps the others
 CRASH_MESSAGE = ("{file}: the decoding worker process died while reading this file (a crash in the "
                  "decoder, or the system ran out of memory). The other files were scored; convert this one "
@@ -116,47 +121,69 @@ def _prepare(file: str, job: DecodeJob) -> Prepared:
 Work = Callable[[str, DecodeJob], Prepared]
 
 
-def prefetch(files: Iterable[str], job: DecodeJob, workers: int, work: Work = prepare) -> Iterator[Prepared]:
-    """Each file prepared, in input order; with workers > 0 the next files are prepared in worker processes.
+def workers_for(asked: int | None, cores: int | None = None) -> int:
+    """The decoding workers asked for, else every core but the encoder's, at least one, at most MAX_AUTO_WORKERS."""
+    if asked is not None:
+        return asked
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, min(MAX_AUTO_WORKERS, cores - RESERVED_CORES))
 
-    workers=0 prepares each file in this process when it is asked for (no overlap, no start-up cost).
-    """
-    pool = _pool_or_none(workers, job, work)
+
+@contextlib.contextmanager
+def decoding_pool(workers: int, work: Work = prepare) -> Iterator["WorkerPool | None"]:
+    """`workers` decoding processes, started at once so that they import torch while the caller loads
+    its models (a spawned worker takes about 2 s to start); None for workers=0, or where processes
+    cannot be started (then files are prepared in this process). Closed on leaving."""
+    pool = _pool_or_none(workers, work)
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def prefetch(files: Iterable[str], job: DecodeJob, pool: "WorkerPool | None" = None,
+             work: Work = prepare) -> Iterator[Prepared]:
+    """Each file prepared, in input order: the next files ahead of time by `pool`'s worker processes,
+    or, without a pool, each in this process when it is asked for (no overlap, no start-up cost)."""
     if pool is None:
         yield from (work(file, job) for file in files)
         return
-    with pool:
-        yield from _in_order(pool, iter(files), workers + SPARE_PREFETCH)
+    yield from _in_order(pool, job, iter(files), pool.workers + SPARE_PREFETCH)
 
 
-def _pool_or_none(workers: int, job: DecodeJob, work: Work) -> "WorkerPool | None":
-    """The worker pool, or None for workers=0 or where processes cannot be started (then: this process)."""
+def _pool_or_none(workers: int, work: Work) -> "WorkerPool | None":
+    """The worker pool, booting, or None for workers=0 or where processes cannot be started."""
     if workers == 0:
         return None
     try:
-        return WorkerPool(workers, job, work)
+        return WorkerPool(workers, work).boot()
     except (OSError, NotImplementedError) as exc:  # e.g. no POSIX semaphores in a locked-down sandbox
         LOGGER.warning("cannot start decoding worker processes (%s); decoding in the main process", exc)
         return None
 
 
-def _in_order(pool: "WorkerPool", files: Iterator[str], window: int) -> Iterator[Prepared]:
+def _in_order(pool: "WorkerPool", job: DecodeJob, files: Iterator[str], window: int) -> Iterator[Prepared]:
     """Keep `window` files in the pool; hand them out in input order."""
     pending: deque[tuple[str, Future[Prepared]]] = deque()
     while True:
         while len(pending) < window and (file := next(files, None)) is not None:
-            pending.append((file, pool.submit(file)))
+            pending.append((file, pool.submit(file, job)))
         if not pending:
             return
         file, future = pending.popleft()
-        prepared, restarted = pool.result(file, future)
+        prepared, restarted = pool.result(file, future, job)
         if restarted:  # the old pool's unfinished futures died with it
-            pending = deque((f, fut if _succeeded(fut) else pool.submit(f)) for f, fut in pending)
+            pending = deque((f, fut if _succeeded(fut) else pool.submit(f, job)) for f, fut in pending)
         yield prepared
 
 
 def _succeeded(future: Future[Prepared]) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
+
+
+def _started() -> None:
+    """A worker's first task: nothing; submitting one per worker makes the pool start every process now."""
 
 
 def _init_worker() -> None:
@@ -168,29 +195,36 @@ def _init_worker() -> None:
 class WorkerPool:
     """A spawn process pool for `work`, restarted when a worker dies."""
 
-    def __init__(self, workers: int, job: DecodeJob, work: Work) -> None:
-        self._workers, self._job, self._work = workers, job, work
+    def __init__(self, workers: int, work: Work) -> None:
+        self.workers, self._work = workers, work
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context(START_METHOD),
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(START_METHOD),
                                    initializer=_init_worker)
 
-    def submit(self, file: str) -> Future[Prepared]:
-        return self._executor.submit(self._work, file, self._job)
+    def boot(self) -> "WorkerPool":
+        """Start every worker process now, without waiting for them (a pool starts its processes only
+        as work is submitted)."""
+        for _ in range(self.workers):
+            self._executor.submit(_started)
+        return self
 
-    def result(self, file: str, future: Future[Prepared]) -> tuple[Prepared, bool]:
+    def submit(self, file: str, job: DecodeJob) -> Future[Prepared]:
+        return self._executor.submit(self._work, file, job)
+
+    def result(self, file: str, future: Future[Prepared], job: DecodeJob) -> tuple[Prepared, bool]:
         """(the prepared file, whether the pool had to be restarted to get it)."""
         try:
             return future.result(), False
         except BrokenProcessPool:
             self._restart()
-            return self._alone(file), True
+            return self._alone(file, job), True
 
-    def _alone(self, file: str) -> Prepared:
+    def _alone(self, file: str, job: DecodeJob) -> Prepared:
         """Retry one file by itself in a fresh pool: if that pool breaks too, this file is the culprit."""
         try:
-            return self.submit(file).result()
+            return self.submit(file, job).result()
         except BrokenProcessPool:
             LOGGER.error("a decoding worker died on %s; recorded as an error, the other files go on", file)
             self._restart()

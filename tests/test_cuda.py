@@ -40,11 +40,13 @@ def test_cuda_fast_mode_is_labelled(tiny_settings, audio_dir: Path) -> None:
 def test_cuda_folder_pipeline_batches_give_the_cpu_numbers(tiny_settings, audio_dir: Path) -> None:
     """Segments of several songs in one CUDA forward (batch 8), decoding in workers: each song's scores as on CPU."""
     from apex_demo.pipeline import score_folder
+    from apex_demo.prefetch import decoding_pool
 
     files = [str(audio_dir / clip) for clip in (*CLIPS, "loop_garzul.flac", "outfoxing.mp3")]
     cpu = get_scorer(tiny_settings.with_overrides(use_cache=False))
     gpu = get_scorer(tiny_settings.with_overrides(device="cuda", use_cache=False))
-    records = list(score_folder(gpu, files, batch_size=8, workers=2))
+    with decoding_pool(2) as pool:
+        records = list(score_folder(gpu, files, batch_size=8, pool=pool))
     assert [record["file"] for record in records] == files
     for path, record in zip(files, records):
         want = cpu.score_file(path)

@@ -21,7 +21,7 @@ from apex_demo.cli import main
 from apex_demo.config import Settings
 from apex_demo.encoder import MertEncoder
 from apex_demo.pipeline import encode_in_batches
-from apex_demo.prefetch import DecodeJob, Prepared, prefetch
+from apex_demo.prefetch import DecodeJob, Prepared, decoding_pool, prefetch
 from apex_demo.scores import POPULARITY_KEYS
 from apex_demo.scoring import get_scorer
 from reference.authors import APEX
@@ -166,13 +166,34 @@ def test_cache_hits_skip_decoding_and_the_encoder(song_folder: Path, encoders: d
     assert_rows_match_oracle(read_rows(tmp_path / "again.jsonl"), song_folder, oracle["fast"])
 
 
+def test_decoding_workers_start_before_the_models_load(song_folder: Path, encoders: dict[str, Path],
+                                                        tiny_heads: dict, tmp_path: Path, monkeypatch) -> None:
+    """A spawned worker needs about 2 s to start (it imports torch): folder scoring starts its workers
+    first, so that happens while the models load. Counted from multiprocessing's own list of this
+    process's children at the moment the CLI asks for the models."""
+    import multiprocessing
+
+    from apex_demo import scoring
+
+    children_at_load: list[int] = []
+    real = scoring.get_scorer
+    monkeypatch.setattr(scoring, "get_scorer",
+                        lambda settings: children_at_load.append(len(multiprocessing.active_children()))
+                        or real(settings))
+    flags = ("--no-cache", "--decode-workers", "2", "--batch-size", "1")
+    assert score_folder_cli(song_folder, tmp_path / "rows.jsonl", encoders["fast"], tiny_heads["train"], *flags) == 1
+    assert children_at_load == [2]
+    assert len(read_rows(tmp_path / "rows.jsonl")) == len(SONGS) + 1  # every file, the damaged one as an error row
+
+
 def test_a_worker_that_dies_costs_only_its_own_file(song_folder: Path, tmp_path: Path) -> None:
     crash = tmp_path / "crash.wav"
     shutil.copy(song_folder / "1_vocadito.wav", crash)
     files = [str(song_folder / "1_vocadito.wav"), str(crash), str(song_folder / "2_vibe.ogg"),
              str(song_folder / DAMAGED)]
     job = DecodeJob(max_seconds=600, cache=None, key_of=str)
-    items = list(prefetch(files, job, workers=2, work=prepare_or_die))
+    with decoding_pool(2, work=prepare_or_die) as pool:
+        items = list(prefetch(files, job, pool))
     assert [item.file for item in items] == files
     assert items[1].error is not None and items[1].error["error"]["code"] == "internal_error"
     assert "worker process died" in items[1].error["error"]["message"]

@@ -128,15 +128,21 @@ def output_format(args: argparse.Namespace) -> str:
 
 
 def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
-    """Rows as they go, resumable (batch.py), through the decode-ahead, batched pipeline (pipeline.py)."""
-    from apex_demo import batch, pipeline
-    from apex_demo.scoring import get_scorer
+    """Rows as they go, resumable (batch.py), through the decode-ahead, batched pipeline (pipeline.py).
 
-    scorer = get_scorer(settings)
-    size = pipeline.batch_size_for(scorer.encoder.device, settings.batch_size)
-    workers = pipeline.workers_for(settings.decode_workers)
-    summary = batch.write_records(paths, output, lambda todo: batch.with_progress(
-        pipeline.score_folder(scorer, todo, size, workers), len(todo)))
+    The decoding workers are started first: they start up (about 2 s each, importing torch) while
+    this process imports transformers and loads the models, instead of after."""
+    from apex_demo import prefetch
+
+    with prefetch.decoding_pool(prefetch.workers_for(settings.decode_workers)) as pool:
+        from apex_demo import batch, pipeline
+        from apex_demo.scoring import get_scorer
+
+        scorer = get_scorer(settings)
+        size = pipeline.batch_size_for(scorer.encoder.device, settings.batch_size)
+        summary = batch.write_records(paths, output, lambda todo: batch.with_progress(
+            pipeline.score_folder(scorer, todo, size, pool), len(todo)))
+    workers = pool.workers if pool is not None else 0
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
           f"(mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers})", file=sys.stderr)
     return 1 if summary.failed else 0
