@@ -157,12 +157,6 @@ class BatchSummary:
     skipped: int = 0
 
 
-def score_to_file(files: list[str], output: Path, score: Callable[[str], dict[str, Any]],
-                  show_progress: bool = True) -> BatchSummary:
-    """Score `files` into `output` one at a time with `score(path)` (a record, or it raises ApexError)."""
-    return write_records(files, output, lambda todo: score_records(todo, score, show_progress))
-
-
 RecordStream = Callable[[list[str]], Iterable[dict[str, Any]]]
 
 
@@ -170,7 +164,7 @@ def write_records(files: list[str], output: Path, records: RecordStream) -> Batc
     """Write one durable row per file into `output`, skipping files already there.
 
     `records(todo)` yields one JSON record (see ScoreResult.to_record, result.error_record) per
-    file of `todo`, in that order: per file (score_to_file) or through the folder pipeline.
+    file of `todo`, in that order: per file (score_records) or through the folder pipeline.
     """
     fmt = output.suffix.lower().lstrip(".")
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX) if fmt == "parquet" else None

@@ -142,12 +142,12 @@ def decoding_pool(workers: int, work: Work = prepare) -> Iterator["WorkerPool | 
             pool.close()
 
 
-def prefetch(files: Iterable[str], job: DecodeJob, pool: "WorkerPool | None" = None,
-             work: Work = prepare) -> Iterator[Prepared]:
-    """Each file prepared, in input order: the next files ahead of time by `pool`'s worker processes,
-    or, without a pool, each in this process when it is asked for (no overlap, no start-up cost)."""
+def prefetch(files: Iterable[str], job: DecodeJob, pool: "WorkerPool | None" = None) -> Iterator[Prepared]:
+    """Each file prepared, in input order: the next files ahead of time by `pool`'s worker processes
+    (with the pool's work), or, without a pool, each in this process when it is asked for (no
+    overlap, no start-up cost)."""
     if pool is None:
-        yield from (work(file, job) for file in files)
+        yield from (prepare(file, job) for file in files)
         return
     yield from _in_order(pool, job, iter(files), pool.workers + SPARE_PREFETCH)
 

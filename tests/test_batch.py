@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import pytest
@@ -33,6 +34,12 @@ def song_dir(tmp_path: Path, audio_dir: Path) -> Path:
 def cli_args(root: Path, output: Path, tiny_settings) -> list[str]:
     return ["score", str(root), "--recursive", "--output", str(output), "--mert", tiny_settings.mert,
             "--head", tiny_settings.head, "--device", "cpu"]
+
+
+def score_to_file(files: list[str], output: Path, score: Callable[[str], dict]) -> batch.BatchSummary:
+    """The resumable writer under test (batch.write_records) fed one file at a time by `score`, through
+    batch.score_records (the per-file scorer), with no progress bar."""
+    return batch.write_records(files, output, lambda todo: batch.score_records(todo, score, show_progress=False))
 
 
 def csv_rows(path: Path) -> list[dict]:
@@ -80,7 +87,7 @@ def test_resume_after_interruption_without_duplicates(song_dir: Path, tmp_path: 
         return scorer.score_file(path, display_name=path).to_record()
 
     with pytest.raises(KeyboardInterrupt):
-        batch.score_to_file(files, out, interrupted_after_two, show_progress=False)
+        score_to_file(files, out, interrupted_after_two)
     first = csv_rows(out)
     assert [r["file"] for r in first] == calls  # nothing scored was lost
     with out.open("a") as handle:  # a hard kill mid-row leaves half a line behind
@@ -109,7 +116,7 @@ def test_parquet_keeps_a_sidecar_until_complete(song_dir: Path, tmp_path: Path, 
         return scorer.score_file(path, display_name=path).to_record()
 
     with pytest.raises(KeyboardInterrupt):
-        batch.score_to_file(files, out, dies_on_third, show_progress=False)
+        score_to_file(files, out, dies_on_third)
     assert not out.exists()
     assert [json.loads(line)["file"] for line in sidecar.read_text().splitlines()] == seen
 
@@ -119,7 +126,7 @@ def test_parquet_keeps_a_sidecar_until_complete(song_dir: Path, tmp_path: Path, 
         rescored.append(path)
         return scorer.score_file(path, display_name=path).to_record()
 
-    summary = batch.score_to_file(files, out, counting, show_progress=False)
+    summary = score_to_file(files, out, counting)
     assert summary.skipped == 2 and sorted(rescored) == sorted(set(files) - set(seen))
     frame = pd.read_parquet(out)
     assert sorted(frame["file"]) == sorted(files) and not sidecar.exists()
@@ -133,7 +140,7 @@ def test_appending_keeps_an_older_files_columns(tmp_path: Path) -> None:
     out.write_text(",".join(old_columns) + "\n" + "done.wav" + "," * (len(old_columns) - 1) + "\n")
     record = {"file": "new.wav", "duration_s": 12.5, "sample_rate": 44100, "channels": 2,
               "scores": {"coherence": 3.25}, "segments": [{}], "model": {"mode": "exact"}}
-    summary = batch.score_to_file(["done.wav", "new.wav"], out, lambda p: record, show_progress=False)
+    summary = score_to_file(["done.wav", "new.wav"], out, lambda p: record)
     assert (summary.scored, summary.skipped) == (1, 1)
     rows = csv_rows(out)
     assert list(rows[1]) == old_columns
@@ -141,14 +148,12 @@ def test_appending_keeps_an_older_files_columns(tmp_path: Path) -> None:
 
 
 def test_csv_cells_are_formula_escaped_and_resume_still_matches(tmp_path: Path) -> None:
-    from apex_demo.batch import score_to_file
-
     name = "=HYPERLINK(evil).wav"  # as the user typed it, relative
     out = tmp_path / "rows.csv"
     record = {"file": name, "error": {"code": "not_audio", "message": "-not audio"}}
     calls = []
-    score_to_file([name], out, lambda p: calls.append(p) or record, show_progress=False)
+    score_to_file([name], out, lambda p: calls.append(p) or record)
     text = out.read_text()
     assert f"'{name}" in text and "'-not audio" in text
-    summary = score_to_file([name], out, lambda p: calls.append(p) or record, show_progress=False)
+    summary = score_to_file([name], out, lambda p: calls.append(p) or record)
     assert calls == [name] and summary.skipped == 1  # the escaped row is recognised on resume

@@ -99,11 +99,15 @@
   const LIMITS = "[data-apex-too-big]";
   const REFUSAL = "apex-upload-refusal";
   const MIB = 1024 * 1024;
+  const FILE_INPUT = "input[type=file]";
 
-  function limitsNear(element) {
+  // The first element matching `selector` at `element` or inside its nearest ancestor that has one:
+  // the limits line, or the file input, of the upload an event happened in.
+  function nearest(element, selector) {
+    if (element.matches && element.matches(selector)) return element;
     for (let node = element; node && node !== document.body; node = node.parentElement) {
-      const limits = node.querySelector && node.querySelector(LIMITS);
-      if (limits) return limits;
+      const found = node.querySelector && node.querySelector(selector);
+      if (found) return found;
     }
     return null;
   }
@@ -121,15 +125,6 @@
       limits.after(box);
     }
     box.textContent = "⚠ " + text;
-  }
-
-  function fileInputNear(element) {
-    if (element.matches && element.matches("input[type=file]")) return element;
-    for (let node = element; node && node !== document.body; node = node.parentElement) {
-      const input = node.querySelector && node.querySelector("input[type=file]");
-      if (input) return input;
-    }
-    return null;
   }
 
   // Several files chosen at once (Compare) with some too big: the others go on to Gradio, as if the
@@ -154,7 +149,7 @@
     if (passingOn) return;
     const files = event.type === "drop" ? event.dataTransfer && event.dataTransfer.files : event.target.files;
     const limit = Number((window.gradio_config || {}).max_file_size) || Infinity;
-    const limits = files && files.length ? limitsNear(event.target) : null;
+    const limits = files && files.length ? nearest(event.target, LIMITS) : null;
     if (!limits) return;
     const big = [...files].filter((file) => file.size > limit);
     showRefusal(limits, big.map((file) => limits.dataset.apexTooBig.replace("{name}", file.name)
@@ -164,11 +159,11 @@
     event.preventDefault();
     const fine = [...files].filter((file) => file.size <= limit);
     if (event.type === "change") event.target.value = "";
-    passOn(fileInputNear(event.target), fine);
+    passOn(nearest(event.target, FILE_INPUT), fine);
   }
 
   document.addEventListener("change", (event) => {
-    if (event.target.matches && event.target.matches("input[type=file]")) guardSize(event);
+    if (event.target.matches && event.target.matches(FILE_INPUT)) guardSize(event);
   }, true);
   document.addEventListener("drop", guardSize, true);
 
