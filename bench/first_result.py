@@ -50,7 +50,7 @@ def first_yield_s(scorer: object, path: Path) -> float:
 
 def decode(path: Path, max_seconds: float) -> tuple:
     """What the app does before segment 1: decode, downmix, resample the whole file."""
-    from apex_demo import audio
+    from apex_demo.engine import audio
 
     decoded = audio.decode(path, max_seconds)
     return decoded, audio.resample(decoded.samples, decoded.sample_rate)
@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("audio", type=Path)
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from apex_demo import audio
-    from apex_demo.cache import file_sha256
+    from apex_demo.engine import audio
+    from apex_demo.engine.cache import file_sha256
     from apex_demo.config import Settings
-    from apex_demo.scoring import get_scorer
+    from apex_demo.engine.models import get_scorer
 
     settings = Settings(mert=str(args.mert), head=str(args.head), device="cpu", use_cache=False)
     start = time.perf_counter()

@@ -83,7 +83,7 @@ def peak_gemm_gflops(hidden: int, inner: int) -> float:
 
 def one_segment() -> torch.Tensor:
     sys.path.insert(0, str(REPO))
-    from apex_demo import audio
+    from apex_demo.engine import audio
 
     data, rate = sf.read(str(EXAMPLE), dtype="float32", always_2d=True)
     wave = audio.resample(np.ascontiguousarray(data.mean(axis=1)), rate)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from apex_demo.config import Settings
-    from apex_demo.scoring import get_scorer
+    from apex_demo.engine.models import get_scorer
     from reference.files import PUBLISHED_WIDTHS, write_mert_folder, write_training_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="apex-profile-") as tmp:

@@ -1,25 +1,31 @@
-"""Shared fixtures: tiny models in the real formats, real audio, offline Hub."""
+"""Shared fixtures and the test tiers: tiny models in the real formats, real audio, an offline Hub.
+
+Every test sits in a tier folder that says what it needs, and is marked with the folder's name:
+unit (no model, no app, no subprocess), engine (tiny models, the CLI in process), app (a running app),
+browser (headless Chromium), bench (the benchmark scripts), gpu (a CUDA GPU). Heavy libraries (torch,
+transformers) are imported inside the fixtures that need them, so the unit tier starts without them.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-import tempfile  # noqa: E402
+from apex_demo.config import Settings
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 # Gradio keeps uploads under $GRADIO_TEMP_DIR/<content hash>/ and deletes them when an app closes: a private
 # folder per test run keeps concurrent runs (or a developer's app) from deleting each other's files.
 os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="apex_tests_gradio_")
 
-from apex_demo.config import Settings  # noqa: E402
-from tests.fixtures import build_head_files, build_mert_folder  # noqa: E402
-
-AUDIO_DIR = Path(__file__).resolve().parent / "data"  # real recordings; licences in data/ATTRIBUTION.md
+TESTS = Path(__file__).resolve().parent
+AUDIO_DIR = TESTS / "data"  # real recordings; licences in data/ATTRIBUTION.md
+TIERS = ("unit", "engine", "app", "browser", "bench", "gpu")
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +36,15 @@ def audio_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_mert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.models import build_mert_folder  # torch: only for tests that use a model
+
     return build_mert_folder(tmp_path_factory.mktemp("models") / "tiny-mert")
 
 
 @pytest.fixture(scope="session")
 def tiny_heads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.support.models import build_head_files
+
     return build_head_files(tmp_path_factory.mktemp("heads"))
 
 
@@ -45,9 +55,14 @@ def tiny_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path], tmp_path: Pa
                     cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
 
 
-# -- markers: a test that cannot run here is skipped with its reason; CI must run browser and ffmpeg tests --
+# -- tiers and requirements: a test that cannot run here is skipped with its reason; CI must run browser and ffmpeg --
 REQUIRED_IN_CI = ("browser", "ffmpeg")
-SKIPPED_REQUIRED = pytest.StashKey[list]()
+
+
+def tier_of(item: pytest.Item) -> str | None:
+    """The tier folder a test lives in (tests/<tier>/...)."""
+    parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
 
 
 def missing_requirement(marker: str) -> str | None:
@@ -59,7 +74,7 @@ def missing_requirement(marker: str) -> str | None:
 
         return None if torch.cuda.is_available() else "no CUDA GPU visible to PyTorch"
     if marker == "browser":
-        from tests.app_server import browser_binaries
+        from tests.support.app import browser_binaries
 
         if importlib.util.find_spec("selenium") is None:
             return "selenium is not installed (pip install -r requirements-dev.txt)"
@@ -69,9 +84,14 @@ def missing_requirement(marker: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip, with the reason, every test whose marker names something this machine lacks."""
+    """Mark every test with its tier; skip, with the reason, every test whose marker names something
+    this machine lacks."""
     reasons: dict[str, str | None] = {}
     for item in items:
+        tier = tier_of(item)
+        if tier is None:
+            raise pytest.UsageError(f"{item.nodeid} is outside the tier folders {TIERS}; move it into one")
+        item.add_marker(getattr(pytest.mark, tier))
         for marker in ("ffmpeg", "gpu", "browser"):
             if item.get_closest_marker(marker) is None:
                 continue

@@ -13,13 +13,11 @@ import sys
 from typing import Sequence
 
 from apex_demo.cli import doctor, score, votes
+from apex_demo.cli.exits import EXIT_USAGE
 from apex_demo.cli import eval as eval_cmd
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError
 
-EXIT_OK = 0
-EXIT_INPUT_FAILED = 1
-EXIT_USAGE = 2
 SUBCOMMANDS = (score, votes, eval_cmd, doctor)
 
 

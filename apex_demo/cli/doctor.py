@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from apex_demo.cli.exits import EXIT_OK, EXIT_USAGE
 from apex_demo.cli.options import add_model_options, model_settings
 from apex_demo.config import Settings
 
-EXIT_OK = 0
-EXIT_FAILED = 2
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -21,8 +20,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from apex_demo.doctor import format_report, run_doctor
+    from apex_demo.engine import format_report, run_doctor
 
     report = run_doctor(model_settings(args, settings))
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_USAGE

@@ -23,12 +23,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from apex_demo.arena_eval import (CV_FOLDS, CV_SEED, KEY_OF_NAME, LEARNED_MODELS, NAMES, TABLE_COLUMNS,
-                                  BattleTable, higher_wins_accuracy, notebook_table)
+from apex_demo.arena import (CV_FOLDS, CV_SEED, KEY_OF_NAME, LEARNED_MODELS, NAMES, TABLE_COLUMNS, BattleTable,
+                             Choice, VoteRefused, higher_wins_accuracy, notebook_table)
+from apex_demo.cli.exits import EXIT_OK, EXIT_SOME_FAILED
 from apex_demo.cli.score import record_of
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.votes import Choice, VoteRefused
 
 PREFERENCE_COLUMNS = ("user_preference", "preference")
 AUDIO_COLUMNS = ("audio_a", "audio_b")
@@ -37,7 +37,6 @@ ID_COLUMN = "battle_uuid"
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f", ""})
 FORMATS = ("table", "json", "csv")
-EXIT_OK, EXIT_SOME_FAILED = 0, 1
 MISSING = "-"
 NO_INSTRUMENTAL_NOTE = "no is_instrumental column: every battle counts as non-instrumental"
 
@@ -94,8 +93,8 @@ def _number(text: str | None) -> float:
 
 def score_audio(rows: Sequence[dict[str, str]], folder: Path, settings: Settings) -> list[dict[str, str]]:
     """Score every clip once and fill the notebook's score columns; an error entry per failed file."""
-    from apex_demo.batch import score_records  # the engine loads only when something is scored
-    from apex_demo.scoring import get_scorer
+    from apex_demo.engine import get_scorer
+    from apex_demo.folder import score_records
 
     paths = sorted({str(folder / r[c]) for r in rows for c in AUDIO_COLUMNS if r.get(c)})
     scorer = get_scorer(settings)

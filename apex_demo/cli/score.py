@@ -12,16 +12,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from apex_demo.cli.exits import EXIT_OK, EXIT_SOME_FAILED
 from apex_demo.cli.options import add_model_options, add_pipeline_options, model_settings
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
+from apex_demo.engine import flat_row
 from apex_demo.errors import ApexError, ErrorCode
-from apex_demo.result import flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
 FORMATS = ("table", "json", "csv")
 if TYPE_CHECKING:
-    from apex_demo.scoring import Scorer
+    from apex_demo.engine import Scorer
 
 TABLE_MISSING = "-"
 FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.01 on 1-5 scores, "
@@ -60,20 +61,20 @@ def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str],
 def run(args: argparse.Namespace, settings: Settings) -> int:
     # The engine (torch, transformers) is imported here, not at module level, so `--help` and the
     # other subcommands start in about a second.
-    from apex_demo import batch
-    from apex_demo.scoring import get_scorer
+    from apex_demo.engine import get_scorer
+    from apex_demo.folder import find_audio, is_batch_output, score_records
 
     settings = settings_from_args(args, settings)
-    paths = batch.find_audio(args.audio, args.recursive)
+    paths = find_audio(args.audio, args.recursive)
     if args.output is not None:
         check_output(args.output, paths)  # before any scoring: minutes of work must not end in a traceback
     if settings.fast:
         print(FAST_NOTE, file=sys.stderr)
-    if batch.is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (batch.py)
+    if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
         with output_errors(args.output):
             return run_batch(paths, args.output, settings)
     scorer = get_scorer(settings)
-    records = list(batch.score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
+    records = list(score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
     if args.output:
         with output_errors(args.output):
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for record in records:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
-    return 1 if any("error" in r for r in records) else 0
+    return EXIT_SOME_FAILED if any("error" in r for r in records) else EXIT_OK
 
 
 def check_output(output: Path, inputs: Sequence[str]) -> None:
@@ -128,24 +129,25 @@ def output_format(args: argparse.Namespace) -> str:
 
 
 def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
-    """Rows as they go, resumable (batch.py), through the decode-ahead, batched pipeline (pipeline.py).
+    """Rows as they go, resumable (folder.results_file), through the decode-ahead, batched pipeline
+    (folder.pipeline).
 
     The decoding workers are started first: they start up (about 2 s each, importing torch) while
     this process imports transformers and loads the models, instead of after."""
-    from apex_demo import prefetch
+    from apex_demo.folder import decoding_pool, workers_for
 
-    with prefetch.decoding_pool(prefetch.workers_for(settings.decode_workers)) as pool:
-        from apex_demo import batch, pipeline
-        from apex_demo.scoring import get_scorer
+    with decoding_pool(workers_for(settings.decode_workers)) as pool:
+        from apex_demo.engine import get_scorer
+        from apex_demo.folder import batch_size_for, score_folder, with_progress, write_records
 
         scorer = get_scorer(settings)
-        size = pipeline.batch_size_for(scorer.encoder.device, settings.batch_size)
-        summary = batch.write_records(paths, output, lambda todo: batch.with_progress(
-            pipeline.score_folder(scorer, todo, size, pool), len(todo)))
+        size = batch_size_for(scorer.encoder.device, settings.batch_size)
+        summary = write_records(paths, output, lambda todo: with_progress(score_folder(scorer, todo, size, pool),
+                                                                           len(todo)))
     workers = pool.workers if pool is not None else 0
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
           f"(mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers})", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
 def render(records: list[dict[str, Any]], fmt: str) -> str:

@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from apex_demo.analysis import MIN_VOTES_LISTED
-from apex_demo.arena_board import SNAPSHOT_FILENAME, compute_board, read_snapshot
+from apex_demo.arena import (CV_FOLDS, CV_SEED, DB_FILENAME, EXPORT_FORMATS, MIN_DECISIVE_VOTES, MIN_VOTES_LISTED,
+                             SNAPSHOT_FILENAME, Vote, VoteStore, compute_board, export_votes, format_auc,
+                             read_snapshot)
+from apex_demo.cli.exits import EXIT_OK
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY
-from apex_demo.vote_model import CV_FOLDS, CV_SEED, MIN_DECISIVE_VOTES, format_auc
-from apex_demo.votes import DB_FILENAME, EXPORT_FORMATS, Vote, VoteStore, export_votes
 
 STATS_FORMATS = ("table", "json")
 MISSING = "-"
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(stats, indent=2))
     else:
         print(render_stats_table(stats, source) + "\n" + render_excluded(stats.get("excluded") or {}))
-    return 0
+    return EXIT_OK
 
 
 def render_excluded(excluded: dict) -> str:
@@ -95,12 +95,12 @@ def render_excluded(excluded: dict) -> str:
 def _export(votes: Sequence[Vote], fmt: str, output: Path | None) -> int:
     if output is None:
         export_votes(votes, fmt, sys.stdout)
-        return 0
+        return EXIT_OK
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8", newline="") as handle:
         count = export_votes(votes, fmt, handle)
     print(f"wrote {count} votes to {output}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _pct(p: Mapping[str, Any]) -> str:

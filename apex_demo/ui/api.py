@@ -16,11 +16,11 @@ from typing import Any, Iterator
 import gradio as gr
 
 from apex_demo.errors import ApexError, ScoringStopped
-from apex_demo.result import error_record
-from apex_demo.ui.abandoned import visitor_still_here
+from apex_demo.engine import error_record
+from apex_demo.ui.guards.abandoned import visitor_still_here
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, NO_AUDIO_MESSAGE, display_name,
                                  engine_errors, get_scorer)
-from apex_demo.ui.compare_tab import check_count, score_each
+from apex_demo.ui.takes import check_count, score_each
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.messages import visitor_message
 

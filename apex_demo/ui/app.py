@@ -14,9 +14,12 @@ import gradio as gr
 
 from apex_demo.arena import private_paths
 from apex_demo.config import Settings
-from apex_demo.ui import about_tab, analyze_tab, api, arena_tab, compare_tab, fairness, leaderboard_tab
+from apex_demo.ui import api, arena_api
 from apex_demo.ui.common import mark_user_requests
-from apex_demo.ui.context import AppContext, Loader, LoadState, model_name
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.guards import fairness
+from apex_demo.ui.loader import Loader, LoadState, model_name
+from apex_demo.ui.tabs import about, analyze, arena, compare, leaderboard
 
 TITLE = "APEX: how good is this song?"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
@@ -28,7 +31,7 @@ STATUS_LOADING = "… Loading the models ({mert} + {head})… Look around meanwh
 STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
                  "details on the About tab and in the server log.")
 # No global queue size: Gradio's max_size counts every endpoint together, so a scoring flood turned
-# arena and leaderboard visitors away. Scoring is bounded by ui/fairness.py instead (one job per
+# arena and leaderboard visitors away. Scoring is bounded by ui/guards/fairness.py instead (one job per
 # visitor, SCORING_QUEUE_MAX in all); every other event has its own concurrency group.
 QUEUE_MAX_SIZE = None
 DEFAULT_CONCURRENCY_LIMIT = 4    # light events (re-sorting, leaderboard), each its own group; scoring: limit 1
@@ -120,16 +123,18 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         status, timer = _header(ctx)
         with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "⋯" menu
             with gr.Tab("Analyze", id="analyze"):
-                analyze_tab.build(ctx)
+                analyze.build(ctx)
             with gr.Tab("Compare takes", id="compare"):
-                compare_tab.build(ctx)
+                compare.build(ctx)
             with gr.Tab("Arena", id="arena"):
-                arena_tab.build(ctx)
+                arena.build(ctx)
             with gr.Tab("Leaderboard", id="leaderboard"):
-                leaderboard_tab.build(ctx)
+                leaderboard.build(ctx)
             with gr.Tab("About", id="about"):
-                about_tab.build(ctx)
+                about.build(ctx)
         api.build(ctx)
+        if ctx.arena is not None:  # built by the Arena tab; absent when the arena is unavailable
+            arena_api.build(ctx.arena)
         demo.load(lambda: _status_update(ctx), outputs=[status, timer], api_visibility="private", queue=False,
                   show_progress="hidden")
     fairness.install(demo, ctx.settings)

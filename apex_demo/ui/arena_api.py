@@ -6,28 +6,17 @@ errors, so scripts can branch on `reason`. The session is Gradio's per-client
 session hash (one `gradio_client.Client` = one session), salted and hashed by
 the arena before anything is stored. Hidden components only type the endpoints.
 
-The arena stays blind: a battle's clips reach the browser (page or API) only
-as per-battle blind copies, `<random folder>/A.flac` and `B.flac` (`blind_files`,
-`apex_demo.blind`): never under the pool file's own path, name, bytes or size.
-
-Who is asking (`visitor_of`): the session only binds a battle to its page; rate
-limits key on the client address, X-Forwarded-For's first hop when the app runs
-behind the Spaces proxy (`Settings.behind_proxy`), else the socket's address; a
-signed-in Hugging Face user counts as that user.
+The arena stays blind and who is asking is worked out as on the page (ui/arena_host.py).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import gradio as gr
 
-from apex_demo.arena import Arena, Visitor
-from apex_demo.config import Settings
-from apex_demo.ui.common import engine_errors
-from apex_demo.ui.visitors import client_address
-from apex_demo.votes import Battle
+from apex_demo.arena import Arena
+from apex_demo.ui.arena_host import arena_errors, blind_files, visitor_of
 
 NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({battle_id, min_listen_s}, "
                           "audio A, audio B). System names stay hidden until the vote.")
@@ -43,42 +32,6 @@ ARENA_CONCURRENCY_ID = "apex-arena"
 # warmed at start), so they run side by side instead of waiting in the shared queue, whose
 # max_size would otherwise turn voters away during a burst. SQLite serialises the writes.
 ARENA_CONCURRENCY_LIMIT = 64
-BLIND_NAMES = ("A", "B")
-ARENA_ERROR_TITLE = "Arena"
-
-
-def arena_errors() -> AbstractContextManager[None]:
-    """Every arena handler's errors as a gr.Error with a clear message: an ApexError's own (a
-    battle refused by the rate limit, a vote the store could not keep), any other failure as such."""
-    return engine_errors(title=ARENA_ERROR_TITLE, unexpected=True)
-
-
-def blind_files(arena: Arena, battle: Battle) -> tuple[str, str]:
-    """The battle's two clips as `<random folder>/A.flac` and `B.flac`, padded with fresh random
-    bytes, so no name, URL, size or content hash the browser sees gives away the clip."""
-    a, b = arena.blind_copies(battle, BLIND_NAMES)
-    return str(a), str(b)
-
-
-def session_of(request: gr.Request | None) -> str:
-    """Gradio's session hash for this client (never an IP or user name)."""
-    return (request.session_hash if request is not None else None) or "anonymous"
-
-
-def address_of(request: gr.Request | None, settings: Settings) -> str | None:
-    """The client's address (ui/visitors.py: X-Forwarded-For's first hop only behind the Spaces proxy)."""
-    if request is None:
-        return None
-    client = getattr(request, "client", None)
-    return client_address(getattr(request, "headers", None) or {}, getattr(client, "host", None),
-                          settings.behind_proxy)
-
-
-def visitor_of(request: gr.Request | None, settings: Settings,
-               profile: gr.OAuthProfile | None = None) -> Visitor:
-    """Who is asking, for the arena's rules (it stores only salted hashes of these)."""
-    user = getattr(profile, "username", None) if profile is not None else None
-    return Visitor(session=session_of(request), address=address_of(request, settings), user=user)
 
 
 def make_new_battle(arena: Arena):

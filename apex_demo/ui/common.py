@@ -15,9 +15,10 @@ from typing import Any, Callable, Iterator
 import gradio as gr
 
 from apex_demo.errors import ApexError
-from apex_demo.ui.context import AppContext, LoadState
-from apex_demo.ui.private_cache import private_view
-from apex_demo.ui.visitors import current_visitor
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.loader import LoadState
+from apex_demo.ui.guards.private_cache import private_view
+from apex_demo.ui.guards.visitors import current_visitor
 
 LOG = logging.getLogger(__name__)
 MODEL_CONCURRENCY_ID = "apex-model"  # every event that runs MERT shares this queue slot

@@ -1,0 +1,188 @@
+"""The battle pool: which clips battle, read from a manifest, a folder or a Hub dataset.
+
+Only audio files inside the pool's own folder become clips (symlinks are resolved first), so a
+manifest can never make the app serve another file; an entry that is refused is logged and the
+rest still load. `private_paths` names every folder the web server must never serve from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from apex_demo.arena.blind import probe_duration
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError, ErrorCode
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_POOL_DIR = Path(__file__).resolve().parents[2] / "assets" / "arena"
+MANIFEST_NAMES = ("manifest.json", "manifest.csv")
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff", ".aif"})
+HUB_POOL_DIRNAME = "arena_pool"   # a Hub pool is downloaded here under data_dir, never served from
+
+
+@dataclass(frozen=True)
+class PoolClip:
+    """One clip of the battle pool with the metadata shown after a vote."""
+
+    clip_id: str
+    path: Path
+    system: str
+    instrumental: bool | None = None
+    prompt: str = ""
+    licence: str = ""
+    attribution: str = ""
+    duration_s: float | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        return {"clip_id": self.clip_id, "system": self.system, "instrumental": self.instrumental,
+                "prompt": self.prompt, "licence": self.licence, "attribution": self.attribution}
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y"):
+        return True
+    if text in ("0", "false", "no", "n"):
+        return False
+    return None
+
+
+def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
+    """`path` resolved (symlinks followed), checked to be a readable audio file inside `root`;
+    returns it with its duration. Anything else would let a manifest serve any file."""
+    resolved, base = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(base):
+        raise ApexError(f"{path} is outside the pool folder {base}", ErrorCode.BAD_REQUEST)
+    if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
+        raise ApexError(f"{path} is not a regular audio file ({'/'.join(sorted(AUDIO_SUFFIXES))})",
+                        ErrorCode.NOT_AUDIO)
+    return resolved, probe_duration(resolved)
+
+
+def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
+    try:
+        path, duration = _contained_audio(root / str(entry["file"]), root)
+        return PoolClip(clip_id=str(entry.get("id") or entry.get("clip_id") or Path(str(entry["file"])).stem),
+                        path=path, system=str(entry["system"]), duration_s=duration,
+                        instrumental=_as_bool(entry.get("instrumental")),
+                        prompt=str(entry.get("prompt") or ""),
+                        licence=str(entry.get("licence") or entry.get("license") or ""),
+                        attribution=str(entry.get("attribution") or ""))
+    except KeyError as exc:
+        raise ApexError(f"arena manifest entry {dict(entry)} lacks {exc}; every clip needs 'file' and "
+                        "'system'.", ErrorCode.BAD_REQUEST) from None
+
+
+def _read_manifest(manifest: Path) -> list[PoolClip]:
+    """Every entry that names an audio file inside the manifest's folder; each other entry is
+    refused with a log line saying why, and the rest still load."""
+    try:
+        if manifest.suffix == ".json":
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            entries = data["clips"] if isinstance(data, dict) else data
+        else:
+            with manifest.open(newline="", encoding="utf-8") as handle:
+                entries = list(csv.DictReader(handle))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ApexError(f"the arena manifest {manifest} cannot be read ({type(exc).__name__}: {exc}); fix it or "
+                        "point APEX_ARENA_POOL elsewhere.", ErrorCode.BAD_REQUEST) from exc
+    clips = []
+    for entry in entries:
+        try:
+            clips.append(_clip_from_entry(entry, manifest.parent))
+        except ApexError as exc:
+            LOG.warning("arena manifest %s: entry %r refused: %s", manifest, entry, exc.message)
+    return clips
+
+
+def _scan_folder(folder: Path) -> list[PoolClip]:
+    """No manifest: every audio file is a clip; its system is its sub-folder's name."""
+    clips = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            try:
+                resolved, duration = _contained_audio(path, folder)
+            except ApexError as exc:
+                LOG.warning("arena pool file refused: %s", exc.message)
+                continue
+            rel = path.relative_to(folder)
+            system = rel.parts[0] if len(rel.parts) > 1 else "unknown"
+            clips.append(PoolClip(clip_id=str(rel.with_suffix("")), path=resolved, system=system,
+                                  duration_s=duration))
+    return clips
+
+
+def _resolve_pool_dir(source: str | None, token: str | None, private_dir: Path | None) -> Path:
+    if not source:
+        return DEFAULT_POOL_DIR
+    local = Path(source).expanduser()
+    if local.exists():
+        return local.parent if local.is_file() else local
+    if source.count("/") == 1:
+        import huggingface_hub  # only for a Hub-hosted pool
+
+        target = (private_dir or Path(tempfile.mkdtemp(prefix="apex_arena_pool_"))) / source.replace("/", "--")
+        try:  # local_dir: real files in a private folder, not links into the shared Hub cache
+            return Path(huggingface_hub.snapshot_download(repo_id=source, repo_type="dataset", token=token,
+                                                          local_dir=target))
+        except Exception as exc:
+            raise ApexError(f"cannot download the arena pool dataset {source!r} ({type(exc).__name__}: {exc}); "
+                            "point APEX_ARENA_POOL at a local folder instead.", ErrorCode.HUB_UNREACHABLE) from exc
+    raise ApexError(f"APEX_ARENA_POOL={source!r} is neither a folder, a manifest file nor a Hub dataset id.",
+                    ErrorCode.BAD_REQUEST)
+
+
+def load_pool(source: str | None = None, token: str | None = None,
+              private_dir: Path | None = None) -> list[PoolClip]:
+    """Clips from a manifest (JSON/CSV), a folder of per-system sub-folders, or a Hub dataset
+    (downloaded into `private_dir`). Only audio files inside the pool's folder are clips."""
+    root = _resolve_pool_dir(source, token, private_dir)
+    given = Path(source).expanduser() if source else None
+    if given is not None and given.is_file():
+        clips = _read_manifest(given)
+    else:
+        manifest = next((root / n for n in MANIFEST_NAMES if (root / n).is_file()), None)
+        clips = _read_manifest(manifest) if manifest else _scan_folder(root)
+    if len(clips) < 2:
+        raise ApexError(f"the arena pool at {root} has {len(clips)} playable clips; it needs at least 2. "
+                        "Set APEX_ARENA_POOL to a folder or manifest with more.", ErrorCode.ARENA_EMPTY)
+    ids = [c.clip_id for c in clips]
+    if len(set(ids)) != len(ids):
+        raise ApexError(f"the arena pool at {root} has duplicate clip ids.", ErrorCode.BAD_REQUEST)
+    return clips
+
+
+def draw_pair(clips: Sequence[PoolClip], rng: random.Random) -> tuple[PoolClip, PoolClip]:
+    """Two clips in random A/B order, from two different systems whenever the pool has two."""
+    systems = sorted({c.system for c in clips})
+    if len(systems) >= 2:
+        first, second = rng.sample(systems, 2)
+        a = rng.choice([c for c in clips if c.system == first])
+        b = rng.choice([c for c in clips if c.system == second])
+    else:
+        a, b = rng.sample(list(clips), 2)
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+def private_paths(settings: Settings) -> list[str]:
+    """Folders the web server must never serve from (Gradio's `blocked_paths`): the pool, its
+    manifest, the vote data and the Hugging Face cache. Battles reach browsers only as blind
+    copies (apex_demo.arena.blind), which Gradio serves from its own cache."""
+    from huggingface_hub import constants  # light: paths only
+
+    paths = [DEFAULT_POOL_DIR, Path(settings.data_dir).expanduser(), Path(constants.HF_HOME),
+             Path(constants.HF_HUB_CACHE)]
+    if settings.arena_pool and Path(settings.arena_pool).expanduser().exists():
+        local = Path(settings.arena_pool).expanduser()
+        paths.append(local.parent if local.is_file() else local)
+    return [str(p.resolve()) for p in paths]

@@ -1,0 +1,292 @@
+"""The arena vote store: battles and votes in one SQLite file (WAL) under Settings.data_dir.
+
+Votes are the product's most valuable data, so this module is deliberately
+boring: one connection guarded by a lock (SQLite serialises writers anyway,
+and one connection avoids "database is locked" between our own threads), WAL
+so readers never block the writer, and `synchronous=FULL` so that a vote whose
+COMMIT returned survives a power loss as well as a process kill (NORMAL in WAL
+mode only survives process crashes). A UNIQUE constraint on `votes.battle_id`
+makes a second vote for the same battle impossible even when two requests
+race past the arena's checks at the same time.
+
+When `Settings.votes_repo` is set, every committed vote (and every anomaly flag set
+later) also goes to the Hub vote log (apex_demo.arena.hub_log), and an empty local
+store is restored from it at start (Spaces disks are ephemeral).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from apex_demo.arena.hub_log import HUB_FOLDER, HubVoteLog, restore_from_hub
+from apex_demo.arena.records import (BATTLE_COLUMNS, VOTE_COLUMNS, Battle, Outcome, Refusal, Vote, VoteRefused)
+from apex_demo.config import Settings
+from apex_demo.errors import ErrorCode, VoteError
+
+LOG = logging.getLogger(__name__)
+
+DB_FILENAME = "votes.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+
+
+# Each entry migrates the schema from version i to i+1. Never edit a released entry: append.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS battles (
+            battle_id TEXT PRIMARY KEY, session TEXT NOT NULL, source TEXT NOT NULL,
+            clip_a TEXT NOT NULL, clip_b TEXT NOT NULL, system_a TEXT NOT NULL, system_b TEXT NOT NULL,
+            path_a TEXT NOT NULL, path_b TEXT NOT NULL, served_at REAL NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS votes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            battle_id TEXT NOT NULL UNIQUE,
+            choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'TIE', 'BOTH_BAD')),
+            session TEXT NOT NULL, source TEXT NOT NULL,
+            clip_a TEXT NOT NULL, clip_b TEXT NOT NULL, system_a TEXT NOT NULL, system_b TEXT NOT NULL,
+            listened_a_s REAL NOT NULL, listened_b_s REAL NOT NULL,
+            served_at REAL NOT NULL, voted_at REAL NOT NULL,
+            model_choice TEXT CHECK (model_choice IS NULL OR model_choice IN ('A', 'B', 'TIE')),
+            scores_a TEXT, scores_b TEXT, model TEXT)""",
+        "CREATE INDEX IF NOT EXISTS votes_voted_at ON votes (voted_at)",
+    ),
+    (   # issue 13: who may count (client hash, signed in) and the anomaly flag; battle pruning by age
+        "ALTER TABLE votes ADD COLUMN client TEXT",
+        "ALTER TABLE votes ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE votes ADD COLUMN flag TEXT",
+        "CREATE INDEX IF NOT EXISTS votes_session ON votes (session, served_at)",
+        "CREATE INDEX IF NOT EXISTS battles_served_at ON battles (served_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open with the durability settings above; autocommit mode, transactions are explicit."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = _enable_wal(conn)
+    if str(mode).lower() != "wal":
+        raise VoteError(f"the vote database {path} cannot use WAL mode (got {mode!r}); "
+                        "put APEX_DATA_DIR on a local disk.", ErrorCode.BAD_REQUEST)
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switch to WAL, retrying: SQLite may answer "locked" at once (without its busy
+    handler) while another connection is creating or switching the same new file."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; safe to run any number of times, from any process."""
+    conn.execute("BEGIN IMMEDIATE")  # take the write lock first, then re-read the version
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise VoteError(f"the vote database has schema {version}, newer than this code's "
+                            f"{SCHEMA_VERSION}; upgrade apex_demo.", ErrorCode.BAD_REQUEST)
+        for step in MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _vote_row(vote: Vote) -> tuple[Any, ...]:
+    record = vote.to_record()
+    record["scores_a"] = json.dumps(vote.scores_a) if vote.scores_a is not None else None
+    record["scores_b"] = json.dumps(vote.scores_b) if vote.scores_b is not None else None
+    return tuple(record[c] for c in VOTE_COLUMNS)
+
+
+def _vote_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Vote:
+    record = dict(zip(VOTE_COLUMNS, row))
+    record["scores_a"] = json.loads(record["scores_a"]) if record["scores_a"] else None
+    record["scores_b"] = json.loads(record["scores_b"]) if record["scores_b"] else None
+    return Vote.from_record(record)
+
+
+
+class VoteStore:
+    """Thread-safe store of battles and votes in one SQLite file."""
+
+    def __init__(self, path: Path, hub: "HubVoteLog | None" = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = _connect(path)
+            _migrate(self._conn)
+        except (sqlite3.Error, OSError) as exc:
+            LOG.error("vote database %s unavailable: %r", path, exc)  # the full path for the operator's log
+            detail = exc.strerror if isinstance(exc, OSError) else str(exc)  # the page shows no server path
+            raise VoteError(f"the vote database ({path.name} under APEX_DATA_DIR) cannot be opened for writing "
+                            f"({type(exc).__name__}: {detail}); move the damaged file away or point "
+                            "APEX_DATA_DIR at a writable folder, then restart.",
+                            ErrorCode.VOTE_STORE_UNAVAILABLE) from exc
+        self._hub = hub
+
+    @classmethod
+    def open(cls, settings: Settings) -> "VoteStore":
+        """The store for these settings, restored from / logging to the Hub when configured."""
+        path = Path(settings.data_dir) / DB_FILENAME
+        if not settings.votes_repo:
+            return cls(path)
+        store = cls(path)
+        if store.count() == 0:
+            restored = restore_from_hub(store, settings.votes_repo, settings.hf_token)
+            LOG.info("restored %d votes from %s", restored, settings.votes_repo)
+        store._hub = HubVoteLog(settings.votes_repo, settings.hf_token,
+                                Path(settings.data_dir) / HUB_FOLDER)
+        return store
+
+    def close(self) -> None:
+        """Close the connection and push pending Hub uploads."""
+        with self._lock:
+            self._conn.close()
+        if self._hub is not None:
+            self._hub.stop()
+
+    # -- battles ---------------------------------------------------------------------------
+    def add_battle(self, battle: Battle) -> None:
+        """Persist a served battle (so a restart does not invalidate battles being listened to)."""
+        values = tuple(getattr(battle, c) for c in BATTLE_COLUMNS)
+        marks = ",".join("?" * len(values))
+        with self._lock:
+            self._conn.execute(f"INSERT INTO battles ({','.join(BATTLE_COLUMNS)}) VALUES ({marks})", values)
+
+    def get_battle(self, battle_id: str) -> Battle | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {','.join(BATTLE_COLUMNS)} FROM battles WHERE battle_id = ?",
+                                     (battle_id,)).fetchone()
+        return Battle(*row) if row else None
+
+    def prune_battles(self, served_before: float) -> int:
+        """Delete battles served before this time (expired: they can no longer be voted on, and
+        each vote keeps its own copy of the battle's fields); returns how many went."""
+        with self._lock:
+            return self._conn.execute("DELETE FROM battles WHERE served_at < ?", (served_before,)).rowcount
+
+
+    # -- votes -----------------------------------------------------------------------------
+    def add_vote(self, vote: Vote) -> None:
+        """Commit one vote; returns only after COMMIT. A second vote for a battle is refused."""
+        row = _vote_row(vote)
+        marks = ",".join("?" * len(row))
+        try:
+            with self._lock:
+                self._conn.execute(f"INSERT INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({marks})", row)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise VoteRefused(Refusal.ALREADY_VOTED, "This battle already has a vote; "
+                                  "start a new battle.") from None
+            raise VoteError(f"the vote was not stored: {exc}", ErrorCode.BAD_REQUEST) from exc
+        if self._hub is not None:
+            self._hub.append(vote)
+
+    def import_votes(self, votes: Iterable[Vote]) -> int:
+        """Insert votes that are not there yet (restore); returns how many were new."""
+        rows = [_vote_row(v) for v in votes]
+        marks = ",".join("?" * len(VOTE_COLUMNS))
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    f"INSERT OR IGNORE INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({marks})", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return self._conn.total_changes - before
+
+    def remote_count(self) -> int:
+        """Votes on battles this replica never served: pulled from the Hub dataset (other replicas,
+        or this Space's earlier runs restored at start)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM votes WHERE battle_id NOT IN "
+                                          "(SELECT battle_id FROM battles)").fetchone()[0])
+
+    @property
+    def syncs_with_hub(self) -> bool:
+        return self._hub is not None
+
+    def pull_from_hub(self) -> int:
+        """Import every replica's JSONL log from the Hub dataset (duplicates by battle id are
+        ignored); returns how many votes were new. A no-op without a Hub vote dataset."""
+        if self._hub is None:
+            return 0
+        return restore_from_hub(self, self._hub.repo_id, self._hub.token)
+
+    def has_vote(self, battle_id: str) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM votes WHERE battle_id = ?", (battle_id,)).fetchone() is not None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0])
+
+    def votes(self) -> list[Vote]:
+        """Every vote, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {','.join(VOTE_COLUMNS)} FROM votes ORDER BY id").fetchall()
+        return [_vote_from_row(r) for r in rows]
+
+    def fresh_outcomes(self, voted_since: float, first_seen_since: float, source: str) -> list[Outcome]:
+        """Votes cast since `voted_since` by sessions whose first voted battle was served since
+        `first_seen_since` (fresh sessions), as light rows for the anomaly check."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT battle_id, system_a, system_b, choice, flag FROM votes v WHERE voted_at >= ? "
+                "AND source = ? AND (SELECT MIN(served_at) FROM votes w WHERE w.session = v.session) >= ? "
+                "ORDER BY id", (voted_since, source, first_seen_since)).fetchall()
+        return [Outcome(*r) for r in rows]
+
+    def flag_votes(self, battle_ids: Iterable[str], flag: str) -> int:
+        """Mark votes as left out of the leaderboard (they stay stored); returns how many changed.
+        With a Hub vote log, each new flag is appended to it too, so replicas and restores keep it."""
+        changed = self._set_flags({battle_id: flag for battle_id in battle_ids})
+        if self._hub is not None and changed:
+            self._hub.append_flags(changed, flag)
+        return len(changed)
+
+    def import_flags(self, flags: Mapping[str, str]) -> int:
+        """Flags read from the Hub log (battle id -> flag), set on votes not flagged yet; returns how
+        many changed. Not written back to the log: they came from it."""
+        return len(self._set_flags(flags))
+
+    def _set_flags(self, flags: Mapping[str, str]) -> list[str]:
+        """Flag the votes that have no flag yet; the battle ids that changed (a vote keeps its first flag)."""
+        changed = []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for battle_id, flag in flags.items():
+                    cursor = self._conn.execute("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL",
+                                                (flag, battle_id))
+                    if cursor.rowcount:
+                        changed.append(battle_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return changed
+
+

@@ -1,0 +1,11 @@
+from .arena import agreement_figure as agreement_figure
+from .arena import coefficient_figure as coefficient_figure
+from .arena import leaderboard_figure as leaderboard_figure
+from .song import popularity_figure as popularity_figure
+from .song import popularity_summary as popularity_summary
+from .song import radar_figure as radar_figure
+from .song import radar_summary as radar_summary
+from .song import ranking_figure as ranking_figure
+from .song import ranking_summary as ranking_summary
+from .song import timeline_figure as timeline_figure
+from .song import timeline_summary as timeline_summary

@@ -1,0 +1,11 @@
+from .inputs import AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
+from .inputs import find_audio as find_audio
+from .inputs import is_batch_output as is_batch_output
+from .pipeline import batch_size_for as batch_size_for
+from .pipeline import score_folder as score_folder
+from .prefetch import decoding_pool as decoding_pool
+from .prefetch import workers_for as workers_for
+from .progress import score_records as score_records
+from .progress import with_progress as with_progress
+from .results_file import BatchSummary as BatchSummary
+from .results_file import write_records as write_records

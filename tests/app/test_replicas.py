@@ -1,0 +1,143 @@
+"""Several app replicas sharing one APEX_VOTES_REPO: each appends its own JSONL, every replica's
+leaderboard and `votes stats` count all votes once (by battle id) and say how many came from elsewhere.
+
+The Hub is a local folder behind fakes of huggingface_hub.CommitScheduler and snapshot_download
+that accept exactly the real functions' signatures (inspect.signature(...).bind), so a misspelled or
+misplaced argument in the app fails here as it would against the real library."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import pytest
+from gradio_client import Client
+
+from apex_demo.config import Settings
+from tests.support.app import FakeScorer, running_app
+
+REPO = "team/apex-votes"
+# Taken before any test replaces these names with the fakes below.
+SCHEDULER_SIGNATURE = inspect.signature(huggingface_hub.CommitScheduler)
+DOWNLOAD_SIGNATURE = inspect.signature(huggingface_hub.snapshot_download)
+VOTES_ON_FIRST, VOTES_ON_SECOND = 3, 2
+
+
+class FakeHub:
+    """One dataset repo in a folder; schedulers push their watched folder into it on trigger()."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.schedulers: list[Any] = []
+        self.downloads: list[inspect.BoundArguments] = []
+        hub = self
+
+        class CommitScheduler:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                bound = SCHEDULER_SIGNATURE.bind(*args, **kwargs)
+                self.args = bound.arguments
+                assert self.args["repo_id"] == REPO and self.args["repo_type"] == "dataset"
+                self.lock = threading.Lock()
+                hub.schedulers.append(self)
+
+            def trigger(self) -> None:
+                """Upload the watched folder's files matching allow_patterns (the real one does this
+                every `every` minutes in a thread)."""
+                target = hub.root / (self.args.get("path_in_repo") or "")
+                target.mkdir(parents=True, exist_ok=True)
+                patterns = self.args.get("allow_patterns") or ["*"]
+                with self.lock:
+                    for path in Path(self.args["folder_path"]).iterdir():
+                        if any(fnmatch.fnmatch(path.name, p) for p in patterns):
+                            shutil.copy(path, target / path.name)
+
+            def stop(self) -> None:
+                pass
+
+        self.CommitScheduler = CommitScheduler
+
+    def snapshot_download(self, *args: Any, **kwargs: Any) -> str:
+        bound = DOWNLOAD_SIGNATURE.bind(*args, **kwargs)
+        assert bound.arguments["repo_id"] == REPO and bound.arguments["repo_type"] == "dataset"
+        self.downloads.append(bound)
+        local = self.root.parent / f"download-{len(self.downloads)}"   # a fresh copy, as from the Hub
+        shutil.copytree(self.root, local)
+        return str(local)
+
+    def push_all(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.trigger()
+
+
+@pytest.fixture()
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    fake = FakeHub(tmp_path / "hub")
+    fake.root.mkdir()
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", fake.CommitScheduler)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
+    return fake
+
+
+def replica(tmp_path: Path, name: str) -> Settings:
+    return Settings(data_dir=tmp_path / name, votes_repo=REPO, hf_token="hf_test", vote_salt="salt",
+                    min_listen_s=0.0)
+
+
+def cast_votes(url: str, count: int) -> list[str]:
+    client = Client(url, verbose=False, download_files=False)
+    ids = []
+    for _ in range(count):
+        info, _, _ = client.predict(api_name="/arena_new_battle")
+        reply = client.predict(info["battle_id"], "A", 1.0, 1.0, api_name="/arena_vote")
+        assert reply["accepted"], reply
+        ids.append(info["battle_id"])
+    client.close()
+    return ids
+
+
+def test_two_replicas_see_all_votes_once(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch,
+                                         capsys) -> None:
+    load = lambda s: FakeScorer()  # noqa: E731
+    with running_app(replica(tmp_path, "one"), load=load) as (ctx1, url1), \
+            running_app(replica(tmp_path, "two"), load=load) as (ctx2, url2):
+        first = cast_votes(url1, VOTES_ON_FIRST)
+        second = cast_votes(url2, VOTES_ON_SECOND)
+        hub.push_all()
+        logs = sorted(p.name for p in (hub.root / "votes").iterdir())
+        assert len(logs) == 2 and all(n.startswith("votes-") and n.endswith(".jsonl") for n in logs)
+
+        # What each replica's background thread does once a minute: pull, then recompute.
+        for ctx in (ctx1, ctx2):
+            ctx.arena.board.tick()
+        board1, board2 = ctx1.arena.board.latest(), ctx2.arena.board.latest()
+        assert board1.votes == board2.votes == VOTES_ON_FIRST + VOTES_ON_SECOND
+        assert (board1.remote_votes, board2.remote_votes) == (VOTES_ON_SECOND, VOTES_ON_FIRST)
+        stats = Client(url1, verbose=False, download_files=False).predict(api_name="/arena_stats")
+        assert stats["total_votes"] == 5 and stats["votes_from_elsewhere"] == VOTES_ON_SECOND
+        assert {v.battle_id for v in ctx1.arena.store.votes()} == set(first + second)
+
+        # A line seen twice (a re-upload, or the same vote in two files) still counts once.
+        log = next((hub.root / "votes").iterdir())
+        duplicate = log.read_text().splitlines()[0]
+        (hub.root / "votes" / "votes-copy.jsonl").write_text(duplicate + "\n")
+        assert ctx1.arena.board.tick() is None            # nothing new: no recomputation
+        assert ctx1.arena.store.count() == 5
+
+        monkeypatch.setenv("APEX_DATA_DIR", str(tmp_path / "two"))
+        from apex_demo.cli import main
+
+        assert main(["votes", "stats", "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["total_votes"] == 5 and report["votes_from_elsewhere"] == VOTES_ON_FIRST
+        from apex_demo.ui.tabs import leaderboard as leaderboard_tab
+
+        line = leaderboard_tab.summary_markdown(board2)
+        assert f"{VOTES_ON_FIRST} of them from other replicas" in line
+
+

@@ -1,0 +1,108 @@
+"""Arena stand-ins for tests: a clock moved by hand, scores without a model, votes made to order."""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from apex_demo.arena.pool import PoolClip, load_pool
+from apex_demo.arena.records import Choice, Visitor, Vote
+from apex_demo.arena.service import Arena
+from apex_demo.arena.store import VoteStore
+from apex_demo.config import Settings
+from apex_demo.scores import SCORE_KEYS
+from tests.support.app import FakeScorer
+
+class FakeClock:
+    """A clock the test moves by hand, so no test ever sleeps."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fake_scores(path: Path) -> Mapping[str, float]:
+    """The arena's score function over the tests' stand-in engine."""
+    return FakeScorer().scores_for(path).as_dict()
+
+
+SCORES = {"score_streams": 55.5, "score_likes": 44.0, "coherence": 3.5, "musicality": 3.0,
+          "memorability": 2.5, "clarity": 4.0, "naturalness": 3.25}
+
+
+def vote(battle_id: str = "b1", choice: Choice = Choice.A, **changes: object) -> Vote:
+    values: dict[str, object] = dict(battle_id=battle_id, choice=choice, session="h" * 32, source="pool",
+                                     clip_a="c1", clip_b="c2", system_a="s1", system_b="s2",
+                                     listened_a_s=6.0, listened_b_s=7.5, served_at=1000.0, voted_at=1010.0,
+                                     model_choice=Choice.B, scores_a=SCORES, scores_b=SCORES, model="m")
+    values.update(changes)
+    return Vote(**values)  # type: ignore[arg-type]
+
+
+LOW_HIGH = {"score_streams": (0, 100), "score_likes": (0, 100)}
+
+
+def random_scores(rng: np.random.Generator) -> dict[str, float]:
+    return {k: float(rng.uniform(*LOW_HIGH.get(k, (1, 5)))) for k in SCORE_KEYS}
+
+
+def make_votes(n: int, true_coef: dict[str, float], seed: int = 0) -> list[Vote]:
+    """Votes whose A-preference follows p = sigmoid(sum coef * (a - b) / sd(a - b)); for two independent
+    uniform scores on [lo, hi], sd(a - b) = (hi - lo) / sqrt(6)."""
+    rng = np.random.default_rng(seed)
+    votes = []
+    for i in range(n):
+        a, b = random_scores(rng), random_scores(rng)
+        logit = 0.0
+        for key, coef in true_coef.items():
+            lo, hi = LOW_HIGH.get(key, (1, 5))
+            logit += coef * (a[key] - b[key]) / ((hi - lo) / math.sqrt(6))
+        choice = Choice.A if rng.random() < 1 / (1 + math.exp(-logit)) else Choice.B
+        votes.append(Vote(f"b{i}", choice, "s", "pool", "x", "y", "sx", "sy", 9.0, 9.0, 0.0, 1.0,
+                          None, a, b, "m"))
+    return votes
+
+
+def db_value(path: Path, sql: str) -> Any:
+    """One value read from a vote database by a connection of its own (not the store under test)."""
+    with sqlite3.connect(str(path)) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def settings_for(tmp_path: Path, **changes: object) -> Settings:
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "min_listen_s": 5.0, "vote_salt": "test-salt"}
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def bare_arena(tmp_path: Path, clock: FakeClock, pool: list[PoolClip] | None = None, score_fn=fake_scores,
+               **changes: object) -> Arena:
+    """An arena over the bundled pool with the settings given (no warm-up: scores only when asked)."""
+    cfg = settings_for(tmp_path, **changes)
+    return Arena(cfg, VoteStore.open(cfg), pool or load_pool(), score_fn=score_fn, clock=clock,
+                 rng=random.Random(0))
+
+
+def stuff_votes(arena: Arena, clock: FakeClock, favourite: str, sessions: int) -> int:
+    """Fresh sessions that vote `favourite` whenever it is in the pair (TIE otherwise); returns how
+    many votes had it in the pair."""
+    involved = 0
+    for i in range(sessions):
+        visitor = Visitor(f"fresh-{secrets.token_hex(4)}-{i}", address=f"198.51.100.{i}")
+        battle = arena.new_battle(visitor)
+        clock.advance(6)
+        sides = {battle.system_a: "A", battle.system_b: "B"}
+        arena.vote(visitor, battle.battle_id, sides.get(favourite, "TIE"), 6, 6)
+        involved += favourite in sides
+    return involved

@@ -1,0 +1,165 @@
+"""Several app replicas sharing one APEX_VOTES_REPO: each appends its own JSONL, every replica's
+leaderboard and `votes stats` count all votes once (by battle id) and say how many came from elsewhere.
+
+The Hub is a local folder behind fakes of huggingface_hub.CommitScheduler and snapshot_download
+that accept exactly the real functions' signatures (inspect.signature(...).bind), so a misspelled or
+misplaced argument in the app fails here as it would against the real library."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import pytest
+
+from apex_demo.arena.board import BoardRefresher
+from apex_demo.config import Settings
+from tests.support.arena import FakeClock, bare_arena, stuff_votes, vote
+
+REPO = "team/apex-votes"
+# Taken before any test replaces these names with the fakes below.
+SCHEDULER_SIGNATURE = inspect.signature(huggingface_hub.CommitScheduler)
+DOWNLOAD_SIGNATURE = inspect.signature(huggingface_hub.snapshot_download)
+VOTES_ON_FIRST, VOTES_ON_SECOND = 3, 2
+
+
+class FakeHub:
+    """One dataset repo in a folder; schedulers push their watched folder into it on trigger()."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.schedulers: list[Any] = []
+        self.downloads: list[inspect.BoundArguments] = []
+        hub = self
+
+        class CommitScheduler:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                bound = SCHEDULER_SIGNATURE.bind(*args, **kwargs)
+                self.args = bound.arguments
+                assert self.args["repo_id"] == REPO and self.args["repo_type"] == "dataset"
+                self.lock = threading.Lock()
+                hub.schedulers.append(self)
+
+            def trigger(self) -> None:
+                """Upload the watched folder's files matching allow_patterns (the real one does this
+                every `every` minutes in a thread)."""
+                target = hub.root / (self.args.get("path_in_repo") or "")
+                target.mkdir(parents=True, exist_ok=True)
+                patterns = self.args.get("allow_patterns") or ["*"]
+                with self.lock:
+                    for path in Path(self.args["folder_path"]).iterdir():
+                        if any(fnmatch.fnmatch(path.name, p) for p in patterns):
+                            shutil.copy(path, target / path.name)
+
+            def stop(self) -> None:
+                pass
+
+        self.CommitScheduler = CommitScheduler
+
+    def snapshot_download(self, *args: Any, **kwargs: Any) -> str:
+        bound = DOWNLOAD_SIGNATURE.bind(*args, **kwargs)
+        assert bound.arguments["repo_id"] == REPO and bound.arguments["repo_type"] == "dataset"
+        self.downloads.append(bound)
+        local = self.root.parent / f"download-{len(self.downloads)}"   # a fresh copy, as from the Hub
+        shutil.copytree(self.root, local)
+        return str(local)
+
+    def push_all(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.trigger()
+
+
+@pytest.fixture()
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    fake = FakeHub(tmp_path / "hub")
+    fake.root.mkdir()
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", fake.CommitScheduler)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
+    return fake
+
+
+def replica(tmp_path: Path, name: str) -> Settings:
+    return Settings(data_dir=tmp_path / name, votes_repo=REPO, hf_token="hf_test", vote_salt="salt",
+                    min_listen_s=0.0)
+
+
+def test_background_refresh_waits_the_interval_between_ticks() -> None:
+    """run() ticks at once, then waits `interval_s` (60 s by default) before each next tick."""
+    ticks: list[int] = []
+    waits: list[float] = []
+
+    class StopAfter(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout)  # type: ignore[arg-type]
+            if len(waits) == 3:
+                self.set()
+            return self.is_set()
+
+    counts = iter(range(100))
+    refresher = BoardRefresher(lambda: [], lambda: next(counts), sync=lambda: ticks.append(1) or 0)
+    refresher.run(StopAfter())
+    assert waits == [60.0, 60.0, 60.0] and len(ticks) == 3
+
+
+def test_the_fake_hub_refuses_what_the_real_library_refuses(hub: FakeHub) -> None:
+    with pytest.raises(TypeError):
+        huggingface_hub.snapshot_download(repo=REPO, repo_type="dataset")           # misspelled
+    with pytest.raises(TypeError):
+        huggingface_hub.CommitScheduler(REPO, folder_path=".")                      # keyword-only
+
+
+FLAG = "anomaly:s1 won all 10 votes from fresh sessions in 10 min"
+
+
+def test_anomaly_flags_reach_other_replicas_and_restores(tmp_path: Path, hub: FakeHub) -> None:
+    """A flag set after its vote was logged is appended to the (append-only) Hub log as a flag line, so
+    a replica that pulls and a store restored from the Hub both leave the vote out; a pulled flag is
+    not logged again."""
+    from apex_demo.arena.store import VoteStore
+
+    first = VoteStore.open(replica(tmp_path, "one"))
+    for i in range(4):
+        first.add_vote(vote(f"b{i}"))
+    hub.push_all()
+    second = VoteStore.open(replica(tmp_path, "two"))              # restored before any flag was set
+    assert second.count() == 4 and [v for v in second.votes() if v.flag] == []
+    assert first.flag_votes(["b1", "b2"], FLAG) == 2
+    assert first.flag_votes(["b1"], "anomaly:another") == 0          # a vote keeps its first flag
+    hub.push_all()
+    assert second.pull_from_hub() == 2                               # the other replica pulls the flags...
+    assert second.pull_from_hub() == 0
+    third = VoteStore.open(replica(tmp_path, "three"))               # ...and a fresh store restores them
+    for store in (first, second, third):
+        assert {v.battle_id: v.flag for v in store.votes() if v.flag} == {"b1": FLAG, "b2": FLAG}
+    hub.push_all()
+    lines = [json.loads(line) for log in (hub.root / "votes").iterdir() for line in log.read_text().splitlines()]
+    assert sum(line.get("record") == "flag" for line in lines) == 2  # written once, by the replica that set them
+    assert sum("choice" in line for line in lines) == 4
+    for store in (first, second, third):
+        store.close()
+
+
+def test_a_restored_arena_still_leaves_flagged_votes_out(tmp_path: Path, hub: FakeHub) -> None:
+    """The stuffing of test_arena_security, flagged by one app; a new app restored from the Hub counts
+    the same votes in its leaderboard."""
+
+    clock = FakeClock()
+    hub_settings = {"votes_per_minute": 0, "votes_repo": REPO, "hf_token": "hf_test"}
+    arena = bare_arena(tmp_path / "first", clock, **hub_settings)
+    arena.warm()
+    favourite = arena.pool[0].system
+    involved = stuff_votes(arena, clock, favourite, sessions=40)
+    counted = arena.stats(min_votes=1).total_votes
+    assert counted == 40 - involved < 40
+    arena.close()                                                    # pushes the log (the fake's trigger)
+    restored = bare_arena(tmp_path / "second", FakeClock(), **hub_settings)
+    assert restored.store.count() == 40
+    assert restored.stats(min_votes=1).total_votes == counted
+    assert favourite not in [r.item for r in restored.stats(min_votes=1).systems]
+    restored.close()

@@ -1,0 +1,107 @@
+"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from apex_demo.arena.pool import DEFAULT_POOL_DIR
+from apex_demo.arena.service import Arena, PoolClip, draw_pair, load_pool
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError, ErrorCode
+from apex_demo.arena.store import VoteStore
+from tests.support.arena import FakeClock, fake_scores
+
+MIN_LISTEN = 5.0
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
+    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
+                                     vote_salt="test-salt")
+    values.update(settings)
+    cfg = Settings(**values)  # type: ignore[arg-type]
+    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
+                  rng=random.Random(0))
+    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
+    return arena
+
+
+@pytest.fixture()
+def arena(tmp_path: Path, clock: FakeClock) -> Arena:
+    return make_arena(tmp_path, clock)
+
+
+# -- pool ----------------------------------------------------------------------------------
+def test_bundled_pool_is_openly_licensed_and_labelled() -> None:
+    clips = load_pool()
+    assert len(clips) >= 6 and all(c.path.is_file() for c in clips)
+    assert all(c.path.parent == DEFAULT_POOL_DIR for c in clips)
+    assert not any("NC" in c.licence for c in clips)
+    assert all(c.licence.startswith(("CC0", "CC BY", "Public Domain")) and c.attribution for c in clips)
+    assert len({c.system for c in clips}) >= 5
+    note = json.loads((DEFAULT_POOL_DIR / "manifest.json").read_text())["note"]
+    assert "APEX_ARENA_POOL" in note and "NOT AI-generated" in note
+    total = sum(p.stat().st_size for p in DEFAULT_POOL_DIR.iterdir())
+    assert total < 3_000_000
+
+
+def test_pool_from_folder_of_systems_and_csv_manifest(tmp_path: Path) -> None:
+    src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))
+    for system, path in zip(["gen-x", "gen-x", "gen-y"], src):
+        (tmp_path / "folder" / system).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, tmp_path / "folder" / system / path.name)
+    clips = load_pool(str(tmp_path / "folder"))
+    assert sorted(c.system for c in clips) == ["gen-x", "gen-x", "gen-y"]
+
+    (tmp_path / "csvpool").mkdir()
+    for path in src[:2]:
+        shutil.copy(path, tmp_path / "csvpool" / path.name)
+    (tmp_path / "csvpool" / "manifest.csv").write_text(
+        "id,file,system,instrumental,prompt,licence,attribution\n"
+        f"one,{src[0].name},sysA,true,p1,CC0,me\ntwo,{src[1].name},sysB,no,p2,CC0,me\n")
+    clips = load_pool(str(tmp_path / "csvpool"))
+    assert [(c.clip_id, c.system, c.instrumental) for c in clips] == [("one", "sysA", True), ("two", "sysB", False)]
+
+
+def test_pool_with_too_few_clips_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    shutil.copy(next(DEFAULT_POOL_DIR.glob("*.ogg")), tmp_path / "one" / "a.ogg")
+    with pytest.raises(ApexError) as info:
+        load_pool(str(tmp_path / "one"))
+    assert info.value.code is ErrorCode.ARENA_EMPTY
+    with pytest.raises(ApexError):
+        load_pool(str(tmp_path / "does-not-exist"))
+
+
+def test_pairs_are_different_systems_in_random_order() -> None:
+    clips = load_pool()
+    rng = random.Random(1)
+    pairs = [draw_pair(clips, rng) for _ in range(300)]
+    assert all(a.system != b.system for a, b in pairs)
+    first = {a.clip_id for a, _ in pairs}
+    assert first == {c.clip_id for c in clips}          # every clip shows up as A
+    one_system = [PoolClip(c.clip_id, c.path, "same") for c in clips[:3]]
+    assert all(a.clip_id != b.clip_id for a, b in (draw_pair(one_system, rng) for _ in range(50)))
+
+
+# -- battles and sessions ------------------------------------------------------------------
+
+
+# -- a good vote ---------------------------------------------------------------------------
+
+
+# -- abuse: each refused with its reason, nothing stored -----------------------------------
+
+
+# -- the page's helpers ----------------------------------------------------------------------
+
+

@@ -1,0 +1,274 @@
+"""Issue 13 against the arena: nothing but a battle's blind copies is served, a script cannot tell
+clips apart before voting from anything but the decoded audio, rate limits bind per address,
+stuffing is flagged, and the arena's small guards (bad database, listening time, pruning, votes
+never running the model) hold. Attack files are generated here; the app runs in-process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Mapping
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from apex_demo.arena.anomaly import ANOMALY_MIN_VOTES
+from apex_demo.arena.pool import DEFAULT_POOL_DIR
+from apex_demo.arena.service import BATTLE_TTL_S, PRUNE_EVERY_S, Visitor, build_arena, load_pool
+from apex_demo.config import Settings
+from apex_demo.errors import AudioError, ErrorCode, VoteError
+from apex_demo.arena.store import DB_FILENAME, VoteRefused, VoteStore
+from tests.support.arena import FakeClock, bare_arena, db_value, fake_scores, stuff_votes
+
+
+def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_solo_trumpet_06")) -> Path:
+    """A small manifest pool (two systems) copied from the bundled clips."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, name in enumerate(names):
+        shutil.copy(DEFAULT_POOL_DIR / f"{name}.ogg", folder / f"{name}.ogg")
+        entries.append({"id": name, "file": f"{name}.ogg", "system": f"system-{i}"})
+    (folder / "manifest.json").write_text(json.dumps({"clips": entries}))
+    return folder
+
+
+# -- item 2: the pool resolves inside its folder ---------------------------------------------
+def test_manifest_entries_outside_the_pool_are_refused_and_the_rest_load(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    pool = pool_copy(tmp_path / "pool")
+    outside = tmp_path / "outside.ogg"
+    shutil.copy(DEFAULT_POOL_DIR / "vocadito_10.ogg", outside)
+    (pool / "link.ogg").symlink_to(outside)                     # a link out of the pool
+    (pool / "folder.ogg").mkdir()                                 # not a regular file
+    (pool / "notes.ogg").write_text("not audio")                  # an audio name, not audio
+    manifest = json.loads((pool / "manifest.json").read_text())
+    manifest["clips"] += [{"id": "environ", "file": "../../../../proc/self/environ", "system": "x"},
+                          {"id": "link", "file": "link.ogg", "system": "x"},
+                          {"id": "manifest", "file": "manifest.json", "system": "x"},
+                          {"id": "folder", "file": "folder.ogg", "system": "x"},
+                          {"id": "notes", "file": "notes.ogg", "system": "x"},
+                          {"id": "passwd", "file": "/etc/passwd", "system": "x"}]
+    (pool / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="apex_demo.arena.service"):
+        clips = load_pool(str(pool))
+    assert sorted(c.clip_id for c in clips) == ["garzul_loop", "sorohanro_solo_trumpet_06"]
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 6
+    assert any("proc/self/environ" in m and "outside the pool folder" in m for m in refused)
+
+    (pool / "manifest.json").unlink()                             # the folder scan: same rule
+    scanned = load_pool(str(pool))
+    assert sorted(c.path.name for c in scanned) == ["garzul_loop.ogg", "sorohanro_solo_trumpet_06.ogg"]
+
+
+def fake_hub(source: Path, calls: list[dict[str, Any]]):
+    """A stand-in for huggingface_hub.snapshot_download that fills `local_dir` from `source`."""
+
+    def snapshot_download(**kwargs: Any) -> str:
+        calls.append(kwargs)
+        target = Path(kwargs["local_dir"])
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return str(target)
+
+    return snapshot_download
+
+
+def test_a_hub_pool_is_copied_into_a_private_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(pool_copy(tmp_path / "hub"), calls))
+    settings = Settings(data_dir=tmp_path / "data", arena_pool="org/pool", vote_salt="s")
+    arena = build_arena(settings, score_fn=fake_scores)
+    try:
+        assert [c["repo_id"] for c in calls] == ["org/pool"] and calls[0]["repo_type"] == "dataset"
+        private = (tmp_path / "data").resolve()
+        assert all(c.path.is_relative_to(private) for c in arena.pool)
+        assert not any(c.path.is_relative_to(Path(constants.HF_HUB_CACHE).resolve()) for c in arena.pool)
+    finally:
+        arena.close()
+
+
+# -- item 3: blind to scripts ------------------------------------------------------------------
+
+
+# -- item 3: limits key on the address; signed-in only; anomaly check -------------------------
+
+
+def test_client_address_as_the_spaces_proxy_forwards_it() -> None:
+    from apex_demo.ui.arena_host import address_of
+
+    request = SimpleNamespace(headers={"x-forwarded-for": "198.51.100.7, 10.0.0.1"},
+                              client=SimpleNamespace(host="10.0.0.2"))
+    assert address_of(request, Settings()) == "10.0.0.2"                        # not behind a proxy
+    assert address_of(request, Settings(behind_proxy=True)) == "198.51.100.7"  # the first hop only
+    bare = SimpleNamespace(headers={}, client=SimpleNamespace(host="10.0.0.2"))
+    assert address_of(bare, Settings(behind_proxy=True)) == "10.0.0.2"
+    assert Settings.from_env({"SPACE_ID": "org/app"}).behind_proxy is True
+    assert Settings.from_env({}).behind_proxy is False
+
+
+def test_new_sessions_from_one_address_share_its_limit(tmp_path: Path) -> None:
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, votes_per_minute=2)       # 4 battles a minute per address
+    address = "203.0.113.9"
+    for i in range(4):
+        arena.new_battle(Visitor(session=f"fresh-{i}", address=address))
+    with pytest.raises(VoteRefused) as info:
+        arena.new_battle(Visitor(session="yet-another", address=address))
+    assert info.value.reason.value == "rate_limited"
+    arena.new_battle(Visitor(session="fresh-0", address="203.0.113.10"))     # another address is not held back
+    battle = arena.new_battle(Visitor(session="u", user="alice", address=address))  # a signed-in user is
+    clock.advance(6)
+    arena.vote(Visitor(session="u", user="alice", address=address), battle.battle_id, "A", 6, 6)
+    arena.close()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir() if p.is_file())
+    assert address.encode() not in stored and b"alice" not in stored
+
+
+def test_only_signed_in_votes_count_when_so_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    from apex_demo.cli import main
+
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, arena_signed_in_only=True)
+    arena.warm()
+    for visitor in (Visitor("s1", user="alice"), Visitor("s2", address="198.51.100.1"), Visitor("s3")):
+        battle = arena.new_battle(visitor)
+        clock.advance(6)
+        arena.vote(visitor, battle.battle_id, "A", 6, 6)
+    assert arena.store.count() == 3 and arena.stats(min_votes=1).total_votes == 1
+    arena.close()
+    monkeypatch.setenv("APEX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("APEX_ARENA_SIGNED_IN_ONLY", "1")
+    assert main(["votes", "stats", "--format", "json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["total_votes"] == 1 and stats["excluded"]["not_signed_in"] == 2
+
+
+def test_a_system_winning_every_vote_from_fresh_sessions_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from apex_demo.cli import main
+
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, votes_per_minute=0)
+    arena.warm()
+    favourite = arena.pool[0].system
+    involved = stuff_votes(arena, clock, favourite, sessions=40)
+    assert involved >= ANOMALY_MIN_VOTES                                  # enough to trip the check
+    flagged = [v for v in arena.store.votes() if v.flag]
+    assert len(flagged) == involved and all(favourite in v.flag for v in flagged)
+    stats = arena.stats(min_votes=1)
+    assert stats.total_votes == 40 - involved
+    assert favourite not in [r.item for r in stats.systems]               # no votes left for it
+    arena.close()
+    monkeypatch.setenv("APEX_DATA_DIR", str(tmp_path / "data"))
+    assert main(["votes", "stats"]) == 0
+    assert f"{involved} flagged: anomaly:{favourite} won all" in capsys.readouterr().out
+
+
+def test_an_even_contest_is_not_flagged(tmp_path: Path) -> None:
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, votes_per_minute=0)
+    for i in range(40):
+        visitor = Visitor(f"s{i}")
+        battle = arena.new_battle(visitor)
+        clock.advance(6)
+        arena.vote(visitor, battle.battle_id, "AB"[i % 2], 6, 6)
+    assert [v for v in arena.store.votes() if v.flag] == []
+    arena.close()
+
+
+# -- item 6 (arena): bad database, listening time, pruning, votes never run the model -----------
+def _corrupt(data: Path) -> None:
+    data.mkdir(parents=True)
+    (data / DB_FILENAME).write_bytes(b"this is not an SQLite database" * 100)
+
+
+def _db_is_a_folder(data: Path) -> None:
+    (data / DB_FILENAME).mkdir(parents=True)
+
+
+@pytest.mark.parametrize("damage", [_corrupt, _db_is_a_folder])
+def test_a_bad_vote_database_is_a_clear_error(tmp_path: Path, damage) -> None:
+    damage(tmp_path / "data")
+    with pytest.raises(VoteError) as info:
+        VoteStore.open(Settings(data_dir=tmp_path / "data"))
+    assert info.value.code is ErrorCode.VOTE_STORE_UNAVAILABLE and "APEX_DATA_DIR" in info.value.message
+    assert str(tmp_path) not in info.value.message                          # shown to visitors: no server path
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(VoteError) as info:                                # an unwritable folder, too
+        VoteStore.open(Settings(data_dir=tmp_path / "plain-file" / "data"))
+    assert str(tmp_path) not in info.value.message
+
+
+def test_expired_battles_are_pruned(tmp_path: Path) -> None:
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock)
+    old = arena.new_battle("s1")
+    clock.advance(BATTLE_TTL_S + PRUNE_EVERY_S + 1)
+    arena.new_battle("s1")
+    assert db_value(arena.store.path, "SELECT COUNT(*) FROM battles") == 1 and arena.store.get_battle(old.battle_id) is None
+    with pytest.raises(VoteRefused) as info:
+        arena.vote("s1", old.battle_id, "A", 6, 6)
+    assert info.value.reason.value == "unknown_battle"
+    arena.close()
+
+
+def test_a_vote_never_runs_the_model(tmp_path: Path) -> None:
+    calls: list[Path] = []
+
+    def counting(path: Path) -> Mapping[str, float]:
+        calls.append(path)
+        return fake_scores(path)
+
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, score_fn=counting)
+    battle = arena.new_battle("s1")
+    clock.advance(6)
+    assert arena.vote("s1", battle.battle_id, "A", 6, 6)["model_choice"] is None and calls == []
+    assert arena.warm() == len(arena.pool) == len(calls)                  # the warm-up runs it, once per clip
+    battle = arena.new_battle("s1")
+    clock.advance(6)
+    assert arena.vote("s1", battle.battle_id, "A", 6, 6)["model_choice"] in ("A", "B")
+    assert len(calls) == len(arena.pool)
+    arena.close()
+
+
+def test_blind_copy_folders_are_pruned(tmp_path: Path) -> None:
+    from apex_demo.arena.blind import BlindClips
+
+    blind = BlindClips(max_age_s=0.0)
+    source = DEFAULT_POOL_DIR / "garzul_loop.ogg"
+    try:
+        first = blind.write_battle(["A"], [source])[0]
+        os.utime(first.parent, (0, 0))
+        second = blind.write_battle(["A"], [source])[0]
+        assert not first.exists() and second.exists()
+        assert np.array_equal(sf.read(str(second))[0], sf.read(str(blind.prepared(source)))[0])
+    finally:
+        blind.cleanup()
+
+
+def test_an_upload_battle_longer_than_the_limit_is_refused_from_the_header(tmp_path: Path) -> None:
+    """Blind copies decode the takes: the upload limit applies before any decoding."""
+    clock = FakeClock()
+    arena = bare_arena(tmp_path, clock, max_seconds=2.0)
+    takes = []
+    for i, seconds in enumerate((1.0, 3.0)):
+        path = tmp_path / f"take{i}.wav"
+        sf.write(str(path), np.zeros(int(8000 * seconds), dtype="float32"), 8000)
+        takes.append(path)
+    battle = arena.new_upload_battle("s1", *takes)
+    with pytest.raises(AudioError) as info:
+        arena.blind_copies(battle)
+    assert info.value.code is ErrorCode.TOO_LONG and "take1.wav" in info.value.message
+    arena.close()
+
+

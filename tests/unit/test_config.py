@@ -1,0 +1,72 @@
+"""Every setting is validated when the app or CLI starts, with a message naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apex_demo.cli import main
+from apex_demo.config import Settings
+from apex_demo.errors import ApexError
+
+BAD_VALUES = [
+    ("APEX_MAX_SECONDS", "nan"), ("APEX_MAX_SECONDS", "inf"), ("APEX_MAX_SECONDS", "-1"), ("APEX_MAX_SECONDS", "0"),
+    ("APEX_MIN_LISTEN_S", "-10"), ("APEX_MIN_LISTEN_S", "nan"), ("APEX_VOTES_PER_MINUTE", "-5"),
+    ("APEX_VOTES_PER_MINUTE", "nan"), ("APEX_VOTES_PER_MINUTE", "2.5"), ("APEX_CACHE_MAX_MB", "nan"),
+    ("APEX_CACHE_MAX_MB", "-1"), ("APEX_MAX_FILE_MB", "inf"), ("APEX_MAX_FILE_MB", "0"), ("APEX_MAX_FILE_MB", "ten"),
+    ("APEX_DEVICE", "tpu"), ("APEX_PRECISION", "fp8"),
+    ("APEX_COMPARE_MAX_SECONDS", "0"), ("APEX_COMPARE_MAX_SECONDS", "nan"), ("APEX_COMPARE_MAX_SECONDS", "-60"),
+    ("APEX_BATCH_SIZE", "0"), ("APEX_BATCH_SIZE", "2.5"), ("APEX_BATCH_SIZE", "eight"), ("APEX_BATCH_SIZE", "inf"),
+    ("APEX_DECODE_WORKERS", "-1"), ("APEX_DECODE_WORKERS", "1.5"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ApexError) as err:
+        Settings.from_env({name: value})
+    assert err.value.code.value == "bad_setting"
+    assert err.value.message.startswith(f"{name}=")
+
+
+def test_limits_that_mean_off_or_zero_are_accepted() -> None:
+    settings = Settings.from_env({"APEX_VOTES_PER_MINUTE": "0", "APEX_MIN_LISTEN_S": "0", "APEX_CACHE_MAX_MB": "0"})
+    assert (settings.votes_per_minute, settings.min_listen_s, settings.cache_max_mb) == (0, 0.0, 0.0)
+
+
+def test_pipeline_counts_are_auto_when_unset_or_auto() -> None:
+    assert (Settings.from_env({}).batch_size, Settings.from_env({}).decode_workers) == (None, None)
+    settings = Settings.from_env({"APEX_BATCH_SIZE": "AUTO", "APEX_DECODE_WORKERS": "0"})
+    assert (settings.batch_size, settings.decode_workers) == (None, 0)
+    assert Settings.from_env({"APEX_BATCH_SIZE": "16"}).batch_size == 16
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--batch-size", "0"), ("--batch-size", "two"),
+                                             ("--decode-workers", "-1")])
+def test_bad_pipeline_flag_stops_the_cli_naming_the_flag(flag: str, value: str, capsys, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["score", str(tmp_path), "--output", str(tmp_path / "out.csv"), flag, value])
+    assert stop.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_settings_built_in_code_are_checked_too() -> None:
+    with pytest.raises(ApexError) as err:
+        Settings(max_seconds=float("nan"))
+    assert "APEX_MAX_SECONDS" in err.value.message
+    with pytest.raises(ApexError) as err:
+        Settings(batch_size=0)
+    assert err.value.message.startswith("APEX_BATCH_SIZE=0") and "default auto" in err.value.message
+
+
+def test_cli_says_which_variable_without_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setenv("APEX_CACHE_MAX_MB", "nan")  # crashed with a traceback before
+    assert main(["score", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "APEX_CACHE_MAX_MB" in err and "Traceback" not in err
+
+
+def test_the_comparison_budget_is_read_from_its_variable() -> None:
+    assert Settings.from_env({}).compare_max_seconds == 3600.0
+    assert Settings.from_env({"APEX_COMPARE_MAX_SECONDS": "900"}).compare_max_seconds == 900.0

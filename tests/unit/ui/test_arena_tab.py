@@ -1,0 +1,127 @@
+"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from apex_demo.arena.pool import DEFAULT_POOL_DIR
+from apex_demo.arena.service import Arena, PoolClip, load_pool
+from apex_demo.arena.board import compute_board
+from apex_demo.config import Settings
+from apex_demo.arena.store import VoteStore
+from tests.support.arena import FakeClock, fake_scores
+
+MIN_LISTEN = 5.0
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
+    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
+                                     vote_salt="test-salt")
+    values.update(settings)
+    cfg = Settings(**values)  # type: ignore[arg-type]
+    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
+                  rng=random.Random(0))
+    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
+    return arena
+
+
+@pytest.fixture()
+def arena(tmp_path: Path, clock: FakeClock) -> Arena:
+    return make_arena(tmp_path, clock)
+
+
+def listen_and_vote(arena: Arena, clock: FakeClock, session: str = "s1", choice: str = "A") -> dict:
+    battle = arena.new_battle(session)
+    clock.advance(MIN_LISTEN + 1)
+    return arena.vote(session, battle.battle_id, choice, MIN_LISTEN + 0.5, MIN_LISTEN + 0.5)
+
+
+# -- pool ----------------------------------------------------------------------------------
+
+
+# -- battles and sessions ------------------------------------------------------------------
+
+
+# -- a good vote ---------------------------------------------------------------------------
+
+
+# -- abuse: each refused with its reason, nothing stored -----------------------------------
+
+
+# -- the page's helpers ----------------------------------------------------------------------
+def test_listening_time_from_play_and_pause_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apex_demo.ui.tabs import arena as arena_tab
+
+    now = [100.0]
+    monkeypatch.setattr(arena_tab.time, "monotonic", lambda: now[0])
+    state = arena_tab.fresh_listening()
+    state = arena_tab.started(state, "a")
+    now[0] += 4.0
+    state = arena_tab.stopped(state, "a")
+    state = arena_tab.started(state, "a")
+    state = arena_tab.started(state, "a")          # a second play event while playing counts once
+    now[0] += 2.5
+    assert arena_tab.listened(state, "a") == pytest.approx(6.5)   # still playing
+    assert arena_tab.listened(state, "b") == 0.0
+    state = arena_tab.stopped(arena_tab.stopped(state, "a"), "a")  # stop after pause adds nothing
+    now[0] += 10
+    assert arena_tab.listened(state, "a") == pytest.approx(6.5)
+
+
+def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> None:
+    from apex_demo.ui.tabs import arena as arena_tab, leaderboard as leaderboard_tab
+
+    reply = listen_and_vote(arena, clock, choice="A")
+    text = arena_tab.reveal_markdown(reply)
+    assert reply["a"]["system"] in text and reply["b"]["system"] in text
+    assert text.startswith("### You said: A is better") and "overall" in text
+    assert "The model picked" in text and "higher overall score" in text     # the rule that made the pick
+    tie = dict(reply, choice="TIE", agreed=None)
+    assert arena_tab.reveal_markdown(tie).startswith("### You said: tie")
+    upload = dict(reply, a=dict(reply["a"], system="your take 1"), b=dict(reply["b"], system="your take 2"))
+    named = arena_tab.reveal_markdown(upload, {"your take 1": "chorus_v2.wav", "your take 2": "chorus_v1.wav"})
+    assert "*chorus_v2.wav*" in named and "*chorus_v1.wav*" in named
+    figure = arena_tab._radar(reply, "a")
+    assert len(figure.data) == 1
+    board = arena.board.refresh()
+    line = leaderboard_tab.summary_markdown(board)
+    assert "**1 votes**" in line and "49 more" in line and "\n" not in line     # one compact line
+    assert list(leaderboard_tab.board_table(board.stats.systems).columns) == leaderboard_tab.BOARD_COLUMNS
+    assert leaderboard_tab.summary_markdown(compute_board([])) == leaderboard_tab.EMPTY
+    assert leaderboard_tab.summary_markdown(None) == leaderboard_tab.COMPUTING
+
+
+def test_leaderboard_download_writes_escaped_csv(tmp_path: Path, clock: FakeClock) -> None:
+    import csv
+
+    from apex_demo.ui.tabs import leaderboard as leaderboard_tab
+    from apex_demo.ui.context import DownloadDir
+
+    class Ctx:
+        downloads = DownloadDir()
+
+    src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))[:2]
+    pool = [PoolClip("=HYPERLINK(\"http://x\")", src[0], "=cmd|' /C calc'!A0"), PoolClip("plain", src[1], "sys")]
+    cfg = Settings(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, vote_salt="test-salt")
+    arena = Arena(cfg, VoteStore.open(cfg), pool, score_fn=fake_scores, clock=clock, rng=random.Random(0))
+    listen_and_vote(arena, clock)
+    update = leaderboard_tab.make_download(Ctx(), arena, "csv", leaderboard_tab.CSV_NAME)()
+    text = Path(update.value["path"]).read_text()
+    assert text.splitlines()[0].startswith("battle_id,choice") and len(text.splitlines()) == 2
+    (row,) = list(csv.DictReader(text.splitlines()))
+    side = "a" if row["clip_a"] != "plain" else "b"
+    assert row[f"clip_{side}"] == "'=HYPERLINK(\"http://x\")"
+    assert row[f"system_{side}"] == "'=cmd|' /C calc'!A0"
+    assert not [cell for cell in row.values() if cell.startswith(("=", "+", "@"))]
+    arena.store.close()
+    Ctx.downloads.cleanup()
+
+

@@ -1,0 +1,17 @@
+"""Cache hits are not revealed across visitors: a song someone else analysed is encoded again for
+a new visitor (same work, same time, no "from cache"); its own visitor still gets the cache hit."""
+
+from __future__ import annotations
+
+
+
+from apex_demo.ui.guards.private_cache import SeenBy
+
+
+def test_the_oldest_pairs_are_forgotten() -> None:
+    seen = SeenBy(max_entries=2)
+    for visitor in ("a", "b", "c"):
+        seen.add(visitor, "song")
+    assert [seen.knows(v, "song") for v in ("a", "b", "c")] == [False, True, True]
+
+
