@@ -24,7 +24,7 @@ APEX head as train.py saves it, from reference/files.py (see bench_scoring.py). 
 are the repository's example recordings (assets/examples) looped and cut at different
 offsets into FLAC files of --min-s to --max-s seconds, 44.1 kHz stereo, so decoding,
 downmix and resampling are part of every method's work. --quick: tiny models and 5 files
-(a smoke run; timings meaningless; tests/test_bench.py runs it).
+(a smoke run; timings meaningless; tests/bench/test_bench.py runs it).
 """
 
 from __future__ import annotations

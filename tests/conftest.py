@@ -55,6 +55,23 @@ def tiny_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path], tmp_path: Pa
                     cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
 
 
+@pytest.fixture(scope="session")
+def reference_runs():
+    """The authors' loop, each (model, recording) computed once per session (tests/support/oracle.py)."""
+    from tests.support.oracle import ReferenceRuns
+
+    return ReferenceRuns()
+
+
+@pytest.fixture(scope="module")
+def module_tiny_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path],
+                         tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the tiny models for an app shared by a whole module (its own cache and data)."""
+    folder = tmp_path_factory.mktemp("module")
+    return Settings(mert=str(tiny_mert_dir), head=str(tiny_heads["train"]), device="cpu",
+                    cache_dir=folder / "cache", data_dir=folder / "data")
+
+
 # -- tiers and requirements: a test that cannot run here is skipped with its reason; CI must run browser and ffmpeg --
 REQUIRED_IN_CI = ("browser", "ffmpeg")
 

@@ -54,7 +54,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             scores_a TEXT, scores_b TEXT, model TEXT)""",
         "CREATE INDEX IF NOT EXISTS votes_voted_at ON votes (voted_at)",
     ),
-    (   # issue 13: who may count (client hash, signed in) and the anomaly flag; battle pruning by age
+    (   # who may count (client hash, signed in) and the anomaly flag; battle pruning by age
         "ALTER TABLE votes ADD COLUMN client TEXT",
         "ALTER TABLE votes ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE votes ADD COLUMN flag TEXT",

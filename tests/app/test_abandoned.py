@@ -1,4 +1,4 @@
-"""Abandoned jobs are cancelled (issue 13, item 4): a `/score` or `/compare` whose client drops its
+"""Abandoned jobs are cancelled : a `/score` or `/compare` whose client drops its
 connection, or an Analyze or Compare run whose page is closed, stops at the next segment boundary
 instead of encoding the whole song, and the model slot then serves the next visitor.
 

@@ -14,7 +14,6 @@ from gradio_client import Client, handle_file
 
 from apex_demo.config import Settings
 from apex_demo.scores import POPULARITY_KEYS
-from reference.authors import APEX
 from tests.support.app import running_app
 
 CLIP = "Kevin_MacLeod_-_Vibe_Ace.ogg"  # 61 s mono 22.05 kHz: three segments, the last one padded
@@ -34,10 +33,10 @@ def served(request, tiny_mert_dir: Path, tiny_heads: dict,
 
 
 def test_score_endpoint_equals_the_authors_loop(served: tuple[Client, Path], audio_dir: Path,
-                                                tiny_mert_dir: Path) -> None:
+                                                tiny_mert_dir: Path, reference_runs) -> None:
     client, checkpoint = served
     record = client.predict(handle_file(str(audio_dir / CLIP)), api_name="/score")
-    expected = APEX(tiny_mert_dir, checkpoint).predict(audio_dir / CLIP)
+    expected = reference_runs.predict(tiny_mert_dir, checkpoint, audio_dir / CLIP)
     assert set(record["scores"]) == set(expected)
     for key, value in expected.items():
         assert abs(record["scores"][key] - value) < (POPULARITY_TOL if key in POPULARITY_KEYS else AESTHETIC_TOL)

@@ -1,4 +1,5 @@
-"""UI pieces without a browser: the model loader, downloads, the Analyze reading, and a failed model load."""
+"""The page and the API when the models fail to load, and an upload over the size limit refused while the app
+keeps serving."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+"""The arena through the running app: battle clips reach the page under neutral names, and the learned model
+takes over the pick once it beats the fixed rule."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13 against the arena: nothing but a battle's blind copies is served, a script cannot tell
+"""The arena against an attacker: nothing but a battle's blind copies is served, a script cannot tell
 clips apart before voting from anything but the decoded audio, rate limits bind per address,
 stuffing is flagged, and the arena's small guards (bad database, listening time, pruning, votes
 never running the model) hold. Attack files are generated here; the app runs in-process."""
@@ -57,7 +57,7 @@ def ffprobe_duration(path: Path) -> float:
     return float(out.strip())
 
 
-# -- item 2: the pool resolves inside its folder ---------------------------------------------
+# -- the pool resolves inside its folder ---------------------------------------------
 
 
 def fake_hub(source: Path, calls: list[dict[str, Any]]):
@@ -73,7 +73,7 @@ def fake_hub(source: Path, calls: list[dict[str, Any]]):
 
 
 def test_nothing_outside_the_blind_copies_is_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over HTTP, as an anonymous visitor: every path the issue names answers without its content."""
+    """Over HTTP, as an anonymous visitor: every path an attacker would try answers without its content."""
     import huggingface_hub
     from huggingface_hub import constants
 
@@ -115,7 +115,7 @@ def test_nothing_outside_the_blind_copies_is_served(tmp_path: Path, monkeypatch:
         sentinel.unlink()
 
 
-# -- item 3: blind to scripts ------------------------------------------------------------------
+# -- blind to scripts ------------------------------------------------------------------
 def test_blind_copies_decode_elsewhere_and_carry_no_per_clip_header(tmp_path: Path) -> None:
     """ffmpeg (another decoder, another process) reads the padded copies without complaint; the
     STREAMINFO MD5 (a per-clip hash readable without decoding) is zeroed; every copy is new."""
@@ -215,7 +215,7 @@ def _as_file(folder: Path, body: bytes) -> str:
     return str(path)
 
 
-# -- item 3: limits key on the address; signed-in only; anomaly check -------------------------
+# -- limits key on the address; signed-in only; anomaly check -------------------------
 
 
 def test_forged_forwarded_for_and_new_sessions_do_not_escape_the_limit_over_http(
@@ -239,7 +239,7 @@ def test_forged_forwarded_for_and_new_sessions_do_not_escape_the_limit_over_http
     assert outcomes == ["served", "served", "refused", "refused"]
 
 
-# -- item 6 (arena): bad database, listening time, pruning, votes never run the model -----------
+# -- a bad database, listening time, pruning, votes never run the model -----------
 def _corrupt(data: Path) -> None:
     data.mkdir(parents=True)
     (data / DB_FILENAME).write_bytes(b"this is not an SQLite database" * 100)

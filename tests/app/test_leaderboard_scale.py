@@ -20,7 +20,7 @@ from apex_demo.arena.store import Vote, VoteStore
 
 VOTES = 100_000
 SYSTEMS = tuple(f"system-{i}" for i in range(6))
-REQUIREMENT_S = 1.0           # issue 13: a page load / `votes stats` with 100,000 votes under 1 s
+REQUIREMENT_S = 1.0           # a page load / `votes stats` with 100,000 votes under 1 s
 GENEROUS_BOUND_S = 10.0       # recomputing instead of reading the board takes about a minute here
 REPEATS = 5
 

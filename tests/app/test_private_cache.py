@@ -1,5 +1,5 @@
-"""Cache hits are not revealed across visitors: a song someone else analysed is encoded again for
-a new visitor (same work, same time, no "from cache"); its own visitor still gets the cache hit."""
+"""Cache hits are not revealed across visitors, through the running app: a song another visitor analysed is
+encoded again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every setting is validated when the app or CLI starts, with a message naming the variable."""
+"""A bad setting stops `python app.py` with a message naming the variable, never a traceback."""
 
 from __future__ import annotations
 

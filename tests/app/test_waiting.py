@@ -1,4 +1,5 @@
-"""Waiting is never silent, and visitors come first: the arena warm-up gives way between segments."""
+"""Visitors come first on the running app: a `/score` request made while the pool warm-up works finishes before
+the warm-up's next segment."""
 
 from __future__ import annotations
 

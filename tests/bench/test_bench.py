@@ -19,7 +19,7 @@ import pytest
 from tests.support import REPO
 
 BENCH = REPO / "bench" / "bench_scoring.py"
-# The four methods and the table's columns, as the issue (12) asks for them.
+# The four methods and the table's columns, as docs/benchmark.md lists them.
 METHOD_LABELS = ("(a) published loop, eager", "(b) stock transformers SDPA", "(c) apex_demo score",
                  "(d) apex_demo score --fast")
 HEADER_COLUMNS = ("method", "mode", "s/30s", "start+load s", "vs (a)", "vs (b)", "max|d| 1-5", "max|d| 0-100",
@@ -27,7 +27,7 @@ HEADER_COLUMNS = ("method", "mode", "s/30s", "start+load s", "vs (a)", "vs (b)",
 ROW_FIELDS = ("s_per_30s", "startup_and_load_s", "speedup_vs_a", "speedup_vs_b", "max_abs_diff_1_5",
               "max_abs_diff_0_100", "peak_rss_mb", "mode")
 FIRST_RESULT_FIELDS = ("first_result_s", "first_result_warm_s", "decode_s", "segment_s", "load_s")
-EXACT_TOL_1_5 = 1e-4  # the issue's "identical numbers" bound on the 1-5 scale
+EXACT_TOL_1_5 = 1e-4  # the engine's "identical numbers" bound on the 1-5 scale
 EXACT_TOL_0_100 = 100 / 4 * EXACT_TOL_1_5  # the same sigmoid deviation on the 0-100 scale (scale 100 vs 4)
 SONG_S = 180.0  # the 3-minute song of the first-result measurement
 BENCH_TIMEOUT_S = 1500  # 9 fresh processes; on a heavily shared 2-core machine each can take a minute

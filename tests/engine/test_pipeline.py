@@ -25,7 +25,6 @@ from apex_demo.folder.pipeline import encode_in_batches
 from apex_demo.folder.prefetch import DecodeJob, Prepared, decoding_pool, prefetch
 from apex_demo.scores import POPULARITY_KEYS
 from apex_demo.engine.models import get_scorer
-from reference.authors import APEX
 from tests.support.crashing_worker import prepare_or_die
 from tests.support.models import build_mert_folder
 
@@ -61,14 +60,14 @@ def encoders(tmp_path_factory: pytest.TempPathFactory, tiny_mert_dir: Path) -> d
 
 
 @pytest.fixture(scope="module")
-def oracle(song_folder: Path, encoders: dict[str, Path], tiny_heads: dict) -> dict[str, dict[str, dict]]:
+def oracle(song_folder: Path, encoders: dict[str, Path], tiny_heads: dict,
+           reference_runs) -> dict[str, dict[str, dict]]:
     """{encoder: {file name: {"scores": ..., "segments": n}}} from the authors' loop, file by file."""
-    out = {}
-    for kind, folder in encoders.items():
-        apex = APEX(folder, tiny_heads["train"])
-        out[kind] = {name: {"scores": apex.predict(song_folder / name),
-                            "segments": apex.segment_count(song_folder / name)} for name in SONGS}
-    return out
+    head = tiny_heads["train"]
+    return {kind: {name: {"scores": reference_runs.predict(folder, head, song_folder / name),
+                          "segments": reference_runs.segment_count(folder, head, song_folder / name)}
+                   for name in SONGS}
+            for kind, folder in encoders.items()}
 
 
 def score_folder_cli(folder: Path, output: Path, mert: Path, head: Path, *flags: str) -> int:
@@ -176,10 +175,12 @@ def test_decoding_workers_start_before_the_models_load(song_folder: Path, encode
 
     import apex_demo.engine as engine  # the face the CLI takes get_scorer from
 
+    before = {child.pid for child in multiprocessing.active_children()}  # another test's pools are not ours
     children_at_load: list[int] = []
     real = engine.get_scorer
     monkeypatch.setattr(engine, "get_scorer",
-                        lambda settings: children_at_load.append(len(multiprocessing.active_children()))
+                        lambda settings: children_at_load.append(
+                            len({child.pid for child in multiprocessing.active_children()} - before))
                         or real(settings))
     flags = ("--no-cache", "--decode-workers", "2", "--batch-size", "1")
     assert score_folder_cli(song_folder, tmp_path / "rows.jsonl", encoders["fast"], tiny_heads["train"], *flags) == 1

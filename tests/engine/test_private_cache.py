@@ -1,5 +1,5 @@
-"""Cache hits are not revealed across visitors: a song someone else analysed is encoded again for
-a new visitor (same work, same time, no "from cache"); its own visitor still gets the cache hit."""
+"""Cache hits are not revealed across visitors: the private view of the scorer encodes a song again for a visitor
+who did not score it."""
 
 from __future__ import annotations
 

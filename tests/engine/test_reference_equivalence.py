@@ -52,9 +52,9 @@ def cli_records(audio_dir: Path, tiny_mert_dir: Path, tiny_heads: dict, tmp_path
 
 
 @pytest.fixture(scope="module")
-def oracle_embeddings(audio_dir: Path, tiny_mert_dir: Path, tiny_heads: dict) -> dict[str, torch.Tensor]:
-    apex = APEX(tiny_mert_dir, tiny_heads["train"])
-    return {clip: apex.embedding(audio_dir / clip) for clip in CLIPS}
+def oracle_embeddings(audio_dir: Path, tiny_mert_dir: Path, tiny_heads: dict,
+                      reference_runs) -> dict[str, torch.Tensor]:
+    return {clip: reference_runs.embedding(tiny_mert_dir, tiny_heads["train"], audio_dir / clip) for clip in CLIPS}
 
 
 def assert_close(record: dict, embedding: torch.Tensor, expected: dict[str, float]) -> None:

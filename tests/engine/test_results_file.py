@@ -1,4 +1,5 @@
-"""Batch folder scoring: rows as they go, resume after an interruption without duplicates."""
+"""The results file of a folder run: rows as they go, resume after an interruption without duplicates, formula-
+safe cells."""
 
 from __future__ import annotations
 

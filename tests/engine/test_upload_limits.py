@@ -1,4 +1,4 @@
-"""Bounded memory and compute per upload: each memory bomb from issue 13, generated here (tiny files),
+"""Bounded memory and compute per upload: each memory bomb an attacker tried, generated here (tiny files),
 is refused from its header with a stable code, or decoded with a peak memory measured in a child
 process (resource.getrusage maxrss) that stays within 1 GiB of the same child decoding a small
 normal file."""
@@ -20,7 +20,7 @@ from apex_demo.errors import AudioError
 from tests.support import REPO
 
 ROOT = REPO
-PEAK_BUDGET_KIB = 1024 * 1024  # the issue's bound: +1 GB over a normal small file
+PEAK_BUDGET_KIB = 1024 * 1024  # the bound: +1 GB over a normal small file
 CHILD = """
 import resource, sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Waiting is never silent, and visitors come first: the arena warm-up gives way between segments."""
+"""Background scoring waits for a visitor between segments (the real tiny engine)."""
 
 from __future__ import annotations
 

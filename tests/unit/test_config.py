@@ -1,4 +1,5 @@
-"""Every setting is validated when the app or CLI starts, with a message naming the variable."""
+"""Every setting is validated when Settings are made (environment, CLI, code), with a message naming the
+variable."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 
 from apex_demo.csvsafe import escape_cell, unescape_cell
 
-# OWASP's list (= + - @ tab CR), the issue's ' =1+2', and what LibreOffice/Excel also accept.
+# OWASP's list (= + - @ tab CR), ' =1+2' (leading blank), and what LibreOffice/Excel also accept.
 DANGEROUS = ["=1+2", "+1", "-1+2", "@SUM(A1)", "\t=1", "\r=1", " =1+2", "   +cmd", "\u00a0=1", "\n=1",
              "\uff1d1+2", "' =1+2", "'=1"]
 HARMLESS = ["song.wav", "take 1", "", "1.5", "'quoted'", "a=b", "email@example.com", "' plain"]

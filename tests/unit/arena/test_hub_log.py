@@ -1,9 +1,5 @@
-"""Several app replicas sharing one APEX_VOTES_REPO: each appends its own JSONL, every replica's
-leaderboard and `votes stats` count all votes once (by battle id) and say how many came from elsewhere.
-
-The Hub is a local folder behind fakes of huggingface_hub.CommitScheduler and snapshot_download
-that accept exactly the real functions' signatures (inspect.signature(...).bind), so a misspelled or
-misplaced argument in the app fails here as it would against the real library."""
+"""The Hub vote log: every replica's file read back once, anomaly flags carried to other replicas and restores,
+the refresh interval."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+"""The battle pool: the bundled clips are licensed and labelled, folders and CSV manifests load, too few clips is
+a clear error, pairs are drawn from two systems."""
 
 from __future__ import annotations
 

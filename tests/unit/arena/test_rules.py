@@ -1,7 +1,6 @@
-"""Issue 13 against the arena: nothing but a battle's blind copies is served, a script cannot tell
-clips apart before voting from anything but the decoded audio, rate limits bind per address,
-stuffing is flagged, and the arena's small guards (bad database, listening time, pruning, votes
-never running the model) hold. Attack files are generated here; the app runs in-process."""
+"""The arena's rules against an attacker, without a running app: the pool stays in its folder, limits bind per
+address, stuffing is flagged, and the small guards (bad database, pruning, votes never running the model)
+hold."""
 
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_
     return folder
 
 
-# -- item 2: the pool resolves inside its folder ---------------------------------------------
+# -- the pool resolves inside its folder ---------------------------------------------
 def test_manifest_entries_outside_the_pool_are_refused_and_the_rest_load(tmp_path: Path,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
     pool = pool_copy(tmp_path / "pool")
@@ -95,10 +94,10 @@ def test_a_hub_pool_is_copied_into_a_private_folder(tmp_path: Path, monkeypatch:
         arena.close()
 
 
-# -- item 3: blind to scripts ------------------------------------------------------------------
+# -- blind to scripts ------------------------------------------------------------------
 
 
-# -- item 3: limits key on the address; signed-in only; anomaly check -------------------------
+# -- limits key on the address; signed-in only; anomaly check -------------------------
 
 
 def test_client_address_as_the_spaces_proxy_forwards_it() -> None:
@@ -185,7 +184,7 @@ def test_an_even_contest_is_not_flagged(tmp_path: Path) -> None:
     arena.close()
 
 
-# -- item 6 (arena): bad database, listening time, pruning, votes never run the model -----------
+# -- a bad database, listening time, pruning, votes never run the model -----------
 def _corrupt(data: Path) -> None:
     data.mkdir(parents=True)
     (data / DB_FILENAME).write_bytes(b"this is not an SQLite database" * 100)

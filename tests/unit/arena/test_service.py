@@ -1,4 +1,5 @@
-"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+"""The arena service: unguessable battle ids, salted sessions, the vote and its reveal, and every refusal
+(nothing stored when refused)."""
 
 from __future__ import annotations
 

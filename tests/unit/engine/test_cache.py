@@ -1,4 +1,4 @@
-"""Scorer behaviour: partial results, segment scores, the embedding cache, CLI output formats."""
+"""The embedding cache: bounded in size, a full or read-only disk never stops scoring, no temp file left behind."""
 
 from __future__ import annotations
 

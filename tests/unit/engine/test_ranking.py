@@ -1,4 +1,4 @@
-"""Figure builders: trace counts, axis ranges, colours and the popularity-only case."""
+"""The overall score and ranking takes by any score."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+"""The arena's figures: agreement with its chance line and intervals, and the Bradley-Terry ratings."""
 
 from __future__ import annotations
 

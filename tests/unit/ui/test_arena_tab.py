@@ -1,4 +1,5 @@
-"""Arena rules: pool, pairing, battle ids, and every refusal (nothing stored when refused)."""
+"""The Arena tab's pieces without a browser: listening time from play and pause events, the reveal in words, the
+vote download."""
 
 from __future__ import annotations
 

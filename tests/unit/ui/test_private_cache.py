@@ -1,5 +1,4 @@
-"""Cache hits are not revealed across visitors: a song someone else analysed is encoded again for
-a new visitor (same work, same time, no "from cache"); its own visitor still gets the cache hit."""
+"""The private cache's memory of who scored what forgets its oldest pairs first."""
 
 from __future__ import annotations
 

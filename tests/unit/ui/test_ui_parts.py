@@ -1,4 +1,5 @@
-"""UI pieces without a browser: the model loader, downloads, the Analyze reading, and a failed model load."""
+"""UI pieces without a browser: the model loader, downloads, the Analyze reading, unique take names, closing the
+app's context."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Waiting is never silent, and visitors come first: the arena warm-up gives way between segments."""
+"""Visitors before background work: a marked handler keeps what Gradio reads from it, and background scoring
+stops when the app closes."""
 
 from __future__ import annotations
 
