@@ -55,6 +55,36 @@ def tiny_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path], tmp_path: Pa
                     cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
 
 
+@pytest.fixture()
+def clock():
+    """A clock the test moves by hand (tests/support/arena.py), so no arena test sleeps."""
+    from tests.support.arena import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture()
+def arena(tmp_path: Path, clock):
+    """An arena over the bundled pool, its clips scored by the stand-in engine, on `clock`."""
+    from tests.support.arena import warm_arena
+
+    return warm_arena(tmp_path, clock)
+
+
+@pytest.fixture()
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """One Hub dataset in a folder in place of huggingface_hub's CommitScheduler and snapshot_download."""
+    import huggingface_hub
+
+    from tests.support.hub import FakeHub
+
+    fake = FakeHub(tmp_path / "hub")
+    fake.root.mkdir()
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", fake.CommitScheduler)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
+    return fake
+
+
 @pytest.fixture(scope="session")
 def reference_runs():
     """The authors' loop, each (model, recording) computed once per session (tests/support/oracle.py)."""

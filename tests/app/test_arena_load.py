@@ -25,7 +25,8 @@ from gradio_client import Client
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from apex_demo.arena.store import DB_FILENAME
-from tests.support.app import FakeScorer, running_app
+from tests.support.app import running_app
+from tests.support.fakes import FakeScorer
 from tests.support.arena import db_value
 from tests.support.http import RestClient
 from tests.support import REPO

@@ -3,47 +3,14 @@ takes over the pick once it beats the fixed rule."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.service import Arena, load_pool
-from apex_demo.config import Settings
-from apex_demo.arena.store import VoteStore
-from tests.support.arena import FakeClock, fake_scores, make_votes
-
-MIN_LISTEN = 5.0
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
-    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
-                                     vote_salt="test-salt")
-    values.update(settings)
-    cfg = Settings(**values)  # type: ignore[arg-type]
-    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
-                  rng=random.Random(0))
-    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
-    return arena
-
-
-@pytest.fixture()
-def arena(tmp_path: Path, clock: FakeClock) -> Arena:
-    return make_arena(tmp_path, clock)
-
-
-def listen_and_vote(arena: Arena, clock: FakeClock, session: str = "s1", choice: str = "A") -> dict:
-    battle = arena.new_battle(session)
-    clock.advance(MIN_LISTEN + 1)
-    return arena.vote(session, battle.battle_id, choice, MIN_LISTEN + 0.5, MIN_LISTEN + 0.5)
+from apex_demo.arena.service import Arena
+from tests.support.arena import FakeClock, listen_and_vote, make_votes
 
 
 # -- pool ----------------------------------------------------------------------------------

@@ -24,30 +24,22 @@ import soundfile as sf
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
 from apex_demo.arena.rules import LISTEN_SLACK_S
-from apex_demo.arena.service import load_pool
+from apex_demo.arena.pool import load_pool
 from apex_demo.config import Settings
 from apex_demo.errors import AudioError, ErrorCode
-from apex_demo.arena.store import DB_FILENAME, VoteRefused
-from tests.support.app import FakeScorer, running_app
-from tests.support.arena import FakeClock, bare_arena
+from apex_demo.arena.records import VoteRefused
+from apex_demo.arena.store import DB_FILENAME
+from tests.support.app import running_app
+from tests.support.fakes import FakeScorer
+from tests.support.arena import bare_arena, FakeClock, pool_copy
 from tests.support.http import RestClient
+from tests.support.hub import pool_download
 
 
 BATTLES = 60                       # battles the stuffing script studies
 CHANCE_SIGMAS = 3.0                # "beats chance": accuracy above 0.5 + 3 standard errors
 FLAC_MD5 = slice(26, 42)           # "fLaC" + 4-byte block header + 18 bytes into STREAMINFO (RFC 9639 8.2)
 SECRET_ENV = "APEX_TEST_SECRET_TOKEN"
-
-
-def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_solo_trumpet_06")) -> Path:
-    """A small manifest pool (two systems) copied from the bundled clips."""
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i, name in enumerate(names):
-        shutil.copy(DEFAULT_POOL_DIR / f"{name}.ogg", folder / f"{name}.ogg")
-        entries.append({"id": name, "file": f"{name}.ogg", "system": f"system-{i}"})
-    (folder / "manifest.json").write_text(json.dumps({"clips": entries}))
-    return folder
 
 
 def ffprobe_duration(path: Path) -> float:
@@ -60,18 +52,6 @@ def ffprobe_duration(path: Path) -> float:
 # -- the pool resolves inside its folder ---------------------------------------------
 
 
-def fake_hub(source: Path, calls: list[dict[str, Any]]):
-    """A stand-in for huggingface_hub.snapshot_download that fills `local_dir` from `source`."""
-
-    def snapshot_download(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        target = Path(kwargs["local_dir"])
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        return str(target)
-
-    return snapshot_download
-
-
 def test_nothing_outside_the_blind_copies_is_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over HTTP, as an anonymous visitor: every path an attacker would try answers without its content."""
     import huggingface_hub
@@ -79,7 +59,7 @@ def test_nothing_outside_the_blind_copies_is_served(tmp_path: Path, monkeypatch:
 
     secret = secrets.token_hex(16)
     monkeypatch.setenv(SECRET_ENV, secret)                      # what /proc/self/environ would leak
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(pool_copy(tmp_path / "hub"), []))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", pool_download(pool_copy(tmp_path / "hub"), []))
     hf_cache = Path(constants.HF_HUB_CACHE)
     hf_cache.mkdir(parents=True, exist_ok=True)
     sentinel = hf_cache / f"apex-test-{secrets.token_hex(8)}.txt"

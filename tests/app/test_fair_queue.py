@@ -18,7 +18,8 @@ import soundfile as sf
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.guards.fairness import ONE_JOB, SCORING_QUEUE_MAX
-from tests.support.app import FakeScorer, running_app
+from tests.support.app import running_app
+from tests.support.fakes import FakeScorer
 from tests.support.http import Visitor
 
 GATE_TIMEOUT_S = 120.0

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.service import Arena, load_pool
+from apex_demo.arena.pool import load_pool
+from apex_demo.arena.service import Arena
 from apex_demo.config import Settings
 from apex_demo.scores import SCORE_KEYS
 from apex_demo.arena.records import Choice
-from apex_demo.arena.store import Vote, VoteStore
+from apex_demo.arena.records import Vote
+from apex_demo.arena.store import VoteStore
 
 VOTES = 100_000
 SYSTEMS = tuple(f"system-{i}" for i in range(6))

@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from apex_demo.config import Settings
 from apex_demo.errors import ScoringStopped
-from tests.support.app import FakeScorer, running_app
+from tests.support.app import running_app
+from tests.support.fakes import FakeScorer
 
 
 # -- through the real app: a `/score` API request queued while the pool warm-up works ------------

@@ -16,7 +16,8 @@ import pytest
 
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
-from tests.support.app import FakeScorer, chromium, running_app
+from tests.support.app import chromium, running_app
+from tests.support.fakes import FakeScorer
 from tests.support.arena import db_value, make_votes
 from tests.support import REPO
 

@@ -18,7 +18,8 @@ import pytest
 
 from apex_demo.config import Settings
 from apex_demo.engine.models import get_scorer
-from tests.support.app import FakeScorer, chromium, running_app
+from tests.support.app import chromium, running_app
+from tests.support.fakes import FakeScorer
 
 SONG = "outfoxing.mp3"  # 97.4 s: three full parts and a 7 s tail padded with silence
 PAGE_LOAD_S = 60

@@ -92,7 +92,7 @@ def test_public_summary_names_files_without_server_paths(tiny_settings) -> None:
 
 
 def test_about_tab_facts_come_from_the_loader_once_loaded(tiny_settings) -> None:
-    from apex_demo.ui.context import ModelLoader
+    from apex_demo.ui.loader import ModelLoader
 
     loader = ModelLoader(tiny_settings)
     assert loader.model_facts() == ""  # nothing before the load

@@ -9,7 +9,8 @@ from typing import Callable
 
 from apex_demo.config import Settings
 from apex_demo.errors import ScoringStopped
-from apex_demo.ui.context import AppContext, UserFirst
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.guards.user_first import UserFirst
 
 
 class RecordingScorer:

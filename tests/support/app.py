@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import shutil
 import socket
 from pathlib import Path
@@ -14,9 +13,9 @@ from typing import Any, Iterator
 import pytest
 
 from apex_demo.config import Settings
-from apex_demo.scores import Scores
 from apex_demo.ui import build_app, create_context, launch_options
-from apex_demo.ui.context import AppContext, Loader
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.loader import Loader
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -24,27 +23,6 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-first-run", "--autoplay-policy=no-user-gesture-required")
 DESKTOP = (1280, 2000)
-
-
-class FakeResult:
-    def __init__(self, scores: Scores) -> None:
-        self.scores = scores
-
-
-class FakeScorer:
-    """The tests' one stand-in for the engine: deterministic scores per file name, for tests whose
-    load is not on MERT (the real engine is tested elsewhere)."""
-
-    def scores_for(self, path: object) -> Scores:
-        rnd = random.Random(Path(str(path)).name)
-        return Scores(rnd.uniform(0, 100), rnd.uniform(0, 100), *[rnd.uniform(1, 5) for _ in range(5)])
-
-    def score_file(self, path: object, display_name: str | None = None, proceed: object = None) -> FakeResult:
-        return FakeResult(self.scores_for(path))
-
-    def iter_score(self, path: object, display_name: str | None = None) -> Iterator[FakeResult]:
-        """As the engine's: results as segments finish (here: one, the complete result)."""
-        yield self.score_file(path, display_name)
 
 
 def free_port() -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import random
 import secrets
 import sqlite3
@@ -11,13 +13,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from apex_demo.arena.pool import PoolClip, load_pool
+from apex_demo.arena.pool import DEFAULT_POOL_DIR, PoolClip, load_pool
 from apex_demo.arena.records import Choice, Visitor, Vote
 from apex_demo.arena.service import Arena
 from apex_demo.arena.store import VoteStore
 from apex_demo.config import Settings
 from apex_demo.scores import SCORE_KEYS
-from tests.support.app import FakeScorer
+from tests.support.fakes import FakeScorer
+
+MIN_LISTEN = 5.0  # the arena tests' minimum listening time (Settings.min_listen_s)
 
 class FakeClock:
     """A clock the test moves by hand, so no test ever sleeps."""
@@ -106,3 +110,33 @@ def stuff_votes(arena: Arena, clock: FakeClock, favourite: str, sessions: int) -
         arena.vote(visitor, battle.battle_id, sides.get(favourite, "TIE"), 6, 6)
         involved += favourite in sides
     return involved
+
+
+def warm_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
+    """An arena over the bundled pool whose clips are scored already (as the app's warm-up leaves it)."""
+    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
+                                     vote_salt="test-salt")
+    values.update(settings)
+    cfg = Settings(**values)  # type: ignore[arg-type]
+    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
+                  rng=random.Random(0))
+    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
+    return arena
+
+
+def listen_and_vote(arena: Arena, clock: FakeClock, session: str = "s1", choice: str = "A") -> dict:
+    """A new battle for `session`, listened to long enough, then the vote."""
+    battle = arena.new_battle(session)
+    clock.advance(MIN_LISTEN + 1)
+    return arena.vote(session, battle.battle_id, choice, MIN_LISTEN + 0.5, MIN_LISTEN + 0.5)
+
+
+def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_solo_trumpet_06")) -> Path:
+    """A small manifest pool (two systems) copied from the bundled clips."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, name in enumerate(names):
+        shutil.copy(DEFAULT_POOL_DIR / f"{name}.ogg", folder / f"{name}.ogg")
+        entries.append({"id": name, "file": f"{name}.ogg", "system": f"system-{i}"})
+    (folder / "manifest.json").write_text(json.dumps({"clips": entries}))
+    return folder

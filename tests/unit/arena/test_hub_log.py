@@ -3,86 +3,18 @@ the refresh interval."""
 
 from __future__ import annotations
 
-import fnmatch
-import inspect
 import json
-import shutil
 import threading
 from pathlib import Path
-from typing import Any
 
 import huggingface_hub
 import pytest
 
 from apex_demo.arena.board import BoardRefresher
-from apex_demo.config import Settings
 from tests.support.arena import FakeClock, bare_arena, stuff_votes, vote
+from tests.support.hub import FakeHub, VOTES_REPO, replica
 
-REPO = "team/apex-votes"
-# Taken before any test replaces these names with the fakes below.
-SCHEDULER_SIGNATURE = inspect.signature(huggingface_hub.CommitScheduler)
-DOWNLOAD_SIGNATURE = inspect.signature(huggingface_hub.snapshot_download)
 VOTES_ON_FIRST, VOTES_ON_SECOND = 3, 2
-
-
-class FakeHub:
-    """One dataset repo in a folder; schedulers push their watched folder into it on trigger()."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.schedulers: list[Any] = []
-        self.downloads: list[inspect.BoundArguments] = []
-        hub = self
-
-        class CommitScheduler:
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                bound = SCHEDULER_SIGNATURE.bind(*args, **kwargs)
-                self.args = bound.arguments
-                assert self.args["repo_id"] == REPO and self.args["repo_type"] == "dataset"
-                self.lock = threading.Lock()
-                hub.schedulers.append(self)
-
-            def trigger(self) -> None:
-                """Upload the watched folder's files matching allow_patterns (the real one does this
-                every `every` minutes in a thread)."""
-                target = hub.root / (self.args.get("path_in_repo") or "")
-                target.mkdir(parents=True, exist_ok=True)
-                patterns = self.args.get("allow_patterns") or ["*"]
-                with self.lock:
-                    for path in Path(self.args["folder_path"]).iterdir():
-                        if any(fnmatch.fnmatch(path.name, p) for p in patterns):
-                            shutil.copy(path, target / path.name)
-
-            def stop(self) -> None:
-                pass
-
-        self.CommitScheduler = CommitScheduler
-
-    def snapshot_download(self, *args: Any, **kwargs: Any) -> str:
-        bound = DOWNLOAD_SIGNATURE.bind(*args, **kwargs)
-        assert bound.arguments["repo_id"] == REPO and bound.arguments["repo_type"] == "dataset"
-        self.downloads.append(bound)
-        local = self.root.parent / f"download-{len(self.downloads)}"   # a fresh copy, as from the Hub
-        shutil.copytree(self.root, local)
-        return str(local)
-
-    def push_all(self) -> None:
-        for scheduler in self.schedulers:
-            scheduler.trigger()
-
-
-@pytest.fixture()
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    fake = FakeHub(tmp_path / "hub")
-    fake.root.mkdir()
-    monkeypatch.setattr(huggingface_hub, "CommitScheduler", fake.CommitScheduler)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
-    return fake
-
-
-def replica(tmp_path: Path, name: str) -> Settings:
-    return Settings(data_dir=tmp_path / name, votes_repo=REPO, hf_token="hf_test", vote_salt="salt",
-                    min_listen_s=0.0)
 
 
 def test_background_refresh_waits_the_interval_between_ticks() -> None:
@@ -105,9 +37,9 @@ def test_background_refresh_waits_the_interval_between_ticks() -> None:
 
 def test_the_fake_hub_refuses_what_the_real_library_refuses(hub: FakeHub) -> None:
     with pytest.raises(TypeError):
-        huggingface_hub.snapshot_download(repo=REPO, repo_type="dataset")           # misspelled
+        huggingface_hub.snapshot_download(repo=VOTES_REPO, repo_type="dataset")           # misspelled
     with pytest.raises(TypeError):
-        huggingface_hub.CommitScheduler(REPO, folder_path=".")                      # keyword-only
+        huggingface_hub.CommitScheduler(VOTES_REPO, folder_path=".")                      # keyword-only
 
 
 FLAG = "anomaly:s1 won all 10 votes from fresh sessions in 10 min"
@@ -146,7 +78,7 @@ def test_a_restored_arena_still_leaves_flagged_votes_out(tmp_path: Path, hub: Fa
     the same votes in its leaderboard."""
 
     clock = FakeClock()
-    hub_settings = {"votes_per_minute": 0, "votes_repo": REPO, "hf_token": "hf_test"}
+    hub_settings = {"votes_per_minute": 0, "votes_repo": VOTES_REPO, "hf_token": "hf_test"}
     arena = bare_arena(tmp_path / "first", clock, **hub_settings)
     arena.warm()
     favourite = arena.pool[0].system

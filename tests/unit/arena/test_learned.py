@@ -8,10 +8,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from apex_demo.scores import SCORE_KEYS
-from apex_demo.arena.learned import (FIXED_RULE, LEARNED_RULE, MIN_DECISIVE_VOTES, bootstrap_auc, learn, rule_row,
-                                  weighted_auc)
+from apex_demo.arena.learned import LEARNED_RULE, MIN_DECISIVE_VOTES, bootstrap_auc, learn, rule_row, weighted_auc
+from apex_demo.arena.picks import FIXED_RULE
 from apex_demo.arena.records import Choice
-from apex_demo.arena.store import Vote
+from apex_demo.arena.records import Vote
 from tests.support.arena import make_votes
 
 

@@ -18,22 +18,16 @@ import soundfile as sf
 
 from apex_demo.arena.anomaly import ANOMALY_MIN_VOTES
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.service import BATTLE_TTL_S, PRUNE_EVERY_S, Visitor, build_arena, load_pool
+from apex_demo.arena.pool import load_pool
+from apex_demo.arena.records import Visitor
+from apex_demo.arena.rules import BATTLE_TTL_S
+from apex_demo.arena.service import PRUNE_EVERY_S, build_arena
 from apex_demo.config import Settings
 from apex_demo.errors import AudioError, ErrorCode, VoteError
-from apex_demo.arena.store import DB_FILENAME, VoteRefused, VoteStore
-from tests.support.arena import FakeClock, bare_arena, db_value, fake_scores, stuff_votes
-
-
-def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_solo_trumpet_06")) -> Path:
-    """A small manifest pool (two systems) copied from the bundled clips."""
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i, name in enumerate(names):
-        shutil.copy(DEFAULT_POOL_DIR / f"{name}.ogg", folder / f"{name}.ogg")
-        entries.append({"id": name, "file": f"{name}.ogg", "system": f"system-{i}"})
-    (folder / "manifest.json").write_text(json.dumps({"clips": entries}))
-    return folder
+from apex_demo.arena.records import VoteRefused
+from apex_demo.arena.store import DB_FILENAME, VoteStore
+from tests.support.arena import bare_arena, db_value, fake_scores, FakeClock, pool_copy, stuff_votes
+from tests.support.hub import pool_download
 
 
 # -- the pool resolves inside its folder ---------------------------------------------
@@ -65,24 +59,12 @@ def test_manifest_entries_outside_the_pool_are_refused_and_the_rest_load(tmp_pat
     assert sorted(c.path.name for c in scanned) == ["garzul_loop.ogg", "sorohanro_solo_trumpet_06.ogg"]
 
 
-def fake_hub(source: Path, calls: list[dict[str, Any]]):
-    """A stand-in for huggingface_hub.snapshot_download that fills `local_dir` from `source`."""
-
-    def snapshot_download(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        target = Path(kwargs["local_dir"])
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        return str(target)
-
-    return snapshot_download
-
-
 def test_a_hub_pool_is_copied_into_a_private_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
     from huggingface_hub import constants
 
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(pool_copy(tmp_path / "hub"), calls))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", pool_download(pool_copy(tmp_path / "hub"), calls))
     settings = Settings(data_dir=tmp_path / "data", arena_pool="org/pool", vote_salt="s")
     arena = build_arena(settings, score_fn=fake_scores)
     try:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import random
 import sqlite3
 from pathlib import Path
 from typing import Mapping
@@ -12,41 +11,12 @@ from typing import Mapping
 import pytest
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.service import Arena, BATTLE_TTL_S, load_pool
-from apex_demo.config import Settings
+from apex_demo.arena.rules import BATTLE_TTL_S
+from apex_demo.arena.service import Arena
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 from apex_demo.arena.records import Choice
-from apex_demo.arena.store import Refusal, VoteRefused, VoteStore
-from tests.support.arena import FakeClock, db_value, fake_scores
-
-MIN_LISTEN = 5.0
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
-    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
-                                     vote_salt="test-salt")
-    values.update(settings)
-    cfg = Settings(**values)  # type: ignore[arg-type]
-    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
-                  rng=random.Random(0))
-    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
-    return arena
-
-
-@pytest.fixture()
-def arena(tmp_path: Path, clock: FakeClock) -> Arena:
-    return make_arena(tmp_path, clock)
-
-
-def listen_and_vote(arena: Arena, clock: FakeClock, session: str = "s1", choice: str = "A") -> dict:
-    battle = arena.new_battle(session)
-    clock.advance(MIN_LISTEN + 1)
-    return arena.vote(session, battle.battle_id, choice, MIN_LISTEN + 0.5, MIN_LISTEN + 0.5)
+from apex_demo.arena.records import Refusal, VoteRefused
+from tests.support.arena import db_value, FakeClock, listen_and_vote, MIN_LISTEN, warm_arena
 
 
 def refusal(arena: Arena, *args: object) -> str:
@@ -70,11 +40,11 @@ def test_battle_ids_are_unguessable_and_sessions_hashed(arena: Arena, tmp_path: 
 
 
 def test_salt_from_settings_is_stable_and_random_salt_is_per_process(tmp_path: Path, clock: FakeClock) -> None:
-    one = make_arena(tmp_path / "1", clock)
-    two = make_arena(tmp_path / "2", clock)
+    one = warm_arena(tmp_path / "1", clock)
+    two = warm_arena(tmp_path / "2", clock)
     assert one.pseudonyms.of("x") == two.pseudonyms.of("x")
-    three = make_arena(tmp_path / "3", clock, vote_salt=None)
-    four = make_arena(tmp_path / "4", clock, vote_salt=None)
+    three = warm_arena(tmp_path / "3", clock, vote_salt=None)
+    four = warm_arena(tmp_path / "4", clock, vote_salt=None)
     assert three.pseudonyms.of("x") != four.pseudonyms.of("x")
 
 
@@ -98,10 +68,10 @@ def test_vote_is_committed_and_revealed(arena: Arena, clock: FakeClock) -> None:
 
 
 def test_running_agreement_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    arena = make_arena(tmp_path, clock)
+    arena = warm_arena(tmp_path, clock)
     for _ in range(3):
         listen_and_vote(arena, clock)
-    again = make_arena(tmp_path, clock)
+    again = warm_arena(tmp_path, clock)
     assert again.running_agreement()["n"] == 3
 
 
@@ -109,7 +79,7 @@ def test_vote_counts_even_when_the_model_fails(tmp_path: Path, clock: FakeClock)
     def broken(path: Path) -> Mapping[str, float]:
         raise ApexError("model not loaded", ErrorCode.MODEL_NOT_FOUND)
 
-    arena = make_arena(tmp_path, clock, score_fn=broken)
+    arena = warm_arena(tmp_path, clock, score_fn=broken)
     reply = listen_and_vote(arena, clock)
     assert reply["accepted"] and reply["model_choice"] is None and reply["agreed"] is None
     assert arena.store.count() == 1 and arena.store.votes()[0].scores_a is None
@@ -192,7 +162,7 @@ def test_forged_wrong_session_and_expired(arena: Arena, clock: FakeClock) -> Non
 
 
 def test_rate_limit_flood(tmp_path: Path, clock: FakeClock) -> None:
-    arena = make_arena(tmp_path, clock, votes_per_minute=3)
+    arena = warm_arena(tmp_path, clock, votes_per_minute=3)
     battles = [arena.new_battle("s1") for _ in range(6)]     # battle limit is 2x the vote limit
     assert refusal_new_battle(arena, "s1") == "rate_limited"
     clock.advance(MIN_LISTEN)

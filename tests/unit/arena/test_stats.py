@@ -11,7 +11,7 @@ from apex_demo.arena.picks import model_pick
 from apex_demo.engine.ranking import overall_score
 from apex_demo.scores import Scores
 from apex_demo.arena.records import Choice
-from apex_demo.arena.store import Vote
+from apex_demo.arena.records import Vote
 
 HIGH = {"score_streams": 80.0, "score_likes": 70.0, "coherence": 4.0, "musicality": 4.0,
         "memorability": 4.0, "clarity": 4.0, "naturalness": 4.0}

@@ -2,38 +2,9 @@
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
 
 import pytest
 
-from apex_demo.arena.service import Arena, load_pool
-from apex_demo.config import Settings
-from apex_demo.arena.store import VoteStore
-from tests.support.arena import FakeClock, fake_scores
-
-MIN_LISTEN = 5.0
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
-    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
-                                     vote_salt="test-salt")
-    values.update(settings)
-    cfg = Settings(**values)  # type: ignore[arg-type]
-    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
-                  rng=random.Random(0))
-    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
-    return arena
-
-
-@pytest.fixture()
-def arena(tmp_path: Path, clock: FakeClock) -> Arena:
-    return make_arena(tmp_path, clock)
 
 
 # -- pool ----------------------------------------------------------------------------------

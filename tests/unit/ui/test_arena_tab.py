@@ -9,40 +9,12 @@ from pathlib import Path
 import pytest
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.service import Arena, PoolClip, load_pool
+from apex_demo.arena.pool import PoolClip
+from apex_demo.arena.service import Arena
 from apex_demo.arena.board import compute_board
 from apex_demo.config import Settings
 from apex_demo.arena.store import VoteStore
-from tests.support.arena import FakeClock, fake_scores
-
-MIN_LISTEN = 5.0
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def make_arena(tmp_path: Path, clock: FakeClock, score_fn=fake_scores, **settings: object) -> Arena:
-    values: dict[str, object] = dict(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, votes_per_minute=30,
-                                     vote_salt="test-salt")
-    values.update(settings)
-    cfg = Settings(**values)  # type: ignore[arg-type]
-    arena = Arena(cfg, VoteStore.open(cfg), load_pool(), score_fn=score_fn, model_name="tiny", clock=clock,
-                  rng=random.Random(0))
-    arena.warm()  # what the app's start-up warm-up does: votes only read these scores
-    return arena
-
-
-@pytest.fixture()
-def arena(tmp_path: Path, clock: FakeClock) -> Arena:
-    return make_arena(tmp_path, clock)
-
-
-def listen_and_vote(arena: Arena, clock: FakeClock, session: str = "s1", choice: str = "A") -> dict:
-    battle = arena.new_battle(session)
-    clock.advance(MIN_LISTEN + 1)
-    return arena.vote(session, battle.battle_id, choice, MIN_LISTEN + 0.5, MIN_LISTEN + 0.5)
+from tests.support.arena import fake_scores, FakeClock, listen_and_vote, MIN_LISTEN
 
 
 # -- pool ----------------------------------------------------------------------------------
@@ -104,7 +76,7 @@ def test_leaderboard_download_writes_escaped_csv(tmp_path: Path, clock: FakeCloc
     import csv
 
     from apex_demo.ui.tabs import leaderboard as leaderboard_tab
-    from apex_demo.ui.context import DownloadDir
+    from apex_demo.ui.downloads import DownloadDir
 
     class Ctx:
         downloads = DownloadDir()

@@ -17,7 +17,8 @@ from apex_demo.engine.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.scores import Scores
 from apex_demo.engine.report import popularity_words
 from apex_demo.ui.tabs.analyze import scores_table, summary_markdown
-from apex_demo.ui.context import DownloadDir, LoadState, ModelLoader
+from apex_demo.ui.downloads import DownloadDir
+from apex_demo.ui.loader import LoadState, ModelLoader
 
 FULL = Scores(score_streams=81.0, score_likes=12.0, coherence=3.0, musicality=4.0, memorability=2.0,
               clarity=4.5, naturalness=1.5)

@@ -11,7 +11,8 @@ import gradio as gr
 from gradio.utils import get_type_hints
 
 from apex_demo.config import Settings
-from apex_demo.ui.context import AppContext, UserFirst
+from apex_demo.ui.context import AppContext
+from apex_demo.ui.guards.user_first import UserFirst
 
 
 def test_background_scoring_stops_when_the_app_closes(tmp_path: Path) -> None:

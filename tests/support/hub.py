@@ -1,0 +1,84 @@
+"""Stand-ins for the Hugging Face Hub that bind the real functions' signatures: a dataset repo in a folder
+(the vote log's CommitScheduler and snapshot_download), and a pool dataset downloaded into `local_dir`."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+
+from apex_demo.config import Settings
+
+VOTES_REPO = "team/apex-votes"
+# Taken before any test replaces these names with the fakes below.
+SCHEDULER_SIGNATURE = inspect.signature(huggingface_hub.CommitScheduler)
+DOWNLOAD_SIGNATURE = inspect.signature(huggingface_hub.snapshot_download)
+
+
+class FakeHub:
+    """One dataset repo in a folder; schedulers push their watched folder into it on trigger()."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.schedulers: list[Any] = []
+        self.downloads: list[inspect.BoundArguments] = []
+        hub = self
+
+        class CommitScheduler:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                bound = SCHEDULER_SIGNATURE.bind(*args, **kwargs)
+                self.args = bound.arguments
+                assert self.args["repo_id"] == VOTES_REPO and self.args["repo_type"] == "dataset"
+                self.lock = threading.Lock()
+                hub.schedulers.append(self)
+
+            def trigger(self) -> None:
+                """Upload the watched folder's files matching allow_patterns (the real one does this
+                every `every` minutes in a thread)."""
+                target = hub.root / (self.args.get("path_in_repo") or "")
+                target.mkdir(parents=True, exist_ok=True)
+                patterns = self.args.get("allow_patterns") or ["*"]
+                with self.lock:
+                    for path in Path(self.args["folder_path"]).iterdir():
+                        if any(fnmatch.fnmatch(path.name, p) for p in patterns):
+                            shutil.copy(path, target / path.name)
+
+            def stop(self) -> None:
+                pass
+
+        self.CommitScheduler = CommitScheduler
+
+    def snapshot_download(self, *args: Any, **kwargs: Any) -> str:
+        bound = DOWNLOAD_SIGNATURE.bind(*args, **kwargs)
+        assert bound.arguments["repo_id"] == VOTES_REPO and bound.arguments["repo_type"] == "dataset"
+        self.downloads.append(bound)
+        local = self.root.parent / f"download-{len(self.downloads)}"   # a fresh copy, as from the Hub
+        shutil.copytree(self.root, local)
+        return str(local)
+
+    def push_all(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.trigger()
+
+
+def replica(tmp_path: Path, name: str) -> Settings:
+    """The settings of one app replica logging to the shared vote dataset."""
+    return Settings(data_dir=tmp_path / name, votes_repo=VOTES_REPO, hf_token="hf_test", vote_salt="salt",
+                    min_listen_s=0.0)
+
+
+def pool_download(source: Path, calls: list[dict[str, Any]]):
+    """A stand-in for huggingface_hub.snapshot_download that fills `local_dir` from `source`."""
+
+    def snapshot_download(**kwargs: Any) -> str:
+        calls.append(kwargs)
+        target = Path(kwargs["local_dir"])
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return str(target)
+
+    return snapshot_download
