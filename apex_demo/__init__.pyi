@@ -6,6 +6,8 @@ from .engine.ranking import overall_score as overall_score
 from .engine.ranking import rank_takes as rank_takes
 from .engine.report import SongReport as SongReport
 from .engine.report import song_report as song_report
+from .engine.report import TakesReport as TakesReport
+from .engine.report import takes_report as takes_report
 from .engine.result import ScoreResult as ScoreResult
 from .engine.result import SegmentScore as SegmentScore
 from .engine.scoring import Scorer as Scorer

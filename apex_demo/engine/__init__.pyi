@@ -26,6 +26,8 @@ from .ranking import overall_score as overall_score
 from .ranking import rank_takes as rank_takes
 from .report import SongReport as SongReport
 from .report import song_report as song_report
+from .report import TakesReport as TakesReport
+from .report import takes_report as takes_report
 from .result import ModelInfo as ModelInfo
 from .result import ScoreResult as ScoreResult
 from .result import ScoreWarning as ScoreWarning

@@ -1,19 +1,21 @@
-"""What a musician reads about one song, computed once from its ScoreResult: one report, many views.
+"""What a musician reads about a song or a set of takes, computed once: one report, many views.
 
-The Analyze tab, the API, the command line and the MCP tools render a `SongReport`; none of them
-works out a verdict of its own, so they cannot disagree about what the numbers say: the overall
-score, each popularity score in plain words, the strongest and weakest aesthetic dimension, what
-to try for a low one, and which part of the song (if any) is clearly the weakest.
+The Analyze and Compare tabs, the API, the command line and the MCP tools render a `SongReport`
+(from one ScoreResult) or a `TakesReport` (from several); none of them works out a verdict of its
+own, so they cannot disagree about what the numbers say: the overall score, each popularity score
+in plain words, the strongest and weakest aesthetic dimension, what to try for a low one, which
+part of the song (if any) is clearly the weakest, and which takes lead or are about the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
-from apex_demo.engine.ranking import overall_score
+from apex_demo.engine.ranking import OVERALL_KEY, RankedTake, gap_points, overall_score, rank_takes
 from apex_demo.engine.result import ScoreResult
 from apex_demo.engine.segments import WeakestPart, weakest_part
-from apex_demo.scores import AESTHETICS, POPULARITY, OutputSpec
+from apex_demo.scores import AESTHETICS, POPULARITY, OutputSpec, Scores
 
 # Plain words for the 0-100 popularity scale; these are bands of the model's scale, not percentiles.
 POPULARITY_WORDS = ((80.0, "very high"), (60.0, "high"), (40.0, "in the middle"), (20.0, "low"), (0.0, "very low"))
@@ -59,3 +61,35 @@ def song_report(result: ScoreResult) -> SongReport:
         advice = weakest if weakest.value < LOW_AESTHETIC else None
     parts = weakest_part(result.segments) if result.complete else None
     return SongReport(overall_score(scores), popularity, strongest, weakest, advice, parts)
+
+
+@dataclass(frozen=True)
+class TakesReport:
+    """Takes ranked by one score (`by`: a score key or "overall"); takes about the same share a rank.
+
+    `leaders` are the takes at rank 1 (several when they are about the same); `gap` is how far apart,
+    in points on 0-100, the leaders are (several) or the leader is from the runner-up (one).
+    """
+
+    by: str
+    ranked: tuple[RankedTake, ...]
+    leaders: tuple[RankedTake, ...]
+    runner_up: RankedTake | None
+    gap: float
+
+    @property
+    def all_tied(self) -> bool:
+        """Every take is about the same as the best: the model cannot tell them apart."""
+        return len(self.leaders) == len(self.ranked)
+
+
+def takes_report(takes: Sequence[tuple[str, Scores]], by: str = OVERALL_KEY) -> TakesReport:
+    """The ranking of `takes` (label, scores) and who leads; raises ApexError when the model lacks `by`."""
+    ranked = tuple(rank_takes(takes, by))
+    leaders = tuple(r for r in ranked if r.rank == 1)
+    runner_up = ranked[len(leaders)] if len(leaders) < len(ranked) else None
+    if len(leaders) > 1:
+        gap = gap_points(by, leaders[0].value, (ranked[-1] if runner_up is None else leaders[-1]).value)
+    else:
+        gap = gap_points(by, leaders[0].value, runner_up.value) if runner_up is not None else 0.0
+    return TakesReport(by, ranked, leaders, runner_up, gap)

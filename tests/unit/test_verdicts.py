@@ -19,7 +19,7 @@ from apex_demo.arena.picks import model_pick
 from apex_demo.engine.ranking import about_same, rank_takes
 from apex_demo.engine.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.scores import Scores
-from apex_demo.engine.report import song_report
+from apex_demo.engine.report import song_report, takes_report
 from apex_demo.engine.segments import label, weakest_part
 from apex_demo.ui.tabs.analyze import scores_table, weakest_part_text
 from apex_demo.ui.tabs.compare import ranking_table, verdict_markdown
@@ -69,17 +69,17 @@ def test_compare_ranks_49_4_and_49_3_as_equal_and_says_so() -> None:
     ranked = rank_takes([("take_a", pop(49.4)), ("take_b", pop(49.3)), ("take_c", pop(40.0))])
     assert [(r.label, r.rank, r.tied) for r in ranked] == [("take_a", 1, True), ("take_b", 1, True),
                                                          ("take_c", 3, False)]
-    verdict = verdict_markdown(ranked, "overall")
+    verdict = verdict_markdown(takes_report([("take_a", pop(49.4)), ("take_b", pop(49.3)), ("take_c", pop(40.0))]))
     assert "take\\_a and take\\_b are about the same" in verdict and "0.1 points" in verdict  # names escaped
     assert "ahead by" not in verdict
 
 
 def test_compare_names_a_leader_only_beyond_the_tolerance() -> None:
-    ranked = rank_takes([("quiet", pop(40.0)), ("loud", pop(60.0))])
-    assert verdict_markdown(ranked, "overall") == "**loud** is ahead by overall score: 20.0 points above **quiet**."
-    everyone_equal = rank_takes([("a", pop(50.0)), ("b", pop(51.0)), ("c", pop(50.5))])
-    assert [r.rank for r in everyone_equal] == [1, 1, 1]
-    assert "b, c and a are about the same" in verdict_markdown(everyone_equal, "overall")
+    ranked = takes_report([("quiet", pop(40.0)), ("loud", pop(60.0))])
+    assert verdict_markdown(ranked) == "**loud** is ahead by overall score: 20.0 points above **quiet**."
+    everyone_equal = takes_report([("a", pop(50.0)), ("b", pop(51.0)), ("c", pop(50.5))])
+    assert [r.rank for r in everyone_equal.ranked] == [1, 1, 1]
+    assert "b, c and a are about the same" in verdict_markdown(everyone_equal)
 
 
 def test_ranking_table_shows_shared_ranks() -> None:
@@ -209,3 +209,16 @@ def test_models_are_named_by_hub_id_or_folder_name() -> None:
     assert model_name("m-a-p/MERT-v1-95M") == "m-a-p/MERT-v1-95M"
     assert model_name("/srv/models/MERT-v1-95M") == "MERT-v1-95M"
     assert model_name("./weights/best_model.pt") == "best_model.pt"
+
+
+def test_takes_report_gap_and_leaders_by_hand() -> None:
+    """One leader: the gap is to the runner-up (60 - 40). Two about the same at the top: the gap between
+    them (55.0 - 54.2 = 0.8), the runner-up the first take below. One take: no runner-up, no gap."""
+    alone = takes_report([("a", pop(60.0)), ("b", pop(40.0)), ("c", pop(10.0))])
+    assert [t.label for t in alone.leaders] == ["a"] and alone.runner_up is not None
+    assert alone.runner_up.label == "b" and alone.gap == pytest.approx(20.0) and not alone.all_tied
+    pair = takes_report([("x", pop(54.2)), ("y", pop(55.0)), ("z", pop(30.0))])
+    assert [t.label for t in pair.leaders] == ["y", "x"] and pair.gap == pytest.approx(0.8)
+    assert pair.runner_up is not None and pair.runner_up.label == "z" and not pair.all_tied
+    one = takes_report([("solo", pop(50.0))])
+    assert one.runner_up is None and one.gap == 0.0 and one.all_tied

@@ -20,7 +20,7 @@ import pandas as pd
 from apex_demo import figures
 from apex_demo.csvsafe import escape_cell
 from apex_demo.engine import (OVERALL_DEFINITION, OVERALL_KEY, OVERALL_LABEL, SORT_KEYS, TOLERANCE_DEFINITION,
-                              RankedTake, ScoreResult, format_time, gap_points, rank_takes)
+                              RankedTake, ScoreResult, TakesReport, format_time, takes_report)
 from apex_demo.errors import ApexError, ScoringStopped
 from apex_demo.scores import OUTPUT_BY_KEY, OUTPUTS
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
@@ -56,21 +56,18 @@ def sort_choices() -> list[tuple[str, str]]:
 def _metric_name(by: str) -> str:
     return OVERALL_LABEL.lower() + " score" if by == OVERALL_KEY else OUTPUT_BY_KEY[by].label
 
-def verdict_markdown(ranked: Sequence[RankedTake], by: str) -> str:
+def verdict_markdown(report: TakesReport) -> str:
     """The one-line verdict: who leads, or that the top takes are about the same."""
-    if len(ranked) < 2:
+    if len(report.ranked) < 2:
         return ""
-    top = [r for r in ranked if r.rank == 1]
-    metric = _metric_name(by)
-    if len(top) == len(ranked):
-        gap = gap_points(by, ranked[0].value, ranked[-1].value)
-        return VERDICT_TIE.format(names=_names(top), metric=metric, gap=gap)
-    if len(top) > 1:
-        gap = gap_points(by, top[0].value, top[-1].value)
-        return VERDICT_TIE_TOP.format(names=_names(top), metric=metric, gap=gap)
-    runner = ranked[1]
-    return VERDICT_AHEAD.format(leader=escape_markdown(top[0].label), metric=metric, runner=escape_markdown(runner.label),
-                                gap=gap_points(by, top[0].value, runner.value))
+    metric = _metric_name(report.by)
+    if report.all_tied:
+        return VERDICT_TIE.format(names=_names(report.leaders), metric=metric, gap=report.gap)
+    if len(report.leaders) > 1:
+        return VERDICT_TIE_TOP.format(names=_names(report.leaders), metric=metric, gap=report.gap)
+    assert report.runner_up is not None
+    return VERDICT_AHEAD.format(leader=escape_markdown(report.leaders[0].label), metric=metric,
+                                runner=escape_markdown(report.runner_up.label), gap=report.gap)
 
 
 def _names(takes: Sequence[RankedTake]) -> str:
@@ -83,7 +80,7 @@ def ranking_table(scored: Sequence[Scored], by: str) -> pd.DataFrame:
     takes about the same share a rank, shown as "=1"."""
     by_name = dict(scored)
     rows = []
-    for ranked in rank_takes([(name, result.scores) for name, result in scored], by):
+    for ranked in takes_report([(name, result.scores) for name, result in scored], by).ranked:
         rank = TIED_RANK.format(rank=ranked.rank) if ranked.tied else str(ranked.rank)
         row: dict[str, Any] = {"Rank": rank, "Take": ranked.label, OVERALL_LABEL: round(ranked.overall, 1)}
         for spec in OUTPUTS:
@@ -108,12 +105,13 @@ def ranking_csv(table: pd.DataFrame) -> str:
 def render(ctx: AppContext, scored: Sequence[Scored], by: str) -> tuple[Any, ...]:
     """Verdict, ranking figure, table and CSV download for the kept results, sorted by `by`.
     Raises ApexError when this model does not predict `by`."""
-    ranked = rank_takes([(name, result.scores) for name, result in scored], by)
+    report = takes_report([(name, result.scores) for name, result in scored], by)
+    ranked = report.ranked
     table = ranking_table(scored, by)
     figure = figures.ranking_figure([r.label for r in ranked], [r.value for r in ranked], by)
     csv_path = ctx.downloads.write_text(CSV_NAME, ranking_csv(table))
     figure_text = figures.ranking_summary([r.label for r in ranked], [r.value for r in ranked], by)
-    return (verdict_markdown(ranked, by) + f'\n\n<span class="apex-sr-only">{html.escape(figure_text)}</span>',
+    return (verdict_markdown(report) + f'\n\n<span class="apex-sr-only">{html.escape(figure_text)}</span>',
             gr.update(value=figure, visible=True), table, gr.update(value=str(csv_path), visible=True))
 
 
