@@ -38,3 +38,9 @@ LEADERBOARD_CONTEXT = (
     "<small>For comparison: " + FINDINGS + " The statistics below do the same with this arena's votes."
     "</small>"
 )
+# One plain sentence for wherever a score is shown (Analyze, Compare, the API, the CLI, the MCP tools).
+SCORE_CAVEAT = (
+    "A guide, not a verdict: when the APEX authors checked these scores against 1,259 blind listener votes, "
+    "\"the higher score wins\" agreed with the listener no more often than a coin flip. Use them to compare "
+    "takes of one song and to find weak parts."
+)

@@ -10,10 +10,11 @@ part of the song (if any) is clearly the weakest, and which takes lead or are ab
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
+from apex_demo.engine.caveats import SCORE_CAVEAT
 from apex_demo.engine.ranking import OVERALL_KEY, RankedTake, gap_points, overall_score, rank_takes
-from apex_demo.engine.result import ScoreResult
+from apex_demo.engine.result import ScoreResult, SegmentScore
 from apex_demo.engine.segments import WeakestPart, weakest_part
 from apex_demo.scores import AESTHETICS, POPULARITY, OutputSpec, Scores
 
@@ -30,6 +31,10 @@ class Reading:
     value: float
     words: str = ""
 
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"key": self.spec.key, "value": round(self.value, 4)}
+        return record | ({"words": self.words} if self.words else {})
+
 
 @dataclass(frozen=True)
 class SongReport:
@@ -41,6 +46,29 @@ class SongReport:
     weakest: Reading | None
     advice: Reading | None  # the weakest dimension when it is below the middle of the scale; spec.to_try says what
     parts: WeakestPart | None
+    caveat: str = SCORE_CAVEAT
+
+    def to_record(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the API's and the MCP tools' words for the same verdicts)."""
+        return {"overall": round(self.overall, 2), "popularity": [r.to_record() for r in self.popularity],
+                "strongest": _optional(self.strongest), "weakest": _optional(self.weakest),
+                "advice": None if self.advice is None else {"key": self.advice.spec.key, "to_try": self.advice.spec.to_try},
+                "weakest_part": None if self.parts is None else _parts_record(self.parts), "caveat": self.caveat}
+
+
+def _optional(reading: Reading | None) -> dict[str, Any] | None:
+    return None if reading is None else reading.to_record()
+
+
+def _span(segment: SegmentScore) -> dict[str, Any]:
+    return {"index": segment.index, "start_s": round(segment.start_s, 3), "end_s": round(segment.end_s, 3)}
+
+
+def _parts_record(parts: WeakestPart) -> dict[str, Any]:
+    """The weakest parts (none when no part stands out), the best part, and a short tail left unjudged."""
+    return {"weakest": [_span(s) for s in parts.weakest], "no_part_stands_out": not parts.weakest,
+            "low": round(parts.low, 2), "best": _span(parts.best), "high": round(parts.high, 2),
+            "skipped_tail": None if parts.skipped is None else _span(parts.skipped)}
 
 
 def popularity_words(value: float) -> str:
@@ -76,11 +104,19 @@ class TakesReport:
     leaders: tuple[RankedTake, ...]
     runner_up: RankedTake | None
     gap: float
+    caveat: str = SCORE_CAVEAT
 
     @property
     def all_tied(self) -> bool:
         """Every take is about the same as the best: the model cannot tell them apart."""
         return len(self.leaders) == len(self.ranked)
+
+    def to_record(self) -> dict[str, Any]:
+        """The ranking as JSON-ready data: rank (shared by takes about the same), label, value, overall."""
+        return {"by": self.by, "all_tied": self.all_tied, "leaders": [t.label for t in self.leaders],
+                "gap_points": round(self.gap, 2), "caveat": self.caveat,
+                "ranking": [{"rank": t.rank, "label": t.label, "value": round(t.value, 4),
+                             "overall": round(t.overall, 2), "tied": t.tied} for t in self.ranked]}
 
 
 def takes_report(takes: Sequence[tuple[str, Scores]], by: str = OVERALL_KEY) -> TakesReport:
