@@ -7,9 +7,10 @@ blind copies, `<random folder>/A.flac` and `B.flac` (`blind_files`, apex_demo.ar
 under the pool file's own path, name, bytes or size.
 
 Who is asking (`visitor_of`): the session only binds a battle to its page; rate limits key on the
-client address, X-Forwarded-For's first hop when the app runs behind the Spaces proxy
-(`Settings.behind_proxy`), else the socket's address; a signed-in Hugging Face user counts as that user. Its two background threads start with it: the pool warm-up (scores every clip once the
-models are loaded, giving way to visitors between segments) and the leaderboard refresher.
+client address (ui/guards/visitors.py: the X-Forwarded-For hop the trusted proxy appended when the app
+runs behind one, else the socket's address); a signed-in Hugging Face user counts as that user. Its two
+background threads start with it: the pool warm-up (scores every clip once the models are loaded, giving
+way to visitors between segments) and the leaderboard refresher.
 """
 
 from __future__ import annotations
@@ -99,12 +100,12 @@ def session_of(request: gr.Request | None) -> str:
 
 
 def address_of(request: gr.Request | None, settings: Settings) -> str | None:
-    """The client's address (ui/visitors.py: X-Forwarded-For's first hop only behind the Spaces proxy)."""
+    """The client's address (ui/guards/visitors.py: the hop the trusted proxy appended, behind one)."""
     if request is None:
         return None
     client = getattr(request, "client", None)
     return client_address(getattr(request, "headers", None) or {}, getattr(client, "host", None),
-                          settings.behind_proxy)
+                          settings.trusted_hops)
 
 
 def visitor_of(request: gr.Request | None, settings: Settings,

@@ -56,10 +56,10 @@ def scoring_events(demo: gr.Blocks) -> list[Any]:
     return events
 
 
-def admission_refusal(events: Iterable[Any], visitor: str, behind_proxy: bool = False) -> ApexError | None:
+def admission_refusal(events: Iterable[Any], visitor: str, trusted_hops: int = 0) -> ApexError | None:
     """Why a new scoring job from `visitor` may not join the queue now, or None."""
     events = list(events)
-    if sum(visitor_of(e.request, behind_proxy) == visitor for e in events) >= JOBS_PER_VISITOR:
+    if sum(visitor_of(e.request, trusted_hops) == visitor for e in events) >= JOBS_PER_VISITOR:
         return ApexError(ONE_JOB, ErrorCode.BUSY)
     if len(events) >= SCORING_QUEUE_MAX:
         return ApexError(QUEUE_FULL.format(count=len(events)), ErrorCode.BUSY)
@@ -115,10 +115,10 @@ def cost_refusal(value: Any, single_input: bool, settings: Settings) -> ApexErro
 
 def make_validator(demo: gr.Blocks, settings: Settings, arity: int) -> Callable[..., Any]:
     """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
-    behind_proxy = settings.behind_proxy
+    hops = settings.trusted_hops
 
     def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
-        refusal = admission_refusal(scoring_events(demo), visitor_of(request, behind_proxy), behind_proxy)
+        refusal = admission_refusal(scoring_events(demo), visitor_of(request, hops), hops)
         verdicts = [gr.validate(True, "") for _ in inputs]
         for index, value in enumerate(inputs):
             problem = refusal or cost_refusal(value, arity == 1, settings)
