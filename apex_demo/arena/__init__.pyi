@@ -33,3 +33,4 @@ from .stats import Proportion as Proportion
 from .stats import RatingRow as RatingRow
 from .store import DB_FILENAME as DB_FILENAME
 from .store import VoteStore as VoteStore
+from .store import store_files as store_files

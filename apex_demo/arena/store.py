@@ -78,6 +78,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def store_files(data_dir: Path) -> list[Path]:
+    """The files of the vote store under `data_dir` that nothing else may ever write: the database,
+    SQLite's own files beside it (whether they exist now or not) and the Hub log files."""
+    database = data_dir / DB_FILENAME
+    return [database, *(database.with_name(database.name + side) for side in DB_SIDE_FILES),
+            *sorted((data_dir / HUB_FOLDER).glob("*.jsonl"))]
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """Open with the durability settings above; autocommit mode, transactions are explicit."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
