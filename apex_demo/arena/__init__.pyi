@@ -4,6 +4,7 @@ from .board import compute_board as compute_board
 from .board import read_snapshot as read_snapshot
 from .export import EXPORT_FORMATS as EXPORT_FORMATS
 from .export import export_votes as export_votes
+from .export_files import ExportFiles as ExportFiles
 from .learned import LEARNED_RULE as LEARNED_RULE
 from .learned import MIN_DECISIVE_VOTES as MIN_DECISIVE_VOTES
 from .learned import LearnedPick as LearnedPick

@@ -6,7 +6,7 @@ records: every other arena module speaks in these, and their field names are wha
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
@@ -108,10 +108,13 @@ class Vote:
     flag: str | None = None     # set by the anomaly check: the vote is left out of the leaderboard
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON object of one vote (JSONL export and Hub log)."""
-        record = asdict(self)
+        """The JSON object of one vote (JSONL export and Hub log). Built field by field, not with
+        dataclasses.asdict, whose deep copies made a 100,000-vote export three times slower."""
+        record = {name: getattr(self, name) for name in VOTE_COLUMNS}
         record["choice"] = self.choice.value
         record["model_choice"] = self.model_choice.value if self.model_choice else None
+        for side in ("scores_a", "scores_b"):
+            record[side] = dict(record[side]) if record[side] is not None else None
         return record
 
     @classmethod
