@@ -25,7 +25,8 @@ from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.ui.common import engine_errors
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.guards.visitors import client_address
+from apex_demo.ui.guards.private_cache import private_view
+from apex_demo.ui.guards.visitors import client_address, current_visitor
 from apex_demo.ui.loader import LoadState
 
 UNAVAILABLE = "⚠️ The arena is not available: {message}"
@@ -34,12 +35,15 @@ ARENA_ERROR_TITLE = "Arena"
 
 
 def loaded_score_fn(ctx: AppContext):
-    """Scores from the app's one shared scorer; refuses (no waiting) while the models load."""
+    """Scores from the app's one shared scorer; refuses (no waiting) while the models load. Inside a
+    visitor's request (a bring-your-own battle) through that visitor's private view, as `/score`: a
+    song somebody else scored is encoded again, so the battle's answer time does not tell."""
 
     def score(path: Any) -> Mapping[str, float]:
         if ctx.loader.state is not LoadState.READY:
             raise ModelError("models still loading", ErrorCode.MODEL_NOT_FOUND)
-        return ctx.loader.wait(0).score_file(path).scores.as_dict()
+        scorer = private_view(ctx.loader.wait(0), ctx.seen, current_visitor(ctx.settings.trusted_hops))
+        return scorer.score_file(path).scores.as_dict()
 
     return score
 
