@@ -328,7 +328,8 @@ class VoteStore:
     def import_votes(self, votes: Iterable[Vote]) -> tuple[int, int]:
         """Insert votes that are not there yet (restore, pull), row by row: a row the database refuses
         is left out and counted, the others still go in. Returns (new, refused)."""
-        sql = f"INSERT OR IGNORE INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({','.join('?' * len(VOTE_COLUMNS))})"
+        sql = (f"INSERT INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({','.join('?' * len(VOTE_COLUMNS))}) "
+               "ON CONFLICT (battle_id) DO NOTHING")   # a vote already there is no error; a bad row is one
         new = refused = 0
         with self._transaction() as conn:
             for vote in votes:

@@ -90,8 +90,9 @@ def test_an_upload_cannot_be_found_by_someone_holding_the_same_bytes(app: tuple[
     assert record["file"] == song.name and len(record["scores"]) == 7
 
 
-def _byo(visitor: Visitor, takes: tuple[Path, Path]) -> dict[str, Any]:
-    uploads = [visitor.upload(take) for take in takes]
+def _byo(visitor: Visitor, takes: tuple[Path, Path], uploads: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A bring-your-own battle over the page's protocol, with these takes uploaded now (or those uploads)."""
+    uploads = uploads or [visitor.upload(take) for take in takes]
     started = time.perf_counter()
     answer = visitor.page_event("ui_arena_upload", *uploads)
     answer["seconds"] = time.perf_counter() - started
@@ -100,19 +101,24 @@ def _byo(visitor: Visitor, takes: tuple[Path, Path]) -> dict[str, Any]:
 
 def test_a_bring_your_own_battle_scores_through_the_private_view(app: tuple[AppContext, str], audio_dir: Path,
                                                                  tmp_path: Path, scored: list[tuple[str, bool]]) -> None:
-    """Alice battles two takes; Bob battles the same bytes later: both takes are encoded again for Bob (the
-    arena's memo and the embedding cache are this visitor's only), as for /score; Alice's repeat is hers."""
+    """Alice battles two takes; Bob battles the same bytes later, uploaded himself or even the very files Alice
+    uploaded: both takes are encoded again for Bob (the embedding cache and the arena's scores of a path are
+    this visitor's only), as for /score; Alice's repeat is hers, from the cache."""
     _, url = app
-    takes = tuple(Path(shutil.copy(audio_dir / name, tmp_path / name)) for name in TAKES)
-    alice, bob = Visitor(url, "10.30.0.1"), Visitor(url, "10.30.0.2")
+    takes = (Path(shutil.copy(audio_dir / TAKES[0], tmp_path / TAKES[0])),
+             Path(shutil.copy(audio_dir / TAKES[1], tmp_path / TAKES[1])))
+    alice, bob, carol = Visitor(url, "10.30.0.1"), Visitor(url, "10.30.0.2"), Visitor(url, "10.30.0.3")
+    alices = [alice.upload(take) for take in takes]
     runs = {}
-    for who, visitor in (("alice", alice), ("bob", bob), ("alice again", alice)):
+    for who, visitor, uploads in (("alice", alice, alices), ("bob", bob, None), ("carol, alice's files", carol, alices),
+                                  ("alice again", alice, None)):
         before = len(scored)
-        answer = _byo(visitor, takes)
+        answer = _byo(visitor, takes, uploads)
         assert answer.get("success"), answer
         runs[who] = sorted(cached for name, cached in scored[before:] if name in TAKES)
         print(f"\nbring-your-own battle for {who}: {answer['seconds']:.2f} s, takes from cache: {runs[who]}")
-    assert runs == {"alice": [False, False], "bob": [False, False], "alice again": [True, True]}
+    assert runs == {"alice": [False, False], "bob": [False, False], "carol, alice's files": [False, False],
+                    "alice again": [True, True]}
 
 
 def test_bring_your_own_takes_are_checked_from_their_headers_first(app: tuple[AppContext, str], tmp_path: Path,

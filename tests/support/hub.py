@@ -101,6 +101,7 @@ POISON = [  # (lines of a poisoned replica file, the reason each is skipped when
     (_line({**vote("e7").to_record(), "clip_a": {"x": 1}}), "invalid clip_a"),
     (_line({**vote("e8").to_record(), "served_at": float("nan")}), "invalid served_at"),
     (_line(vote("e9", voted_at=time.time() + 10 * 86400).to_record()), "cast in the future"),
+    (_line({**vote("e10").to_record(), "served_at": 2000.0}), "invalid voted_at"),    # voted before it was served
     (_line({**vote("e1").to_record(), "signed_in": True, "flag": None}), None),   # claims sign-in, unsealed
     (_line({"record": "flag", "battle_id": "legit-2", "flag": "anomaly:forged"}), "flag without a valid seal"),
     (b"[" * 60_000 + b"\n", "not JSON (a torn line)"),

@@ -304,3 +304,12 @@ def test_a_full_data_disk_answers_with_the_store_unavailable_message(tmp_path: P
     arena.store._conn.execute(f"PRAGMA max_page_count = {2 * pages + 1000}")
     assert listen_and_vote(arena, clock, session="after")["accepted"]
     arena.close()
+
+
+def test_votes_are_imported_row_by_row(tmp_path: Path) -> None:
+    """A vote the database refuses (here a model pick it cannot hold) is counted and left out; the rest go in."""
+    store = VoteStore(tmp_path / "v.db")
+    refused = vote("bad", model_choice=Choice.BOTH_BAD)        # the schema allows A, B or TIE only
+    assert store.import_votes([vote("a"), refused, vote("b"), vote("a")]) == (2, 1)
+    assert [v.battle_id for v in store.votes()] == ["a", "b"]
+    store.close()
