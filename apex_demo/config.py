@@ -23,12 +23,18 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class Bound:
-    """What a numeric setting may be: finite, and above (or at) `low`."""
+    """What a numeric setting may be: finite, above (or at) `low` and at most `high`.
+
+    Every setting has an upper bound: a value far past anything useful (a minimum listening time of
+    1e308 s, a million decoding processes) is a typo or an attack, and is refused at start with the
+    range instead of failing later in a way nobody can trace back to the setting.
+    """
 
     env: str
     low: float
     low_allowed: bool
     unit: str
+    high: float
     whole: bool = False  # counts (workers, batch sizes) must be whole numbers
 
     def problem(self, value: float) -> str | None:
@@ -39,21 +45,36 @@ class Bound:
             return "is not a whole number"
         if value < self.low or (value == self.low and not self.low_allowed):
             return f"must be {'at least' if self.low_allowed else 'more than'} {self.low:g}"
+        if value > self.high:
+            return f"must be at most {self.high:g}"
         return None
 
 
 # Every numeric setting, by Settings field; checked whenever a Settings is made (start, CLI, tests).
+# Upper bounds: the largest value any real use needs, with room to spare. Audio longer than 4 h cannot be
+# decoded within the per-file budget even at the lowest accepted rate (57.6 M samples at 4 kHz).
 NUMBER_BOUNDS = {
-    "cache_max_mb": Bound("APEX_CACHE_MAX_MB", 0.0, True, "megabytes"),
-    "max_seconds": Bound("APEX_MAX_SECONDS", 0.0, False, "seconds"),
-    "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes"),
-    "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds"),
-    "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds"),
-    "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)"),
-    "batch_size": Bound("APEX_BATCH_SIZE", 1.0, True, "30 s segments per encoder forward", whole=True),
+    "cache_max_mb": Bound("APEX_CACHE_MAX_MB", 0.0, True, "megabytes", high=1_048_576.0),   # 1 TiB
+    "max_seconds": Bound("APEX_MAX_SECONDS", 0.0, False, "seconds", high=14_400.0),       # 4 h
+    "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes", high=4096.0),
+    "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds", high=36_000.0),  # 10 h
+    "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds", high=600.0),
+    "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)",
+                              high=10_000.0),
+    "batch_size": Bound("APEX_BATCH_SIZE", 1.0, True, "30 s segments per encoder forward", high=1024.0, whole=True),
     "decode_workers": Bound("APEX_DECODE_WORKERS", 0.0, True, "processes (0 decodes in the main process)",
-                            whole=True),
+                            high=256.0, whole=True),
+    "proxy_hops": Bound("APEX_PROXY_HOPS", 1.0, True, "proxies in front of the app", high=16.0, whole=True),
 }
+# What Gradio needs to sign visitors in with Hugging Face for real: a Space (SYSTEM=spaces and SPACE_ID) with
+# `hf_oauth: true`, which sets the four OAuth variables. Anywhere else Gradio mocks the login: every visitor
+# who presses the button becomes the machine's own Hugging Face account, with a publicly known cookie key.
+REAL_OAUTH_VARIABLES = ("SPACE_ID", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
+SPACES_SYSTEM = ("SYSTEM", "spaces")
+LOGIN_WITHOUT_OAUTH = ("APEX_ARENA_LOGIN is on (set, or implied by OAUTH_CLIENT_ID) but this is not a Space with "
+                       "Hugging Face OAuth ({missing} missing). Here Gradio would sign every visitor in as this "
+                       "machine's own Hugging Face account. Unset APEX_ARENA_LOGIN and OAUTH_CLIENT_ID, or run the "
+                       "app on a Space whose README sets `hf_oauth: true`.")
 AUTO = "auto"  # the value of an optional count that means "chosen for this machine" (None in Settings)
 
 
@@ -92,7 +113,8 @@ class Settings:
     votes_per_minute: int = 30
     arena_login: bool = False           # show "Sign in with Hugging Face" in the arena (needs Spaces OAuth)
     arena_signed_in_only: bool = False  # only signed-in visitors' votes count for the leaderboard
-    behind_proxy: bool = False          # trust X-Forwarded-For's first hop (the Spaces proxy sets it)
+    behind_proxy: bool = False          # the client address is in X-Forwarded-For (the Spaces proxy sets it)
+    proxy_hops: int = 1                 # trusted proxies that append to X-Forwarded-For (Spaces: one)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -144,6 +166,9 @@ class Settings:
             return (text(name) or "0").lower() in ("1", "true", "yes", "on")
 
         base = cls()
+        login = flag("APEX_ARENA_LOGIN") or text("OAUTH_CLIENT_ID") is not None
+        if login:
+            _check_real_oauth(env)
         return cls(
             mert=text("APEX_MERT") or DEFAULT_MERT,
             mert_revision=text("APEX_MERT_REVISION"),
@@ -169,15 +194,32 @@ class Settings:
             hf_token=text("HF_TOKEN"),
             vote_salt=text("APEX_VOTE_SALT"),
             votes_per_minute=whole("APEX_VOTES_PER_MINUTE", base.votes_per_minute),
-            arena_login=flag("APEX_ARENA_LOGIN") or text("OAUTH_CLIENT_ID") is not None,
+            arena_login=login,
             arena_signed_in_only=flag("APEX_ARENA_SIGNED_IN_ONLY"),
             behind_proxy=flag("APEX_BEHIND_PROXY") or text("SPACE_ID") is not None,
+            proxy_hops=whole("APEX_PROXY_HOPS", base.proxy_hops),
         )
+
+    @property
+    def trusted_hops(self) -> int:
+        """How many X-Forwarded-For hops, counted from the end, were appended by proxies the app trusts
+        (0: the app is not behind a proxy, so the connection's peer is the client)."""
+        return self.proxy_hops if self.behind_proxy else 0
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with some fields replaced (CLI flags win over the environment)."""
         present: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **present)
+
+
+def _check_real_oauth(env: Mapping[str, str]) -> None:
+    """Refuse sign-in where Gradio would only mock it (anywhere but a Space with OAuth set up)."""
+    name, value = SPACES_SYSTEM
+    missing = [v for v in REAL_OAUTH_VARIABLES if not env.get(v, "").strip()]
+    if env.get(name, "").strip() != value:
+        missing.insert(0, f"{name}={value}")
+    if missing:
+        raise ApexError(LOGIN_WITHOUT_OAUTH.format(missing=", ".join(missing)), ErrorCode.BAD_SETTING)
 
 
 def _default_text(name: str) -> str:

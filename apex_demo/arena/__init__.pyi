@@ -4,6 +4,7 @@ from .board import compute_board as compute_board
 from .board import read_snapshot as read_snapshot
 from .export import EXPORT_FORMATS as EXPORT_FORMATS
 from .export import export_votes as export_votes
+from .export_files import ExportFiles as ExportFiles
 from .learned import LEARNED_RULE as LEARNED_RULE
 from .learned import MIN_DECISIVE_VOTES as MIN_DECISIVE_VOTES
 from .learned import LearnedPick as LearnedPick
@@ -33,3 +34,4 @@ from .stats import Proportion as Proportion
 from .stats import RatingRow as RatingRow
 from .store import DB_FILENAME as DB_FILENAME
 from .store import VoteStore as VoteStore
+from .store import store_files as store_files

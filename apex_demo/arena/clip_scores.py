@@ -37,11 +37,12 @@ class ClipScores:
             scores = self._memo.get(str(path))
         return dict(scores) if scores else None
 
-    def warm(self, paths: Sequence[Path | str]) -> int:
-        """Score the clips not known yet; how many of `paths` now have scores."""
+    def warm(self, paths: Sequence[Path | str], again: bool = False) -> int:
+        """Score the clips not known yet (`again`: every one, as for a visitor's own takes, whose scoring
+        time must not tell that the same file was scored before); how many of `paths` now have scores."""
         done = 0
         for path in map(str, paths):
-            if self.known(path) is None:
+            if again or self.known(path) is None:
                 scores = self._compute(path)
                 if scores is None:
                     continue

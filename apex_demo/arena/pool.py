@@ -1,8 +1,10 @@
 """The battle pool: which clips battle, read from a manifest, a folder or a Hub dataset.
 
 Only audio files inside the pool's own folder become clips (symlinks are resolved first), so a
-manifest can never make the app serve another file; an entry that is refused is logged and the
-rest still load. `private_paths` names every folder the web server must never serve from.
+manifest can never make the app serve another file. A manifest is outside input: an entry that is
+not an object, names no usable path (a NUL byte, an over-long name) or is refused for any other
+reason is logged and skipped, and the rest still load; only a manifest that cannot be read at all
+is an error. `private_paths` names every folder the web server must never serve from.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ LOG = logging.getLogger(__name__)
 DEFAULT_POOL_DIR = Path(__file__).resolve().parents[2] / "assets" / "arena"
 MANIFEST_NAMES = ("manifest.json", "manifest.csv")
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff", ".aif"})
+MAX_ENTRY_TEXT = 4096             # characters of a manifest's file name or field
 HUB_POOL_DIRNAME = "arena_pool"   # a Hub pool is downloaded here under data_dir, never served from
 
 
@@ -60,7 +63,10 @@ def _as_bool(value: object) -> bool | None:
 def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
     """`path` resolved (symlinks followed), checked to be a readable audio file inside `root`;
     returns it with its duration. Anything else would let a manifest serve any file."""
-    resolved, base = path.resolve(), root.resolve()
+    try:
+        resolved, base = path.resolve(), root.resolve()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise ApexError(f"{str(path)[:200]!r} is not a usable path ({exc})", ErrorCode.BAD_REQUEST) from None
     if not resolved.is_relative_to(base):
         raise ApexError(f"{path} is outside the pool folder {base}", ErrorCode.BAD_REQUEST)
     if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
@@ -69,18 +75,27 @@ def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
     return resolved, probe_duration(resolved)
 
 
-def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
-    try:
-        path, duration = _contained_audio(root / str(entry["file"]), root)
-        return PoolClip(clip_id=str(entry.get("id") or entry.get("clip_id") or Path(str(entry["file"])).stem),
-                        path=path, system=str(entry["system"]), duration_s=duration,
-                        instrumental=_as_bool(entry.get("instrumental")),
-                        prompt=str(entry.get("prompt") or ""),
-                        licence=str(entry.get("licence") or entry.get("license") or ""),
-                        attribution=str(entry.get("attribution") or ""))
-    except KeyError as exc:
-        raise ApexError(f"arena manifest entry {dict(entry)} lacks {exc}; every clip needs 'file' and "
-                        "'system'.", ErrorCode.BAD_REQUEST) from None
+def _entry_text(entry: Mapping[str, Any], key: str) -> str:
+    """A manifest field as text (JSON may hold a number or anything else); over-long text is refused."""
+    text = str(entry.get(key) or "")
+    if len(text) > MAX_ENTRY_TEXT:
+        raise ApexError(f"its {key!r} is longer than {MAX_ENTRY_TEXT} characters", ErrorCode.BAD_REQUEST)
+    return text
+
+
+def _clip_from_entry(entry: object, root: Path) -> PoolClip:
+    if not isinstance(entry, Mapping):
+        raise ApexError(f"an entry is a {type(entry).__name__}, not an object with 'file' and 'system'",
+                        ErrorCode.BAD_REQUEST)
+    if not entry.get("file") or not entry.get("system"):
+        raise ApexError("it lacks 'file' or 'system'; every clip needs both.", ErrorCode.BAD_REQUEST)
+    text = {key: _entry_text(entry, key) for key in ("file", "system", "id", "clip_id", "prompt", "licence",
+                                                      "license", "attribution")}
+    path, duration = _contained_audio(root / text["file"], root)
+    return PoolClip(clip_id=text["id"] or text["clip_id"] or Path(text["file"]).stem, path=path,
+                    system=text["system"], duration_s=duration, instrumental=_as_bool(entry.get("instrumental")),
+                    prompt=text["prompt"], licence=text["licence"] or text["license"],
+                    attribution=text["attribution"])
 
 
 def _read_manifest(manifest: Path) -> list[PoolClip]:
@@ -93,7 +108,9 @@ def _read_manifest(manifest: Path) -> list[PoolClip]:
         else:
             with manifest.open(newline="", encoding="utf-8") as handle:
                 entries = list(csv.DictReader(handle))
-    except (OSError, ValueError, KeyError) as exc:
+        if not isinstance(entries, list):
+            raise ValueError(f"its clips are a {type(entries).__name__}, not a list")
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
         raise ApexError(f"the arena manifest {manifest} cannot be read ({type(exc).__name__}: {exc}); fix it or "
                         "point APEX_ARENA_POOL elsewhere.", ErrorCode.BAD_REQUEST) from exc
     clips = []
@@ -101,7 +118,7 @@ def _read_manifest(manifest: Path) -> list[PoolClip]:
         try:
             clips.append(_clip_from_entry(entry, manifest.parent))
         except ApexError as exc:
-            LOG.warning("arena manifest %s: entry %r refused: %s", manifest, entry, exc.message)
+            LOG.warning("arena manifest %s: entry %.300r refused: %s", manifest, entry, exc.message)
     return clips
 
 

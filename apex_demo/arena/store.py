@@ -11,28 +11,41 @@ race past the arena's checks at the same time.
 
 When `Settings.votes_repo` is set, every committed vote (and every anomaly flag set
 later) also goes to the Hub vote log (apex_demo.arena.hub_log), and an empty local
-store is restored from it at start (Spaces disks are ephemeral).
+store is restored from it at start (Spaces disks are ephemeral). The restore never
+decides whether the app starts: a Hub that cannot be reached is logged, and the
+leaderboard's pull, once a minute, restores what the start could not.
+
+A database that fails while the app runs (a full data disk, a damaged file) answers
+every call with `VoteError(vote_store_unavailable)` and a message that says what to do,
+never with SQLite's own exception. Long reads (exports) run on a connection of their
+own (`VoteReader`), so they never hold the lock that votes and battles wait for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from apex_demo.arena.hub_log import HUB_FOLDER, HubVoteLog, restore_from_hub
+from apex_demo.arena.hub_log import HUB_FOLDER, HubVoteLog, LogSeal, Restored, restore_from_hub
 from apex_demo.arena.records import (BATTLE_COLUMNS, VOTE_COLUMNS, Battle, Outcome, Refusal, Vote, VoteRefused)
 from apex_demo.config import Settings
-from apex_demo.errors import ErrorCode, VoteError
+from apex_demo.errors import ApexError, ErrorCode, VoteError
 
 LOG = logging.getLogger(__name__)
 
 DB_FILENAME = "votes.sqlite3"
+DB_SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's own files next to the database
 BUSY_TIMEOUT_MS = 10_000
+READ_BATCH_ROWS = 1000            # rows fetched at a time by a VoteReader
+STORE_FAILED = ("The vote store cannot be used right now ({detail}). Nothing was stored; please try again later. "
+                "If it keeps happening, the site's owner should check the disk that holds APEX_DATA_DIR "
+                "(free space, permissions, a damaged votes.sqlite3).")
 
 
 # Each entry migrates the schema from version i to i+1. Never edit a released entry: append.
@@ -63,6 +76,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def store_files(data_dir: Path) -> list[Path]:
+    """The files of the vote store under `data_dir` that nothing else may ever write: the database,
+    SQLite's own files beside it (whether they exist now or not) and the Hub log files."""
+    database = data_dir / DB_FILENAME
+    return [database, *(database.with_name(database.name + side) for side in DB_SIDE_FILES),
+            *sorted((data_dir / HUB_FOLDER).glob("*.jsonl"))]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -116,11 +137,72 @@ def _vote_row(vote: Vote) -> tuple[Any, ...]:
     return tuple(record[c] for c in VOTE_COLUMNS)
 
 
-def _vote_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Vote:
+def _vote_from_row(row: Sequence[Any]) -> Vote:
     record = dict(zip(VOTE_COLUMNS, row))
     record["scores_a"] = json.loads(record["scores_a"]) if record["scores_a"] else None
     record["scores_b"] = json.loads(record["scores_b"]) if record["scores_b"] else None
     return Vote.from_record(record)
+
+
+def _votes_from_rows(rows: Iterable[Sequence[Any]], where: Path) -> Iterator[Vote]:
+    """The rows as votes; a row that is not a valid vote (stored by an older version from a poisoned
+    replica log) is left out and logged, so it never breaks the board or an export."""
+    bad = 0
+    for row in rows:
+        try:
+            yield _vote_from_row(row)
+        except ValueError as exc:  # BadRecord, or scores that are not JSON
+            bad += 1
+            if bad == 1:
+                LOG.warning("vote store %s: leaving out an invalid vote row (%s)", where.name, exc)
+    if bad:
+        LOG.warning("vote store %s: %d invalid vote rows left out", where.name, bad)
+
+
+def _unavailable(exc: sqlite3.Error, path: Path) -> VoteError:
+    LOG.error("vote database %s failed: %r", path, exc)  # the full path for the operator's log only
+    return VoteError(STORE_FAILED.format(detail=exc), ErrorCode.VOTE_STORE_UNAVAILABLE)
+
+
+class VoteReader:
+    """Every vote, as one consistent snapshot, read on a read-only connection of its own.
+
+    Opened by `VoteStore.reader()` for long reads (exports of 100,000 votes): the store's own
+    connection and lock stay free for votes and battles, WAL lets the writer go on, and rows are
+    fetched READ_BATCH_ROWS at a time, so memory does not grow with the number of votes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        try:
+            self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                         timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            self._conn.execute("BEGIN")   # one snapshot for the counts and every row
+            self.votes, self.flagged = self._conn.execute("SELECT COUNT(*), COUNT(flag) FROM votes").fetchone()
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, path) from exc
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """(votes, flagged votes) of this snapshot: what an export of it is named by."""
+        return int(self.votes), int(self.flagged)
+
+    def __iter__(self) -> Iterator[Vote]:
+        try:
+            cursor = self._conn.execute(f"SELECT {','.join(VOTE_COLUMNS)} FROM votes ORDER BY id")
+            while rows := cursor.fetchmany(READ_BATCH_ROWS):
+                yield from _votes_from_rows(rows, self._path)
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, self._path) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "VoteReader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 
@@ -130,6 +212,7 @@ class VoteStore:
     def __init__(self, path: Path, hub: "HubVoteLog | None" = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._last_restore: Restored | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(path)
@@ -145,17 +228,58 @@ class VoteStore:
 
     @classmethod
     def open(cls, settings: Settings) -> "VoteStore":
-        """The store for these settings, restored from / logging to the Hub when configured."""
+        """The store for these settings, restored from / logging to the Hub when configured. A restore
+        that fails is logged, not raised: the leaderboard's pull retries it once a minute."""
         path = Path(settings.data_dir) / DB_FILENAME
         if not settings.votes_repo:
             return cls(path)
-        store = cls(path)
+        store, seal = cls(path), LogSeal(settings.vote_salt)
         if store.count() == 0:
-            restored = restore_from_hub(store, settings.votes_repo, settings.hf_token)
-            LOG.info("restored %d votes from %s", restored, settings.votes_repo)
-        store._hub = HubVoteLog(settings.votes_repo, settings.hf_token,
-                                Path(settings.data_dir) / HUB_FOLDER)
+            try:
+                store._restored(restore_from_hub(store, settings.votes_repo, settings.hf_token, seal))
+            except ApexError as exc:
+                LOG.warning("starting without the Hub's votes for now (the leaderboard's pull retries): %s",
+                            exc.message)
+        store._hub = HubVoteLog(settings.votes_repo, settings.hf_token, Path(settings.data_dir) / HUB_FOLDER, seal)
         return store
+
+    def _restored(self, restored: Restored) -> int:
+        """Log what a restore or pull did (at warning level when lines were left out, once per change)."""
+        if restored != self._last_restore:
+            level = logging.WARNING if restored.skipped or restored.unsealed else logging.INFO
+            LOG.log(level, "vote store %s from the Hub: %s", self.path.name, restored.describe())
+        self._last_restore = restored
+        return restored.changed
+
+    @property
+    def last_restore(self) -> Restored | None:
+        """What the last restore or pull read, imported and left out (None before the first)."""
+        return self._last_restore
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The store's connection under its lock; a database failure becomes vote_store_unavailable
+        (constraint violations stay sqlite3.IntegrityError: the caller words them)."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, self.path) from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error)."""
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         """Close the connection and push pending Hub uploads."""
@@ -169,11 +293,11 @@ class VoteStore:
         """Persist a served battle (so a restart does not invalidate battles being listened to)."""
         values = tuple(getattr(battle, c) for c in BATTLE_COLUMNS)
         marks = ",".join("?" * len(values))
-        with self._lock:
+        with self._db():
             self._conn.execute(f"INSERT INTO battles ({','.join(BATTLE_COLUMNS)}) VALUES ({marks})", values)
 
     def get_battle(self, battle_id: str) -> Battle | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute(f"SELECT {','.join(BATTLE_COLUMNS)} FROM battles WHERE battle_id = ?",
                                      (battle_id,)).fetchone()
         return Battle(*row) if row else None
@@ -181,7 +305,7 @@ class VoteStore:
     def prune_battles(self, served_before: float) -> int:
         """Delete battles served before this time (expired: they can no longer be voted on, and
         each vote keeps its own copy of the battle's fields); returns how many went."""
-        with self._lock:
+        with self._db():
             return self._conn.execute("DELETE FROM battles WHERE served_at < ?", (served_before,)).rowcount
 
 
@@ -191,7 +315,7 @@ class VoteStore:
         row = _vote_row(vote)
         marks = ",".join("?" * len(row))
         try:
-            with self._lock:
+            with self._db():
                 self._conn.execute(f"INSERT INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({marks})", row)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
@@ -201,26 +325,26 @@ class VoteStore:
         if self._hub is not None:
             self._hub.append(vote)
 
-    def import_votes(self, votes: Iterable[Vote]) -> int:
-        """Insert votes that are not there yet (restore); returns how many were new."""
-        rows = [_vote_row(v) for v in votes]
-        marks = ",".join("?" * len(VOTE_COLUMNS))
-        with self._lock:
-            before = self._conn.total_changes
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    f"INSERT OR IGNORE INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({marks})", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            return self._conn.total_changes - before
+    def import_votes(self, votes: Iterable[Vote]) -> tuple[int, int]:
+        """Insert votes that are not there yet (restore, pull), row by row: a row the database refuses
+        is left out and counted, the others still go in. Returns (new, refused)."""
+        sql = (f"INSERT INTO votes ({','.join(VOTE_COLUMNS)}) VALUES ({','.join('?' * len(VOTE_COLUMNS))}) "
+               "ON CONFLICT (battle_id) DO NOTHING")   # a vote already there is no error; a bad row is one
+        new = refused = 0
+        with self._transaction() as conn:
+            for vote in votes:
+                try:
+                    new += conn.execute(sql, _vote_row(vote)).rowcount
+                except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, TypeError,
+                        ValueError) as exc:
+                    refused += 1
+                    LOG.warning("vote store %s: vote %.40r not imported: %s", self.path.name, vote.battle_id, exc)
+        return new, refused
 
     def remote_count(self) -> int:
         """Votes on battles this replica never served: pulled from the Hub dataset (other replicas,
         or this Space's earlier runs restored at start)."""
-        with self._lock:
+        with self._db():
             return int(self._conn.execute("SELECT COUNT(*) FROM votes WHERE battle_id NOT IN "
                                           "(SELECT battle_id FROM battles)").fetchone()[0])
 
@@ -233,26 +357,36 @@ class VoteStore:
         ignored); returns how many votes were new. A no-op without a Hub vote dataset."""
         if self._hub is None:
             return 0
-        return restore_from_hub(self, self._hub.repo_id, self._hub.token)
+        return self._restored(restore_from_hub(self, self._hub.repo_id, self._hub.token, self._hub.seal))
 
     def has_vote(self, battle_id: str) -> bool:
-        with self._lock:
+        with self._db():
             return self._conn.execute("SELECT 1 FROM votes WHERE battle_id = ?", (battle_id,)).fetchone() is not None
 
     def count(self) -> int:
-        with self._lock:
+        with self._db():
             return int(self._conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0])
 
+    def version(self) -> tuple[int, int]:
+        """(votes, flagged votes): changes whenever a vote is added or flagged (exports are named by it)."""
+        with self._db():
+            votes, flagged = self._conn.execute("SELECT COUNT(*), COUNT(flag) FROM votes").fetchone()
+        return int(votes), int(flagged)
+
     def votes(self) -> list[Vote]:
-        """Every vote, oldest first."""
-        with self._lock:
+        """Every vote, oldest first (invalid rows left out and logged)."""
+        with self._db():
             rows = self._conn.execute(f"SELECT {','.join(VOTE_COLUMNS)} FROM votes ORDER BY id").fetchall()
-        return [_vote_from_row(r) for r in rows]
+        return list(_votes_from_rows(rows, self.path))
+
+    def reader(self) -> VoteReader:
+        """Every vote as one snapshot on a connection of its own (for long reads: exports)."""
+        return VoteReader(self.path)
 
     def fresh_outcomes(self, voted_since: float, first_seen_since: float, source: str) -> list[Outcome]:
         """Votes cast since `voted_since` by sessions whose first voted battle was served since
         `first_seen_since` (fresh sessions), as light rows for the anomaly check."""
-        with self._lock:
+        with self._db():
             rows = self._conn.execute(
                 "SELECT battle_id, system_a, system_b, choice, flag FROM votes v WHERE voted_at >= ? "
                 "AND source = ? AND (SELECT MIN(served_at) FROM votes w WHERE w.session = v.session) >= ? "
@@ -275,18 +409,11 @@ class VoteStore:
     def _set_flags(self, flags: Mapping[str, str]) -> list[str]:
         """Flag the votes that have no flag yet; the battle ids that changed (a vote keeps its first flag)."""
         changed = []
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for battle_id, flag in flags.items():
-                    cursor = self._conn.execute("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL",
-                                                (flag, battle_id))
-                    if cursor.rowcount:
-                        changed.append(battle_id)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as conn:
+            for battle_id, flag in flags.items():
+                cursor = conn.execute("UPDATE votes SET flag = ? WHERE battle_id = ? AND flag IS NULL", (flag, battle_id))
+                if cursor.rowcount:
+                    changed.append(battle_id)
         return changed
 
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from apex_demo.cli.exits import EXIT_OK, EXIT_SOME_FAILED
 from apex_demo.cli.options import add_model_options, add_pipeline_options, model_settings
+from apex_demo.cli.outputs import check_output, output_errors
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
 from apex_demo.engine import flat_row
-from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
 FORMATS = ("table", "json", "csv")
@@ -67,7 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings_from_args(args, settings)
     paths = find_audio(args.audio, args.recursive)
     if args.output is not None:
-        check_output(args.output, paths)  # before any scoring: minutes of work must not end in a traceback
+        # before any scoring: minutes of work must not end in a traceback or overwrite a song
+        check_output(args.output, paths, "one of the audio files being scored", "results.csv")
     if settings.fast:
         print(FAST_NOTE, file=sys.stderr)
     if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
@@ -86,38 +85,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
     return EXIT_SOME_FAILED if any("error" in r for r in records) else EXIT_OK
-
-
-def check_output(output: Path, inputs: Sequence[str]) -> None:
-    """Refuse an --output that is a folder or one of the input files (it would be overwritten)."""
-    if output.is_dir():
-        raise ApexError(f"--output {output} is a folder; give a file name, e.g. {output / 'results.csv'}.",
-                        ErrorCode.OUTPUT_UNWRITABLE)
-    target = os.path.realpath(output)
-    for item in inputs:
-        if os.path.realpath(item) == target or (output.exists() and _same_file(output, item)):
-            raise ApexError(f"--output {output} is one of the audio files being scored and would be "
-                            "overwritten; choose another name, e.g. results.csv.", ErrorCode.OUTPUT_UNWRITABLE)
-
-
-def _same_file(a: Path, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def output_errors(output: Path) -> Iterator[None]:
-    """Writing --output failed (full disk, no permission, a folder in the way): a message, not a traceback."""
-    try:
-        yield
-    except IsADirectoryError:
-        raise ApexError(f"--output {output} is a folder; give a file name, e.g. {output / 'results.csv'}.",
-                        ErrorCode.OUTPUT_UNWRITABLE) from None
-    except OSError as exc:
-        raise ApexError(f"Could not write --output {output}: {exc.strerror or exc}. Free some space, check "
-                        "the folder's permissions, or choose another --output.", ErrorCode.OUTPUT_UNWRITABLE) from None
 
 
 def output_format(args: argparse.Namespace) -> str:

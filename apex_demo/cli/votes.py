@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from apex_demo.arena import (CV_FOLDS, CV_SEED, DB_FILENAME, EXPORT_FORMATS, MIN_DECISIVE_VOTES, MIN_VOTES_LISTED,
-                             SNAPSHOT_FILENAME, Vote, VoteStore, compute_board, export_votes, format_auc,
-                             read_snapshot)
+                             SNAPSHOT_FILENAME, VoteStore, compute_board, export_votes, format_auc, read_snapshot,
+                             store_files)
 from apex_demo.cli.exits import EXIT_OK
+from apex_demo.cli.outputs import check_output, output_errors
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY
@@ -29,6 +30,7 @@ STATS_FORMATS = ("table", "json")
 MISSING = "-"
 SOURCE_SNAPSHOT = "(the running app's statistics, computed {time} in the background; --fresh recomputes)"
 SOURCE_COMPUTED = "(computed now from the vote store)"
+EXPORT_EXAMPLE = "votes.{fmt}"
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -69,10 +71,13 @@ def board_dict(settings: Settings, store: VoteStore, min_votes: int, fresh: bool
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.votes_command == "export" and args.output is not None:  # before the store is even opened
+        check_output(args.output, store_files(Path(settings.data_dir)), "one of the vote store's own files",
+                     EXPORT_EXAMPLE.format(fmt=args.format))
     store = open_existing_store(settings)
     try:
         if args.votes_command == "export":
-            return _export(store.votes(), args.format, args.output)
+            return _export(store, args.format, args.output)
         stats, source = board_dict(settings, store, args.min_votes, args.fresh)
     finally:
         store.close()
@@ -92,13 +97,16 @@ def render_excluded(excluded: dict) -> str:
     return "\n".join(lines) if len(lines) > 2 else "\n".join(lines[:1] + ["left out of the statistics: none"])
 
 
-def _export(votes: Sequence[Vote], fmt: str, output: Path | None) -> int:
-    if output is None:
-        export_votes(votes, fmt, sys.stdout)
-        return EXIT_OK
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8", newline="") as handle:
-        count = export_votes(votes, fmt, handle)
+def _export(store: VoteStore, fmt: str, output: Path | None) -> int:
+    """Every vote, streamed from one snapshot of the store (memory does not grow with the votes)."""
+    with store.reader() as votes:
+        if output is None:
+            export_votes(votes, fmt, sys.stdout)
+            return EXIT_OK
+        with output_errors(output, EXPORT_EXAMPLE.format(fmt=fmt)):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                count = export_votes(votes, fmt, handle)
     print(f"wrote {count} votes to {output}", file=sys.stderr)
     return EXIT_OK
 

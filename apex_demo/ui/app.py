@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from apex_demo.arena import private_paths
 from apex_demo.config import Settings
@@ -18,6 +19,7 @@ from apex_demo.ui import api, arena_api
 from apex_demo.ui.common import mark_user_requests
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.guards import fairness
+from apex_demo.ui.guards.uploads import PrivateUploads
 from apex_demo.ui.loader import Loader, LoadState, model_name
 from apex_demo.ui.tabs import about, analyze, arena, compare, leaderboard
 
@@ -81,10 +83,13 @@ def theme() -> gr.themes.Base:
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
+    """Keyword arguments for `Blocks.launch()` that every launcher must pass. Monitoring is off: Gradio's
+    /monitoring/summary would tell anyone how often each endpoint is called. Uploads are moved to
+    private random names as they arrive (ui/guards/uploads.py)."""
     return {"theme": theme(), "css": CSS, "js": PAGE_JS.read_text(encoding="utf-8"),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024),
-            "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings)}
+            "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings),
+            "enable_monitoring": False, "app_kwargs": {"middleware": [Middleware(PrivateUploads)]}}
 
 
 def header_status(ctx: AppContext) -> str:

@@ -7,9 +7,10 @@ blind copies, `<random folder>/A.flac` and `B.flac` (`blind_files`, apex_demo.ar
 under the pool file's own path, name, bytes or size.
 
 Who is asking (`visitor_of`): the session only binds a battle to its page; rate limits key on the
-client address, X-Forwarded-For's first hop when the app runs behind the Spaces proxy
-(`Settings.behind_proxy`), else the socket's address; a signed-in Hugging Face user counts as that user. Its two background threads start with it: the pool warm-up (scores every clip once the
-models are loaded, giving way to visitors between segments) and the leaderboard refresher.
+client address (ui/guards/visitors.py: the X-Forwarded-For hop the trusted proxy appended when the app
+runs behind one, else the socket's address); a signed-in Hugging Face user counts as that user. Its two
+background threads start with it: the pool warm-up (scores every clip once the models are loaded, giving
+way to visitors between segments) and the leaderboard refresher.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, ModelError
 from apex_demo.ui.common import engine_errors
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.guards.visitors import client_address
+from apex_demo.ui.guards.private_cache import private_view
+from apex_demo.ui.guards.visitors import client_address, current_visitor
 from apex_demo.ui.loader import LoadState
 
 UNAVAILABLE = "⚠️ The arena is not available: {message}"
@@ -33,12 +35,15 @@ ARENA_ERROR_TITLE = "Arena"
 
 
 def loaded_score_fn(ctx: AppContext):
-    """Scores from the app's one shared scorer; refuses (no waiting) while the models load."""
+    """Scores from the app's one shared scorer; refuses (no waiting) while the models load. Inside a
+    visitor's request (a bring-your-own battle) through that visitor's private view, as `/score`: a
+    song somebody else scored is encoded again, so the battle's answer time does not tell."""
 
     def score(path: Any) -> Mapping[str, float]:
         if ctx.loader.state is not LoadState.READY:
             raise ModelError("models still loading", ErrorCode.MODEL_NOT_FOUND)
-        return ctx.loader.wait(0).score_file(path).scores.as_dict()
+        scorer = private_view(ctx.loader.wait(0), ctx.seen, current_visitor(ctx.settings.trusted_hops))
+        return scorer.score_file(path).scores.as_dict()
 
     return score
 
@@ -99,12 +104,12 @@ def session_of(request: gr.Request | None) -> str:
 
 
 def address_of(request: gr.Request | None, settings: Settings) -> str | None:
-    """The client's address (ui/visitors.py: X-Forwarded-For's first hop only behind the Spaces proxy)."""
+    """The client's address (ui/guards/visitors.py: the hop the trusted proxy appended, behind one)."""
     if request is None:
         return None
     client = getattr(request, "client", None)
     return client_address(getattr(request, "headers", None) or {}, getattr(client, "host", None),
-                          settings.behind_proxy)
+                          settings.trusted_hops)
 
 
 def visitor_of(request: gr.Request | None, settings: Settings,

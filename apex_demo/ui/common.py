@@ -61,7 +61,7 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
     if progress is not None and ctx.loader.state is LoadState.LOADING:
         progress(0.0, desc="Loading models (first request only)…")
     scorer = ctx.loader.wait(MODEL_WAIT_S)
-    return private_view(scorer, ctx.seen, current_visitor(ctx.settings.behind_proxy))
+    return private_view(scorer, ctx.seen, current_visitor(ctx.settings.trusted_hops))
 
 
 def tab_scorer(ctx: AppContext) -> Any:

@@ -32,7 +32,7 @@ from apex_demo.arena.store import DB_FILENAME
 from tests.support.app import running_app
 from tests.support.fakes import FakeScorer
 from tests.support.arena import bare_arena, FakeClock, pool_copy
-from tests.support.http import RestClient
+from tests.support.http import RestClient, new_battles
 from tests.support.hub import pool_download
 
 
@@ -206,16 +206,7 @@ def test_forged_forwarded_for_and_new_sessions_do_not_escape_the_limit_over_http
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
                         votes_per_minute=1, vote_salt="s")                 # 2 battles a minute per address
     with running_app(settings, load=lambda s: FakeScorer()) as (_, url):
-        outcomes = []
-        for i in range(4):
-            client = RestClient(url, Counter())                            # a new session every time
-            client.http.headers["X-Forwarded-For"] = f"192.0.2.{i}"      # and a new claimed address
-            try:
-                client.predict("arena_new_battle")
-                outcomes.append("served")
-            except AssertionError as exc:
-                outcomes.append("refused" if "Too many battles" in str(exc) else str(exc))
-            client.close()
+        outcomes = new_battles(url, [f"192.0.2.{i}" for i in range(4)])  # a new session and claimed address each
     assert outcomes == ["served", "served", "refused", "refused"]
 
 

@@ -109,6 +109,19 @@ def test_one_scoring_job_per_visitor(served, song: Path) -> None:
     assert alice.call("score", upload)[0]["file"] == song.name  # free again once the first one finished
 
 
+def test_a_planted_first_hop_gets_no_second_scoring_job(served, song: Path) -> None:
+    """Behind the proxy the visitor is the hop the proxy appended, whatever the client wrote before it."""
+    url, _, scorer = served
+    first, planted = Visitor(url, "203.0.113.1, 10.6.6.6"), Visitor(url, "203.0.113.2, 10.6.6.6")
+    upload = first.upload(song)
+    job = first.submit("score", upload)
+    assert job.status_code == 200
+    assert scorer.started.wait(GATE_TIMEOUT_S)
+    assert ONE_JOB in _refusal(planted.submit("score", upload))
+    scorer.gate.set()
+    first.result("score", job.json()["event_id"])
+
+
 def test_unscorable_upload_is_refused_from_its_header_before_queueing(served, tmp_path: Path) -> None:
     url, _, scorer = served
     bomb = tmp_path / "one_hz.wav"

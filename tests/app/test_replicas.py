@@ -15,7 +15,7 @@ from gradio_client import Client
 
 from tests.support.app import running_app
 from tests.support.fakes import FakeScorer
-from tests.support.hub import FakeHub, replica
+from tests.support.hub import POISON, FakeHub, replica
 
 VOTES_ON_FIRST, VOTES_ON_SECOND = 3, 2
 
@@ -72,3 +72,21 @@ def test_two_replicas_see_all_votes_once(tmp_path: Path, hub: FakeHub, monkeypat
         assert f"{VOTES_ON_FIRST} of them from other replicas" in line
 
 
+
+
+def test_a_poisoned_replica_log_never_stops_the_app(tmp_path: Path, hub: FakeHub) -> None:
+    """An empty replica (every Space restart) starts from a dataset that also holds a poisoned replica file
+    (non-UTF-8 bytes, a list where a number belongs, a 100 KB line, unsealed claims): the app serves, the
+    arena is there, and its statistics count the valid votes (over HTTP)."""
+    from apex_demo.arena.store import VoteStore
+    from tests.support.arena import vote
+
+    legit = VoteStore.open(replica(tmp_path, "legit"))
+    for i in range(3):
+        legit.add_vote(vote(f"legit-{i}"))
+    legit.close()                                          # pushes its log
+    (hub.root / "votes" / "votes-evil.jsonl").write_bytes(b"".join(line for line, _ in POISON))
+    with running_app(replica(tmp_path, "fresh"), load=lambda s: FakeScorer()) as (ctx, url):
+        assert ctx.arena is not None and ctx.arena.store.count() == 4        # 3 valid + 1 unsealed, kept unsigned
+        stats = Client(url, verbose=False, download_files=False).predict(api_name="/arena_stats")
+        assert stats["total_votes"] == 4 and stats["votes_from_elsewhere"] == 4

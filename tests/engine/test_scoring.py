@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 import torch
 
 from apex_demo.cli import main
-from apex_demo.engine.encoder import MertEncoder
+from apex_demo.engine.cache import EmbeddingCache
+from apex_demo.engine.encoder import FeatureExtractorConfig, MertEncoder
 from apex_demo.errors import ScoringStopped
 from apex_demo.engine.models import get_scorer
 from apex_demo.engine.scoring import Scorer
@@ -196,3 +198,25 @@ def test_csv_output_escapes_formula_file_names(tiny_settings, tmp_path: Path, mo
     assert row["file"] == "'=cmd.wav" and row["error_code"] == "file_not_found"
 
 
+
+
+@pytest.mark.parametrize("change", [{"source": "another/mert"}, {"revision": "v2"},
+                                    {"features": FeatureExtractorConfig(do_normalize=True)}],
+                         ids=["source", "revision", "numerics"])
+def test_another_encoder_over_the_same_cache_folder_misses_the_cache(tiny_settings, audio_dir: Path,
+                                                                     change: dict, monkeypatch) -> None:
+    """The cache key holds the encoder's identity: a scorer whose encoder differs in source, revision or
+    numerics never gets another encoder's embeddings from the same folder (it encodes the song itself),
+    while a new scorer with the same encoder does hit."""
+    base = get_scorer(tiny_settings)
+    assert not base.score_file(audio_dir / SHORT).cached
+    folder = EmbeddingCache(tiny_settings.cache_dir, tiny_settings.cache_max_mb)
+    same = Scorer(base.encoder, base.head, folder, base.max_seconds)
+    assert same.score_file(audio_dir / SHORT).cached
+    encoded: list[int] = []
+    original = MertEncoder.layer_means
+    monkeypatch.setattr(MertEncoder, "layer_means", lambda self, segments: encoded.append(1) or original(self, segments))
+    other = Scorer(dataclasses.replace(base.encoder, **change), base.head, folder, base.max_seconds)
+    assert other.encoder.numerics != base.encoder.numerics or "features" not in change
+    result = other.score_file(audio_dir / SHORT)
+    assert not result.cached and encoded

@@ -126,6 +126,22 @@ def test_bombs_are_refused_from_the_header(name: str, seconds: int, rate: int, c
     assert "." in err.value.message and len(err.value.message) > 40  # says what to do
 
 
+def test_the_channel_limit_is_inclusive(tmp_path: Path) -> None:
+    """Exactly the most channels decodes (to their mean, checked by hand: channel k holds k / 64); one more is
+    refused from the header with too_many_channels."""
+    rate, frames = 8000, 4000
+    for channels in (audio.MAX_CHANNELS, audio.MAX_CHANNELS + 1):
+        levels = np.arange(channels, dtype=np.float32) / 64
+        sf.write(str(tmp_path / f"{channels}.wav"), np.tile(levels, (frames, 1)), rate, subtype="FLOAT")
+    decoded = audio.decode(tmp_path / f"{audio.MAX_CHANNELS}.wav", 600)
+    assert decoded.channels == audio.MAX_CHANNELS and len(decoded.samples) == frames
+    expected = (audio.MAX_CHANNELS - 1) / 2 / 64                       # the mean of 0/64 ... 31/64
+    assert np.allclose(decoded.samples, expected, atol=1e-6)
+    with pytest.raises(AudioError) as err:
+        audio.decode(tmp_path / f"{audio.MAX_CHANNELS + 1}.wav", 600)
+    assert err.value.code.value == "too_many_channels"
+
+
 def _no_decoding(*args: object, **kwargs: object) -> None:
     raise AssertionError("the header check must refuse this before any audio is decoded")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections import Counter
@@ -18,9 +19,11 @@ MAX_QUEUE_RETRIES = 50
 
 
 class Visitor:
-    """One visitor (its own address, as the Spaces proxy forwards it) over Gradio's plain HTTP API."""
+    """One visitor (its own address, as the Spaces proxy forwards it) over Gradio's plain HTTP API, and over
+    the page's own protocol (any event, private ones too, joined by its index as the browser does)."""
 
     def __init__(self, url: str, address: str) -> None:
+        self.url = url
         self.http = httpx.Client(base_url=url + "gradio_api/", timeout=HTTP_TIMEOUT_S,
                                  headers={"X-Forwarded-For": address})
         self.calls = httpx.Client(base_url=url + "gradio_api/call/", timeout=HTTP_TIMEOUT_S,
@@ -38,6 +41,24 @@ class Visitor:
 
     def result(self, api_name: str, event_id: str) -> list[Any]:
         return call_result(self.calls, api_name, event_id)
+
+    def page_event(self, api_name: str, *data: object) -> dict[str, Any]:
+        """Run a page event as the browser does (queue/join by the event's index, then the session's event
+        stream): {"refused": the join's answer} when the join is refused, else the completion message."""
+        deps = self.http.get(self.url + "config").json()["dependencies"]
+        fn_index = next(d["id"] for d in deps if d.get("api_name") == api_name)
+        session = secrets.token_hex(8)
+        joined = self.http.post("queue/join", json={"data": list(data), "fn_index": fn_index, "session_hash": session,
+                                                    "event_data": None, "trigger_id": None})
+        if joined.status_code != 200:
+            return {"refused": joined}
+        with self.http.stream("GET", "queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    message = json.loads(line[len("data: "):])
+                    if message.get("msg") == "process_completed":
+                        return message
+        raise AssertionError(f"{api_name}: no result")
 
     def call(self, api_name: str, *data: object) -> list[Any]:
         posted = self.submit(api_name, *data)
@@ -70,3 +91,19 @@ class RestClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def new_battles(url: str, forwarded_for: list[str]) -> list[str]:
+    """One new arena battle per X-Forwarded-For value, each from a new session: "served", "refused" (the rate
+    limit), or the error."""
+    outcomes = []
+    for value in forwarded_for:
+        client = RestClient(url, Counter())
+        client.http.headers["X-Forwarded-For"] = value
+        try:
+            client.predict("arena_new_battle")
+            outcomes.append("served")
+        except AssertionError as exc:
+            outcomes.append("refused" if "Too many battles" in str(exc) else str(exc))
+        client.close()
+    return outcomes

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import json
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import huggingface_hub
 
 from apex_demo.config import Settings
+from tests.support.arena import vote
 
 VOTES_REPO = "team/apex-votes"
 # Taken before any test replaces these names with the fakes below.
@@ -82,3 +85,26 @@ def pool_download(source: Path, calls: list[dict[str, Any]]):
         return str(target)
 
     return snapshot_download
+
+
+def _line(record: object) -> bytes:
+    return json.dumps(record).encode() + b"\n"
+
+
+POISON = [  # (lines of a poisoned replica file, the reason each is skipped when read; None: kept)
+    (b'\xff\xfe{"battle_id": "e0"}\n', "not UTF-8"),
+    (_line({**vote("e2").to_record(), "scores_a": "oops"}), "invalid scores_a"),
+    (_line({**vote("e3").to_record(), "scores_b": {"streams!": 5}}), "invalid scores_b"),
+    (_line({**vote("e4").to_record(), "voted_at": "tomorrow"}), "invalid voted_at"),
+    (_line({**vote("e5").to_record(), "voted_at": 1e300}), "invalid voted_at"),
+    (_line({**vote("e6").to_record(), "listened_a_s": [1, 2]}), "invalid listened_a_s"),  # SQLite refused the file
+    (_line({**vote("e7").to_record(), "clip_a": {"x": 1}}), "invalid clip_a"),
+    (_line({**vote("e8").to_record(), "served_at": float("nan")}), "invalid served_at"),
+    (_line(vote("e9", voted_at=time.time() + 10 * 86400).to_record()), "cast in the future"),
+    (_line({**vote("e10").to_record(), "served_at": 2000.0}), "invalid voted_at"),    # voted before it was served
+    (_line({**vote("e1").to_record(), "signed_in": True, "flag": None}), None),   # claims sign-in, unsealed
+    (_line({"record": "flag", "battle_id": "legit-2", "flag": "anomaly:forged"}), "flag without a valid seal"),
+    (b"[" * 60_000 + b"\n", "not JSON (a torn line)"),
+    (b"x" * 100_000 + b"\n", "line longer than 64 KiB"),
+    (_line(["a", "list"]), "not a JSON object"),
+]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+
 import pytest
 
 from apex_demo.cli import main
-from apex_demo.config import Settings
+from apex_demo.config import NUMBER_BOUNDS, REAL_OAUTH_VARIABLES, Settings
 from apex_demo.errors import ApexError
 
 BAD_VALUES = [
@@ -20,6 +22,8 @@ BAD_VALUES = [
     ("APEX_COMPARE_MAX_SECONDS", "0"), ("APEX_COMPARE_MAX_SECONDS", "nan"), ("APEX_COMPARE_MAX_SECONDS", "-60"),
     ("APEX_BATCH_SIZE", "0"), ("APEX_BATCH_SIZE", "2.5"), ("APEX_BATCH_SIZE", "eight"), ("APEX_BATCH_SIZE", "inf"),
     ("APEX_DECODE_WORKERS", "-1"), ("APEX_DECODE_WORKERS", "1.5"),
+    ("APEX_MIN_LISTEN_S", "1e308"), ("APEX_DECODE_WORKERS", "1e6"), ("APEX_MAX_SECONDS", "1e9"),
+    ("APEX_PROXY_HOPS", "0"), ("APEX_PROXY_HOPS", "1.5"), ("APEX_PROXY_HOPS", "17"),
 ]
 
 
@@ -71,3 +75,36 @@ def test_cli_says_which_variable_without_a_traceback(monkeypatch: pytest.MonkeyP
 def test_the_comparison_budget_is_read_from_its_variable() -> None:
     assert Settings.from_env({}).compare_max_seconds == 3600.0
     assert Settings.from_env({"APEX_COMPARE_MAX_SECONDS": "900"}).compare_max_seconds == 900.0
+
+
+@pytest.mark.parametrize("name", sorted(NUMBER_BOUNDS))
+def test_every_number_has_an_upper_bound_that_is_itself_accepted(name: str) -> None:
+    """The bound is inclusive and finite: the largest allowed value starts, the next one up says the range."""
+    bound = NUMBER_BOUNDS[name]
+    assert math.isfinite(bound.high) and bound.high > bound.low
+    assert getattr(Settings(**{name: bound.high}), name) == bound.high
+    above = bound.high + 1 if bound.whole else math.nextafter(bound.high, math.inf)
+    with pytest.raises(ApexError) as err:
+        Settings(**{name: above})
+    assert err.value.message.startswith(f"{bound.env}=") and f"at most {bound.high:g}" in err.value.message
+
+
+REAL_OAUTH = {"SYSTEM": "spaces", **{name: "set-by-spaces" for name in REAL_OAUTH_VARIABLES}}
+
+
+@pytest.mark.parametrize("environ", [{"APEX_ARENA_LOGIN": "1"}, {"OAUTH_CLIENT_ID": "x"},
+                                     {**REAL_OAUTH, "SYSTEM": "", "APEX_ARENA_LOGIN": "1"},
+                                     {**REAL_OAUTH, "OAUTH_CLIENT_SECRET": "", "APEX_ARENA_LOGIN": "1"}],
+                         ids=["login-flag", "client-id-only", "not-on-spaces", "no-secret"])
+def test_login_is_refused_where_gradio_would_only_mock_it(environ: dict[str, str]) -> None:
+    """Off a Space with OAuth, Gradio signs every visitor in as the machine's own account: refuse to start."""
+    with pytest.raises(ApexError) as err:
+        Settings.from_env(environ)
+    assert err.value.code.value == "bad_setting" and "APEX_ARENA_LOGIN" in err.value.message
+    assert "hf_oauth: true" in err.value.message
+
+
+def test_login_on_a_space_with_oauth_is_accepted() -> None:
+    assert Settings.from_env({**REAL_OAUTH, "APEX_ARENA_LOGIN": "1"}).arena_login is True
+    assert Settings.from_env(REAL_OAUTH).arena_login is True          # a Space with hf_oauth: true
+    assert Settings.from_env({}).arena_login is False

@@ -7,8 +7,9 @@ validator (run at submit time, before the event is queued, for the page and the 
 
 - at most JOBS_PER_VISITOR scoring job waiting or running per visitor; a second says so;
 - at most SCORING_QUEUE_MAX scoring jobs waiting or running in all;
-- a single upload's cost is estimated from its header (`audio.probe`: length, rate, channels);
-  one that cannot be scored is refused there in the visitor's words, never queued;
+- every single-file upload of the event (one Analyze or `/score` file, each take of the arena's
+  bring-your-own pair) is checked from its header (`audio.probe`: length, rate, channels); one
+  that cannot be scored is refused there in the visitor's words, never converted or queued;
 - a multi-file job (Compare, `/compare`) is refused when its files' total length, from their
   headers, is over `Settings.compare_max_seconds`. Files that cannot be scored are left out of
   that total: the job reports each of them as its own error, as before.
@@ -56,10 +57,10 @@ def scoring_events(demo: gr.Blocks) -> list[Any]:
     return events
 
 
-def admission_refusal(events: Iterable[Any], visitor: str, behind_proxy: bool = False) -> ApexError | None:
+def admission_refusal(events: Iterable[Any], visitor: str, trusted_hops: int = 0) -> ApexError | None:
     """Why a new scoring job from `visitor` may not join the queue now, or None."""
     events = list(events)
-    if sum(visitor_of(e.request, behind_proxy) == visitor for e in events) >= JOBS_PER_VISITOR:
+    if sum(visitor_of(e.request, trusted_hops) == visitor for e in events) >= JOBS_PER_VISITOR:
         return ApexError(ONE_JOB, ErrorCode.BUSY)
     if len(events) >= SCORING_QUEUE_MAX:
         return ApexError(QUEUE_FULL.format(count=len(events)), ErrorCode.BUSY)
@@ -105,23 +106,30 @@ def _scorable_seconds(value: Any, max_seconds: float) -> float:
     return max_seconds if header.seconds is None else min(header.seconds, max_seconds)
 
 
-def cost_refusal(value: Any, single_input: bool, settings: Settings) -> ApexError | None:
+def cost_refusal(value: Any, single_upload: bool, settings: Settings) -> ApexError | None:
     """One input of a scoring event that costs more than the budget: a list of files (a multi-file job)
-    over the total, or, when it is the event's only input, a single file over the per-file budget."""
+    over the total, or, for a single-file upload input, a file over the per-file budget."""
     if isinstance(value, (list, tuple)):
         return batch_refusal(value, settings.max_seconds, settings.compare_max_seconds)
-    return upload_refusal(value, settings.max_seconds) if single_input else None
+    return upload_refusal(value, settings.max_seconds) if single_upload else None
 
 
-def make_validator(demo: gr.Blocks, settings: Settings, arity: int) -> Callable[..., Any]:
-    """A Gradio validator for a scoring event with `arity` inputs (Gradio calls it with exactly those)."""
-    behind_proxy = settings.behind_proxy
+def is_single_upload(block: Any) -> bool:
+    """Whether an event input is one uploaded file (an Audio, or a File that takes one file)."""
+    return isinstance(block, gr.Audio) or (isinstance(block, gr.File) and block.file_count == "single")
+
+
+def make_validator(demo: gr.Blocks, settings: Settings, uploads: Sequence[bool]) -> Callable[..., Any]:
+    """A Gradio validator for a scoring event whose inputs are single-file uploads or not, by position
+    (Gradio calls it with exactly those inputs)."""
+    hops = settings.trusted_hops
+    arity = len(uploads)
 
     def check(inputs: tuple[Any, ...], request: gr.Request) -> list[dict[str, Any]]:
-        refusal = admission_refusal(scoring_events(demo), visitor_of(request, behind_proxy), behind_proxy)
+        refusal = admission_refusal(scoring_events(demo), visitor_of(request, hops), hops)
         verdicts = [gr.validate(True, "") for _ in inputs]
         for index, value in enumerate(inputs):
-            problem = refusal or cost_refusal(value, arity == 1, settings)
+            problem = refusal or cost_refusal(value, uploads[index], settings)
             if problem is not None:
                 verdicts[index] = gr.validate(False, problem.message)
                 break
@@ -145,4 +153,4 @@ def install(demo: gr.Blocks, settings: Settings) -> None:
     so the tabs need no wiring of their own; events with no inputs or a validator already are left."""
     for fn in model_events(demo):
         if fn.validator is None and 1 <= len(fn.inputs) <= 3:
-            fn.validator = make_validator(demo, settings, len(fn.inputs))
+            fn.validator = make_validator(demo, settings, [is_single_upload(block) for block in fn.inputs])

@@ -166,7 +166,7 @@ def make_upload_battle(arena: Arena):
             battle = arena.new_upload_battle(visitor, take_1, take_2)
             for i, take in enumerate((take_1, take_2)):  # score now (in the model's slot): a vote never runs the model
                 progress(i / 2, desc=SCORING_PROGRESS.format(i=i + 1))
-                arena.warm([take])
+                arena.clip_scores.warm([take], again=True)  # in this visitor's private view: no timing tells
             names = {system: Path(take).name for system, take in zip(UPLOAD_SYSTEMS, (take_1, take_2))}
             return _battle_outputs(arena, battle, names)
 

@@ -3,12 +3,13 @@
 Every number comes from the arena's background board (apex_demo.arena.board:
 recomputed off the request path, at most once a minute), so a page load only
 formats a ready snapshot, even with 100,000 votes. Figures and tables stay hidden
-until there is something to draw; the early state is one line.
+until there is something to draw; the early state is one line. The raw vote
+downloads are files built once per vote count in the background and shared by
+every visitor who asks (apex_demo.arena.export_files).
 """
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -16,11 +17,11 @@ import gradio as gr
 import pandas as pd
 
 from apex_demo import figures
-from apex_demo.arena import (CV_FOLDS, CV_SEED, MIN_VOTES_LISTED, Arena, ArenaStats, Board, LearnedPick, Proportion,
-                             RatingRow, export_votes, format_auc)
+from apex_demo.arena import (CV_FOLDS, CV_SEED, MIN_VOTES_LISTED, Arena, ArenaStats, Board, ExportFiles, LearnedPick,
+                             Proportion, RatingRow, format_auc)
 from apex_demo.engine import LEADERBOARD_CONTEXT, OVERALL_DEFINITION
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
-from apex_demo.ui.arena_host import arena_or_notice
+from apex_demo.ui.arena_host import arena_errors, arena_or_notice
 from apex_demo.ui.context import AppContext
 
 INTRO = ("What this arena's votes say about APEX: how often its pick matches the listener (decisive A/B votes "
@@ -149,11 +150,11 @@ def make_refresh(arena: Arena):
     return refresh
 
 
-def make_download(ctx: AppContext, arena: Arena, fmt: str, name: str):
+def make_download(exports: ExportFiles, fmt: str):
+    """The file of every vote in `fmt`: the one built for the current vote count, shared by every visitor."""
     def download() -> gr.File:
-        out = io.StringIO()
-        export_votes(arena.store.votes(), fmt, out)
-        return gr.File(value=str(ctx.downloads.write_text(name, out.getvalue())), visible=True)
+        with arena_errors():
+            return gr.File(value=str(exports.file(fmt)), visible=True)
 
     return download
 
@@ -188,6 +189,7 @@ def build(ctx: AppContext) -> None:
     refresh.click(refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_refresh", **private)
     # triggers=None with no inputs = on every page load; it only formats the background board
     gr.on(triggers=None, fn=refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_load", **private)
-    csv_button.click(make_download(ctx, arena, "csv", CSV_NAME), outputs=file_out, api_name="ui_votes_csv", **private)
-    jsonl_button.click(make_download(ctx, arena, "jsonl", JSONL_NAME), outputs=file_out,
-                       api_name="ui_votes_jsonl", **private)
+    exports = ExportFiles(arena.store, ctx.downloads.new_folder(), {"csv": CSV_NAME, "jsonl": JSONL_NAME},
+                          stop=ctx.stopping)
+    csv_button.click(make_download(exports, "csv"), outputs=file_out, api_name="ui_votes_csv", **private)
+    jsonl_button.click(make_download(exports, "jsonl"), outputs=file_out, api_name="ui_votes_jsonl", **private)

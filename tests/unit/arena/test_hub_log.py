@@ -3,6 +3,7 @@ the refresh interval."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from apex_demo.arena.board import BoardRefresher
+from apex_demo.arena.board import BoardRefresher, compute_board
+from apex_demo.arena.export import export_votes
 from tests.support.arena import FakeClock, bare_arena, stuff_votes, vote
-from tests.support.hub import FakeHub, VOTES_REPO, replica
+from tests.support.hub import POISON, FakeHub, VOTES_REPO, replica
 
 VOTES_ON_FIRST, VOTES_ON_SECOND = 3, 2
 
@@ -91,3 +93,34 @@ def test_a_restored_arena_still_leaves_flagged_votes_out(tmp_path: Path, hub: Fa
     assert restored.stats(min_votes=1).total_votes == counted
     assert favourite not in [r.item for r in restored.stats(min_votes=1).systems]
     restored.close()
+
+
+def test_a_poisoned_replica_log_never_stops_a_restore(tmp_path: Path, hub: FakeHub) -> None:
+    """An empty store (every Space restart) restored from a dataset that also holds a poisoned replica file:
+    the store opens, every valid vote comes in, each bad line is skipped and counted by reason, and a line
+    cannot claim a sign-in or set a flag without the seal of a replica sharing the vote salt. The board and
+    both exports then work on what came in."""
+    from apex_demo.arena.store import VoteStore
+
+    legit = VoteStore.open(replica(tmp_path, "legit"))
+    legit.add_vote(vote("legit-1", signed_in=True))
+    legit.add_vote(vote("legit-2"))
+    legit.flag_votes(["legit-1"], "anomaly:real")
+    hub.push_all()
+    (hub.root / "votes" / "votes-evil.jsonl").write_bytes(b"".join(line for line, _ in POISON))
+    fresh = VoteStore.open(replica(tmp_path, "fresh"))
+    claims = {v.battle_id: (v.signed_in, v.flag) for v in fresh.votes()}
+    assert claims == {"legit-1": (True, "anomaly:real"), "legit-2": (False, None), "e1": (False, None)}
+    expected: dict[str, int] = {}
+    for _, reason in POISON:
+        if reason:
+            expected[reason] = expected.get(reason, 0) + 1
+    restored = fresh.last_restore
+    assert restored is not None and dict(restored.skipped) == expected and restored.unsealed == 1
+    assert (restored.files, restored.new_votes, restored.new_flags) == (2, 3, 1)
+    assert compute_board(fresh.votes(), min_votes=1).stats.total_votes == 2      # legit-1 stays flagged out
+    for fmt in ("csv", "jsonl"):
+        assert export_votes(fresh.votes(), fmt, io.StringIO()) == 3
+    assert fresh.pull_from_hub() == 0                                           # the next pull adds nothing
+    for store in (legit, fresh):
+        store.close()

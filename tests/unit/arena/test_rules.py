@@ -82,16 +82,29 @@ def test_a_hub_pool_is_copied_into_a_private_folder(tmp_path: Path, monkeypatch:
 # -- limits key on the address; signed-in only; anomaly check -------------------------
 
 
-def test_client_address_as_the_spaces_proxy_forwards_it() -> None:
+def test_client_address_is_the_hop_the_trusted_proxy_appended() -> None:
+    """A client may write any X-Forwarded-For of its own; each trusted proxy appends the address it saw, so
+    the client is the hop the outermost trusted proxy appended (the last one for the single Spaces proxy)."""
+    from starlette.datastructures import Headers
+
     from apex_demo.ui.arena_host import address_of
 
-    request = SimpleNamespace(headers={"x-forwarded-for": "198.51.100.7, 10.0.0.1"},
+    planted = SimpleNamespace(headers={"x-forwarded-for": "203.0.113.66, 198.51.100.7"},  # planted, then appended
                               client=SimpleNamespace(host="10.0.0.2"))
-    assert address_of(request, Settings()) == "10.0.0.2"                        # not behind a proxy
-    assert address_of(request, Settings(behind_proxy=True)) == "198.51.100.7"  # the first hop only
+    assert address_of(planted, Settings()) == "10.0.0.2"                        # not behind a proxy: the peer
+    assert address_of(planted, Settings(behind_proxy=True)) == "198.51.100.7"  # never the planted first hop
+    two_proxies = SimpleNamespace(headers={"x-forwarded-for": "203.0.113.66, 198.51.100.7, 10.1.1.1"},
+                                  client=SimpleNamespace(host="10.0.0.2"))
+    assert address_of(two_proxies, Settings(behind_proxy=True, proxy_hops=2)) == "198.51.100.7"
+    short = SimpleNamespace(headers={"x-forwarded-for": "198.51.100.7"}, client=SimpleNamespace(host="10.0.0.2"))
+    assert address_of(short, Settings(behind_proxy=True, proxy_hops=2)) == "198.51.100.7"  # every hop trusted
+    lines = Headers(raw=[(b"x-forwarded-for", b"203.0.113.66"), (b"x-forwarded-for", b"198.51.100.7")])
+    assert address_of(SimpleNamespace(headers=lines, client=None), Settings(behind_proxy=True)) == "198.51.100.7"
     bare = SimpleNamespace(headers={}, client=SimpleNamespace(host="10.0.0.2"))
     assert address_of(bare, Settings(behind_proxy=True)) == "10.0.0.2"
-    assert Settings.from_env({"SPACE_ID": "org/app"}).behind_proxy is True
+    assert Settings.from_env({"SPACE_ID": "org/app"}).trusted_hops == 1
+    assert Settings.from_env({"APEX_BEHIND_PROXY": "1", "APEX_PROXY_HOPS": "2"}).trusted_hops == 2
+    assert Settings.from_env({"APEX_PROXY_HOPS": "2"}).trusted_hops == 0          # only behind a proxy
     assert Settings.from_env({}).behind_proxy is False
 
 

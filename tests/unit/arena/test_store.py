@@ -18,10 +18,13 @@ from apex_demo.errors import ApexError, VoteError
 from apex_demo.arena.export import export_votes
 from apex_demo.arena.hub_log import HUB_PATH_IN_REPO
 from apex_demo.arena.records import Choice
-from apex_demo.arena.hub_log import read_log
+from apex_demo.arena.hub_log import LogSeal, read_log
 from apex_demo.arena.records import Battle, Refusal, VoteRefused
 from apex_demo.arena.store import DB_FILENAME, SCHEMA_VERSION, VoteStore
 from tests.support.arena import db_value, vote
+
+SALT = "store-test-salt"
+SEAL = LogSeal(SALT)   # what a replica with this vote salt seals its Hub log lines with
 
 
 def test_schema_wal_and_idempotent_migration(tmp_path: Path) -> None:
@@ -124,29 +127,25 @@ def test_jsonl_export_round_trips(tmp_path: Path) -> None:
     votes = [vote("b1"), vote("b2", Choice.BOTH_BAD, model_choice=None)]
     out = io.StringIO()
     assert export_votes(votes, "jsonl", out) == 2
-    assert read_log(out.getvalue().splitlines())[0] == votes
+    assert read_log(out.getvalue().splitlines(), SEAL).votes == votes
     with pytest.raises(ApexError):
         export_votes(votes, "xlsx", io.StringIO())
 
 
 def test_torn_jsonl_line_is_skipped() -> None:
     line = json.dumps(vote("b1").to_record())
-    assert [v.battle_id for v in read_log([line, line[:40]])[0]] == ["b1"]
+    assert [v.battle_id for v in read_log([line, line[:40]], SEAL).votes] == ["b1"]
 
 
-def test_a_hub_log_holds_votes_and_later_flags(caplog: pytest.LogCaptureFixture) -> None:
-    """Flag lines (the log is append-only, so a flag set later is its own line) are read as flags;
-    a vote-only reader skips them without calling them unreadable."""
-    from apex_demo.arena.hub_log import read_log
-
+def test_a_hub_log_holds_votes_and_later_flags() -> None:
+    """Flag lines (the log is append-only, so a flag set later is its own line) are read as flags, the
+    first one per vote; a torn line is counted as skipped."""
     lines = [json.dumps(vote("b1").to_record()), json.dumps(vote("b2").to_record()),
-             '{"record": "flag", "battle_id": "b2", "flag": "anomaly:x"}',
-             '{"record": "flag", "battle_id": "b2", "flag": "anomaly:later"}', '{"record": "fl']
-    votes, flags = read_log(lines)
-    assert [v.battle_id for v in votes] == ["b1", "b2"] and flags == {"b2": "anomaly:x"}
-    caplog.clear()
-    assert [v.battle_id for v in read_log(lines[:4])[0]] == ["b1", "b2"]
-    assert "unreadable" not in caplog.text
+             json.dumps(SEAL.seal({"record": "flag", "battle_id": "b2", "flag": "anomaly:x"})),
+             json.dumps(SEAL.seal({"record": "flag", "battle_id": "b2", "flag": "anomaly:later"})), '{"record": "fl']
+    read = read_log(lines, SEAL)
+    assert [v.battle_id for v in read.votes] == ["b1", "b2"] and read.flags == {"b2": "anomaly:x"}
+    assert dict(read.skipped) == {"not JSON (a torn line)": 1}
 
 
 class FakeScheduler:
@@ -168,7 +167,7 @@ class FakeScheduler:
 
 
 def hub_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", votes_repo="someone/apex-votes", hf_token="hf_test")
+    return Settings(data_dir=tmp_path / "data", votes_repo="someone/apex-votes", hf_token="hf_test", vote_salt=SALT)
 
 
 def test_hub_restore_and_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,7 +196,7 @@ def test_hub_restore_and_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     store.add_vote(vote("new2"))
     logs = list((tmp_path / "data" / "hub_votes").glob("votes-*.jsonl"))
     assert len(logs) == 1
-    assert [v.battle_id for v in read_log(logs[0].read_text().splitlines())[0]] == ["new1", "new2"]
+    assert [v.battle_id for v in read_log(logs[0].read_text().splitlines(), SEAL).votes] == ["new1", "new2"]
     store.close()
     assert scheduler.triggered and scheduler.stopped
 
@@ -221,11 +220,37 @@ def test_hub_first_start_with_no_dataset(tmp_path: Path, monkeypatch: pytest.Mon
     store.close()
 
 
-def test_hub_unreachable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def offline(**kwargs: object) -> str:
-        raise OSError("network is unreachable")
+def test_an_unreachable_hub_does_not_stop_the_start_and_the_pull_restores_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "remote"
+    (remote / HUB_PATH_IN_REPO).mkdir(parents=True)
+    (remote / HUB_PATH_IN_REPO / "votes-aaa.jsonl").write_text(json.dumps(vote("old1").to_record()) + "\n")
+    reachable = threading.Event()
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    def flaky(**kwargs: object) -> str:
+        if not reachable.is_set():
+            raise OSError("network is unreachable")
+        return str(remote)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", flaky)
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", FakeScheduler)
+    store = VoteStore.open(hub_settings(tmp_path))                 # starts empty, says why
+    assert store.count() == 0 and "network is unreachable" in caplog.text
+    with pytest.raises(ApexError, match="APEX_VOTES_REPO") as info:  # the background pull logs this and retries
+        store.pull_from_hub()
+    assert info.value.code.value == "hub_unreachable"
+    reachable.set()
+    assert store.pull_from_hub() == 1 and [v.battle_id for v in store.votes()] == ["old1"]
+    store.close()
+
+
+def test_a_hub_that_cannot_take_the_log_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a writable Hub log votes would not survive a restart, so the arena says so instead of starting."""
+    def refused(**kwargs: object) -> None:
+        raise OSError("401 unauthorized")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: str(tmp_path))
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", refused)
     with pytest.raises(ApexError, match="APEX_VOTES_REPO") as info:
         VoteStore.open(hub_settings(tmp_path))
     assert info.value.code.value == "hub_unreachable"
@@ -257,3 +282,34 @@ def test_votes_cli_export_and_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["votes", "stats", "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["total_votes"] == 6 and stats["systems"][0]["item"] == "s1"
+
+
+def test_a_full_data_disk_answers_with_the_store_unavailable_message(tmp_path: Path) -> None:
+    """SQLite's own "database or disk is full" (max_page_count: what a full disk gives) becomes
+    vote_store_unavailable with a message that says what to do, never OperationalError; the store
+    works again once there is room."""
+    from tests.support.arena import FakeClock, listen_and_vote, warm_arena
+
+    clock = FakeClock()
+    arena = warm_arena(tmp_path, clock)
+    pages = arena.store._conn.execute("PRAGMA page_count").fetchone()[0]
+    arena.store._conn.execute(f"PRAGMA max_page_count = {pages}")
+    before = arena.store.count()
+    with pytest.raises(VoteError) as info:
+        for i in range(1000):
+            listen_and_vote(arena, clock, session=f"s{i}")
+    assert info.value.code.value == "vote_store_unavailable"
+    assert "database or disk is full" in info.value.message and "APEX_DATA_DIR" in info.value.message
+    assert arena.store.count() >= before                       # what was committed stays
+    arena.store._conn.execute(f"PRAGMA max_page_count = {2 * pages + 1000}")
+    assert listen_and_vote(arena, clock, session="after")["accepted"]
+    arena.close()
+
+
+def test_votes_are_imported_row_by_row(tmp_path: Path) -> None:
+    """A vote the database refuses (here a model pick it cannot hold) is counted and left out; the rest go in."""
+    store = VoteStore(tmp_path / "v.db")
+    refused = vote("bad", model_choice=Choice.BOTH_BAD)        # the schema allows A, B or TIE only
+    assert store.import_votes([vote("a"), refused, vote("b"), vote("a")]) == (2, 1)
+    assert [v.battle_id for v in store.votes()] == ["a", "b"]
+    store.close()

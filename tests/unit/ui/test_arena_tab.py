@@ -75,18 +75,17 @@ def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> 
 def test_leaderboard_download_writes_escaped_csv(tmp_path: Path, clock: FakeClock) -> None:
     import csv
 
+    from apex_demo.arena.export_files import ExportFiles
     from apex_demo.ui.tabs import leaderboard as leaderboard_tab
-    from apex_demo.ui.downloads import DownloadDir
-
-    class Ctx:
-        downloads = DownloadDir()
 
     src = sorted(DEFAULT_POOL_DIR.glob("*.ogg"))[:2]
     pool = [PoolClip("=HYPERLINK(\"http://x\")", src[0], "=cmd|' /C calc'!A0"), PoolClip("plain", src[1], "sys")]
     cfg = Settings(data_dir=tmp_path / "data", min_listen_s=MIN_LISTEN, vote_salt="test-salt")
     arena = Arena(cfg, VoteStore.open(cfg), pool, score_fn=fake_scores, clock=clock, rng=random.Random(0))
     listen_and_vote(arena, clock)
-    update = leaderboard_tab.make_download(Ctx(), arena, "csv", leaderboard_tab.CSV_NAME)()
+    exports = ExportFiles(arena.store, tmp_path / "exports", {"csv": leaderboard_tab.CSV_NAME})
+    update = leaderboard_tab.make_download(exports, "csv")()
+    assert Path(update.value["path"]).name == leaderboard_tab.CSV_NAME
     text = Path(update.value["path"]).read_text()
     assert text.splitlines()[0].startswith("battle_id,choice") and len(text.splitlines()) == 2
     (row,) = list(csv.DictReader(text.splitlines()))
@@ -95,6 +94,5 @@ def test_leaderboard_download_writes_escaped_csv(tmp_path: Path, clock: FakeCloc
     assert row[f"system_{side}"] == "'=cmd|' /C calc'!A0"
     assert not [cell for cell in row.values() if cell.startswith(("=", "+", "@"))]
     arena.store.close()
-    Ctx.downloads.cleanup()
 
 

@@ -121,9 +121,8 @@ def test_download_dir_prunes_safely_from_many_threads() -> None:
 
 
 def test_closing_the_app_context_closes_the_vote_store(tmp_path: Path) -> None:
-    import sqlite3
-
     from apex_demo.arena.service import build_arena
+    from apex_demo.errors import VoteError
     from apex_demo.ui.context import AppContext
 
     settings = Settings(data_dir=tmp_path / "data", vote_salt="close-test")
@@ -131,8 +130,9 @@ def test_closing_the_app_context_closes_the_vote_store(tmp_path: Path) -> None:
     ctx.arena = build_arena(settings, score_fn=lambda path: {})
     assert ctx.arena.store.count() == 0
     ctx.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(VoteError) as closed:               # a late request gets the store's own message
         ctx.arena.store.count()
+    assert closed.value.code.value == "vote_store_unavailable"
 
 
 def test_popularity_words_are_bands_not_percentiles() -> None:
