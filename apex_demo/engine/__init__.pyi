@@ -7,6 +7,7 @@ from .cache import look_up as look_up
 from .caveats import ABOUT_NOTE as ABOUT_NOTE
 from .caveats import ARENA_WARNING as ARENA_WARNING
 from .caveats import LEADERBOARD_CONTEXT as LEADERBOARD_CONTEXT
+from .caveats import SCORE_CAVEAT as SCORE_CAVEAT
 from .doctor import DoctorReport as DoctorReport
 from .doctor import describe_loaded as describe_loaded
 from .doctor import format_report as format_report
@@ -24,7 +25,10 @@ from .ranking import RankedTake as RankedTake
 from .ranking import gap_points as gap_points
 from .ranking import overall_score as overall_score
 from .ranking import rank_takes as rank_takes
+from .report import NOT_JUDGED_CODES as NOT_JUDGED_CODES
+from .report import NotJudged as NotJudged
 from .report import SongReport as SongReport
+from .report import not_judged as not_judged
 from .report import song_report as song_report
 from .report import TakesReport as TakesReport
 from .report import takes_report as takes_report
