@@ -7,7 +7,6 @@ from .cache import look_up as look_up
 from .caveats import ABOUT_NOTE as ABOUT_NOTE
 from .caveats import ARENA_WARNING as ARENA_WARNING
 from .caveats import LEADERBOARD_CONTEXT as LEADERBOARD_CONTEXT
-from .caveats import SCORE_CAVEAT as SCORE_CAVEAT
 from .doctor import DoctorReport as DoctorReport
 from .doctor import describe_loaded as describe_loaded
 from .doctor import format_report as format_report
