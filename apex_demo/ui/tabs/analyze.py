@@ -117,7 +117,8 @@ def explanations_markdown(scores: Scores) -> str:
 
 
 def _number(spec: OutputSpec, value: float) -> str:
-    return f"{spec.label} {value:.0f} / 100" if spec.high > 5 else f"{spec.label} {value:.2f} / 5"
+    """'Streams 16 / 100', 'Clarity 3.67 / 5', never broken across lines inside the number and its scale."""
+    return f"{spec.label} {value:.0f}\u00a0/\u00a0100" if spec.high > 5 else f"{spec.label} {value:.2f}\u00a0/\u00a05"
 
 
 def reading_lines(result: ScoreResult, report: SongReport) -> list[str]:

@@ -51,8 +51,9 @@ def test_audio_that_cannot_be_judged_shows_greyed_numbers_and_the_reason_but_no_
     markdown = summary_markdown(song(seconds=7.0, warnings=(SHORT,)), "take.wav")
     assert '<div class="apex-panel apex-panel-note apex-not-judged" role="note">Not judged: the clip is 7 s long.' \
         in markdown
-    assert ('<p class="apex-greyed">Streams 80 / 100 · Likes 60 / 100 · Coherence 3.50 / 5 · Musicality 4.00 / 5 · '
-            'Memorability 3.20 / 5 · Clarity 3.80 / 5 · Naturalness 2.00 / 5</p>') in markdown
+    numbers = ("Streams 80 / 100 · Likes 60 / 100 · Coherence 3.50 / 5 · Musicality 4.00 / 5 · Memorability 3.20 / 5 · "
+               "Clarity 3.80 / 5 · Naturalness 2.00 / 5").replace(" / ", "\u00a0/\u00a0")  # a number stays with its scale
+    assert f'<p class="apex-greyed">{numbers}</p>' in markdown
     for verdict in ("Strongest", "very high", "What to try", "Weakest part"):
         assert verdict not in markdown
     assert CAVEAT in plain(markdown)
