@@ -25,7 +25,9 @@ class OutputSpec:
     description: str
     high_means: str = ""  # what a high value sounds like
     low_means: str = ""   # what a low value sounds like
-    to_try: str = ""  # one line: what to change when this score is low
+    to_try: str = ""  # one line: what to change when this score is low, fitting any song
+    to_try_vocals: str = ""  # the same for a song known to have vocals (empty: `to_try` fits those too)
+    sung: bool = False  # judges the singing: means little for an instrumental, which gets no verdict on it
 
     @property
     def scale(self) -> float:
@@ -40,8 +42,8 @@ class OutputSpec:
 POPULARITY_TRAINING = ("Trained on play/like counts of about 211k Suno and Udio songs, turned into percentiles "
                        "and then power-transformed (which squeezes the top), so it reads as \"more or less "
                        "engagement than typical songs there\", not as a chart position.")
-POPULARITY_TO_TRY = ("Popularity is the model's weakest signal on new music (see \"How far to trust it\" on the About "
-                     "tab); use the five aesthetic scores to decide what to change.")
+POPULARITY_TO_TRY = ("Popularity is the model's weakest signal on new music (see \"How far to trust it\"); use the "
+                     "five aesthetic scores to decide what to change.")
 POPULARITY = (
     OutputSpec("score_streams", "Streams", 0.0, 100.0, "#2563eb",
                "Predicted streaming engagement: how many plays the model expects, compared with "
@@ -71,12 +73,16 @@ AESTHETICS = (
                "SongEval's memorability. Is there a hook, a melody or line you would still hum "
                "after one listen?",
                "a catchy chorus or riff that comes back", "nothing sticks; no part returns or stands out",
+               "Give it a short hook that comes back several times: a chorus, or a riff or melody in an "
+               "instrumental.",
                "Give it a short, singable chorus that repeats (mark [Chorus] in the lyrics)."),
     OutputSpec("clarity", "Clarity", 1.0, 5.0, "#0891b2",
                "SongEval's clarity of song structure. Can you tell the sections apart (intro, verse, "
                "chorus, bridge, outro) and follow where the song is going?",
                "clear sections with clean transitions", "one long stretch, or sections that blur or stop "
                "abruptly",
+               "Give it sections you can tell apart (a change of melody, rhythm or instruments between them), "
+               "an intro and an ending.",
                "Mark the sections in the lyrics ([Verse], [Chorus], [Bridge]) and give it an intro and an ending."),
     OutputSpec("naturalness", "Naturalness", 1.0, 5.0, "#65a30d",
                "SongEval's naturalness of vocal breathing and phrasing. Does the singing sound like "
@@ -84,7 +90,9 @@ AESTHETICS = (
                "instrumentals.)",
                "a believable singer with relaxed phrasing", "robotic or breathless vocals, words crammed "
                "together or cut off",
-               "Shorten long lyric lines so each fits one breath, and leave space between lines."),
+               "If the song has vocals: shorten long lyric lines so each fits one breath, and leave space "
+               "between lines. On an instrumental this score means little.",
+               "Shorten long lyric lines so each fits one breath, and leave space between lines.", sung=True),
 )
 OUTPUTS: tuple[OutputSpec, ...] = POPULARITY + AESTHETICS
 OUTPUT_BY_KEY: dict[str, OutputSpec] = {o.key: o for o in OUTPUTS}

@@ -15,7 +15,7 @@ from apex_demo.cli.options import add_model_options, add_pipeline_options, model
 from apex_demo.cli.outputs import check_output, output_errors
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
-from apex_demo.engine import flat_row
+from apex_demo.engine import NOT_JUDGED_CODES, flat_row
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
 FORMATS = ("table", "json", "csv")
@@ -133,8 +133,17 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _status(warnings: str) -> str:
+    """The table's status for a scored file: its warning codes, marked "not judged" when one of them means the
+    numbers are no judgement of the song (engine/report.py: silence, a clip too short), as the app greys them."""
+    codes = warnings.split(";") if warnings else []
+    if any(code in NOT_JUDGED_CODES for code in codes):
+        return "not judged: " + warnings
+    return warnings or "ok"
+
+
 def to_table(records: list[dict[str, Any]]) -> str:
-    """Aligned columns for people; failures show their error code."""
+    """Aligned columns for people; failures show their error code, unjudgeable audio says so."""
     rows = []
     for record in records:
         row = flat_row(record)
@@ -143,7 +152,7 @@ def to_table(records: list[dict[str, Any]]) -> str:
         for key in SCORE_KEYS:
             value = row[key]
             cells[key] = TABLE_MISSING if value is None else f"{value:.{1 if OUTPUT_BY_KEY[key].high > 5 else 2}f}"
-        cells["status"] = ("error: " + row["error_code"]) if row["error_code"] else (row["warnings"] or "ok")
+        cells["status"] = ("error: " + row["error_code"]) if row["error_code"] else _status(row["warnings"])
         rows.append(cells)
     widths = {k: max(len(TABLE_HEADERS[k]), *(len(r[k]) for r in rows)) for k in TABLE_HEADERS}
     lines = ["  ".join(TABLE_HEADERS[k].ljust(widths[k]) for k in TABLE_HEADERS)]

@@ -24,7 +24,10 @@ from .ranking import RankedTake as RankedTake
 from .ranking import gap_points as gap_points
 from .ranking import overall_score as overall_score
 from .ranking import rank_takes as rank_takes
+from .report import NOT_JUDGED_CODES as NOT_JUDGED_CODES
+from .report import NotJudged as NotJudged
 from .report import SongReport as SongReport
+from .report import not_judged as not_judged
 from .report import song_report as song_report
 from .report import TakesReport as TakesReport
 from .report import takes_report as takes_report

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -35,9 +35,12 @@ import torchaudio
 
 from apex_demo.errors import AudioError, ErrorCode
 from apex_demo.engine.result import ScoreWarning
-from apex_demo.engine.segments import SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from apex_demo.engine.segments import SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS, SHORT_TAIL_S
 
-SHORT_CLIP_SECONDS = 1.0
+# Under this length a clip is scored but not judged (engine/report.py): APEX hears 30 s parts, so a shorter
+# clip is padded with silence, and under a third of a part most of what the model hears is that silence.
+# The same length below which a padded tail is never named the weakest part (segments.SHORT_TAIL_S).
+SHORT_CLIP_SECONDS = SHORT_TAIL_S
 LOW_SAMPLE_RATE = 16_000
 SILENCE_PEAK = 1e-6
 FFMPEG_TIMEOUT_S = 300
@@ -389,16 +392,32 @@ def _finish(path: Path, mono: np.ndarray, header: AudioHeader, max_seconds: floa
     return DecodedAudio(mono, sr, channels, _warnings_for(mono, sr, channels) + decode_warnings)
 
 
+def short_clip_reason(seconds: float) -> str:
+    """Why a clip under SHORT_CLIP_SECONDS is not judged, with its length and the padding the model heard."""
+    return (f"Not judged: the clip is {round(seconds, 2):g} s long. APEX listens in {SEGMENT_SECONDS:g}-second parts "
+            f"and fills the rest with silence ({round(SEGMENT_SECONDS - seconds, 2):g} s here); under "
+            f"{SHORT_CLIP_SECONDS:g} s most of what it hears is that silence, so the numbers say little about the "
+            f"song. Upload at least {SHORT_CLIP_SECONDS:g} s.")
+
+
+def current_warnings(stored: Iterable[dict[str, str]], seconds: float) -> tuple[ScoreWarning, ...]:
+    """A cached file's warnings with the short-clip one given by today's rule: a cache entry keeps the
+    warnings of the rule it was made under, and the length is all this rule needs."""
+    short = (ScoreWarning("short_clip", short_clip_reason(seconds)),) if seconds < SHORT_CLIP_SECONDS else ()
+    warnings = [ScoreWarning(**w) for w in stored if w["code"] != "short_clip"]
+    first_silence = next((i + 1 for i, w in enumerate(warnings) if w.code == "silence"), 0)
+    return (*warnings[:first_silence], *short, *warnings[first_silence:])  # where _warnings_for puts it
+
+
 def _warnings_for(mono: np.ndarray, sr: int, channels: int) -> tuple[ScoreWarning, ...]:
     """Conditions that still score but make the numbers less meaningful."""
     found: list[ScoreWarning] = []
     seconds = len(mono) / sr
     if max(float(mono.max()), -float(mono.min())) <= SILENCE_PEAK:  # no |x| copy of a long track
-        found.append(ScoreWarning("silence", "The audio is digital silence; its scores say nothing "
-                                  "about music. Check the export."))
+        found.append(ScoreWarning("silence", "Not judged: the audio is digital silence, so its numbers say "
+                                  "nothing about music. Check the export."))
     if seconds < SHORT_CLIP_SECONDS:
-        found.append(ScoreWarning("short_clip", f"The clip is only {seconds:.2f} s long; APEX pads it "
-                                  "to 30 s with silence, so scores are unreliable. Use at least 10 s."))
+        found.append(ScoreWarning("short_clip", short_clip_reason(seconds)))
     if sr < LOW_SAMPLE_RATE:
         found.append(ScoreWarning("low_sample_rate", f"The sample rate is {sr} Hz; MERT expects 24 kHz, "
                                   f"so everything above {sr // 2} Hz is missing. Use a 44.1 kHz export "

@@ -92,6 +92,17 @@ class ScoreResult:
             record["embedding"] = [float(x) for x in self.embedding]
         return record
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "ScoreResult":
+        """A complete result back from its record (a shared result reopened; no embedding unless kept)."""
+        segments = tuple(SegmentScore(s["index"], s["start_s"], s["end_s"], Scores.from_mapping(s["scores"]))
+                         for s in record["segments"])
+        return cls(file=record["file"], duration_s=record["duration_s"], sample_rate=record["sample_rate"],
+                   channels=record["channels"], scores=Scores.from_mapping(record["scores"]), segments=segments,
+                   embedding=np.asarray(record.get("embedding", []), dtype=np.float32),
+                   model=ModelInfo(**record["model"]), warnings=tuple(ScoreWarning(**w) for w in record["warnings"]),
+                   total_segments=len(segments))
+
 
 def error_record(file: str, error: Exception) -> dict[str, Any]:
     """The JSON object for an input that could not be scored."""

@@ -20,7 +20,7 @@ from apex_demo.engine import audio
 from apex_demo.engine.cache import CacheEntry, EmbeddingCache, cache_key, look_up
 from apex_demo.engine.encoder import MertEncoder
 from apex_demo.engine.head import LoadedHead
-from apex_demo.engine.result import ModelInfo, ScoreResult, ScoreWarning, SegmentScore
+from apex_demo.engine.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.engine.segments import segment_bounds
 from apex_demo.errors import ScoringStopped
 
@@ -124,6 +124,6 @@ class Scorer:
         return ScoreResult(
             file=name, duration_s=duration, sample_rate=int(meta["sample_rate"]), channels=int(meta["channels"]),
             scores=song_scores, segments=segments, embedding=song_emb[0].numpy().copy(), model=self.model_info,
-            warnings=tuple(ScoreWarning(**w) for w in meta.get("warnings", [])), total_segments=total,
+            warnings=audio.current_warnings(meta.get("warnings", []), duration), total_segments=total,
             cached=cached, complete=complete, sha256=sha)
 

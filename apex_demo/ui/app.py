@@ -20,16 +20,17 @@ from apex_demo.ui.common import mark_user_requests
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.guards import fairness
 from apex_demo.ui.guards.uploads import PrivateUploads
-from apex_demo.ui.loader import Loader, LoadState, model_name
+from apex_demo.ui.loader import Loader, LoadState
 from apex_demo.ui.tabs import about, analyze, arena, compare, leaderboard
 
-TITLE = "APEX: how good is this song?"
+TITLE = "APEX: what a model hears in your song"
 SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/apex): two popularity "
-            "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it.")
+            "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it. A guide "
+            "for comparing takes and finding weak parts, not a verdict.")
 STATUS_POLL_S = 2.0
-STATUS_READY = "✓ Models ready: {mert} + {head}."
+STATUS_READY = "✓ Models ready: you can score songs."
 STATUS_FAST = " ⚡ Fast mode: reduced precision, numbers differ slightly from the reference."
-STATUS_LOADING = "… Loading the models ({mert} + {head})… Look around meanwhile; scoring starts when they are ready."
+STATUS_LOADING = "… Loading the models (a minute or two). Look around meanwhile."
 STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
                  "details on the About tab and in the server log.")
 # No global queue size: Gradio's max_size counts every endpoint together, so a scoring flood turned
@@ -45,6 +46,8 @@ FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sa
 FONT_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "monospace")
 CSS = """
 #apex-header h1 { margin-bottom: 0.2rem; }
+/* the model line's room is kept from the first paint (two lines on a phone, where the loading line wraps),
+   so the tabs do not move when it fills in or changes */
 #apex-status { font-size: 0.95rem; min-height: 1.6em; }
 .apex-panel { border-radius: 8px; padding: 0.6rem 0.8rem; margin: 0.25rem 0; line-height: 1.4; }
 .apex-panel-error { background: #fef2f2; border: 1px solid #fca5a5; color: #7f1d1d; }
@@ -52,12 +55,20 @@ CSS = """
 .apex-progress { font-size: 1rem; font-weight: 600; padding: 0.5rem 0.8rem; border-radius: 8px;
   background: #eef2ff; color: #312e81; }
 .apex-progress-done { background: #f0fdf4; color: #14532d; }
+/* visually hidden, read by screen readers; the -1px margin keeps it from making its box scroll by a pixel */
 .apex-sr-only { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
-  white-space: nowrap; }
+  white-space: nowrap; margin: -1px; padding: 0; border: 0; }
 .apex-queue-words { background: #fffbeb; color: #78350f; }
-/* while the words explain the queue, Gradio's own small tracker text and spinner would sit on top of them */
-#analyze-progress:has(.apex-queue-words) [data-testid="status-tracker"],
-#compare-progress:has(.apex-queue-words) [data-testid="status-tracker"] { display: none; }
+/* while the waiting line speaks (ui/waiting.py), Gradio's own tracker text and spinner would say it twice */
+#analyze-wait:has(.apex-queue-words) ~ #analyze-progress [data-testid="status-tracker"],
+#compare-wait:has(.apex-queue-words) ~ #compare-progress [data-testid="status-tracker"] { display: none; }
+/* "Done" shows once the charts it announces have drawn (page.js adds apex-drawn) */
+.apex-progress-done:not(.apex-drawn) { visibility: hidden; }
+/* the caveat beside the scores; audio that cannot be judged: its numbers greyed (engine/report.py) */
+.apex-caveat { font-size: 0.9rem; color: #4b5563; }
+.apex-greyed, .apex-greyed * { color: #6b7280 !important; }
+/* a take's full name over its player (rank · name), wrapped rather than cut */
+#compare-players [data-testid="block-label"] { white-space: normal; overflow-wrap: anywhere; height: auto; }
 /* plotly's toolbar only while the pointer is over a figure: less clutter, still there when wanted. Hidden
    with visibility too, so its buttons are no keyboard stops while nobody can see them (each chart has a
    text twin for screen readers) */
@@ -71,6 +82,7 @@ CSS = """
   overflow-wrap: normal !important; hyphens: manual; }
 @media (max-width: 640px) {
   #apex-header h1 { font-size: 1.4rem; }
+  #apex-status { min-height: 3.2em; }
   button[role="tab"] { padding-left: 0.5rem; padding-right: 0.5rem; }
 }
 """
@@ -93,15 +105,14 @@ def launch_options(settings: Settings) -> dict[str, Any]:
 
 
 def header_status(ctx: AppContext) -> str:
-    """The header's model line: names models by Hub id or folder name, never a server path;
+    """The header's model line, in a musician's words: no model or file names (About lists the models);
     how to fix a failed load is for the owner (About tab, log), not for visitors."""
-    names = {"mert": model_name(ctx.settings.mert), "head": model_name(ctx.settings.head)}
     state = ctx.loader.state
     if state is LoadState.READY:
-        return STATUS_READY.format(**names) + (STATUS_FAST if ctx.loader.fast else "")
+        return STATUS_READY + (STATUS_FAST if ctx.loader.fast else "")
     if state is LoadState.FAILED:
         return STATUS_FAILED
-    return STATUS_LOADING.format(**names)
+    return STATUS_LOADING
 
 
 def _status_update(ctx: AppContext) -> tuple[str, gr.Timer]:

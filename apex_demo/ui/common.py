@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
+import pandas as pd
 
 from apex_demo.errors import ApexError
 from apex_demo.ui.context import AppContext
-from apex_demo.ui.loader import LoadState
+from apex_demo.ui.loader import LoadState, model_name
 from apex_demo.ui.guards.private_cache import private_view
 from apex_demo.ui.guards.visitors import current_visitor
 
@@ -27,6 +28,7 @@ MODEL_WAIT_S = 900.0                 # how long a request waits for models still
 NO_AUDIO_MESSAGE = "Upload, record or pick an example clip first."
 ERROR_TITLE = "Could not score"
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|")
+GREYED_CELL = "color: #6b7280"  # the grey of numbers shown but not judged (the page's .apex-greyed, in app.py)
 UNEXPECTED_ERROR = ("Something went wrong on the server ({kind}); please try again, and report it if it "
                     "keeps happening.")
 
@@ -87,9 +89,41 @@ def mark_user_requests(demo: gr.Blocks, ctx: AppContext) -> None:
         fn.fn = ctx.user_first.marked(fn.fn)
 
 
+def current_blocks() -> gr.Blocks:
+    """The Blocks being built (call while laying out a tab): for handlers that read its queue.
+
+    Reads `gradio.context.Context.root_block` (Gradio 6.31, pinned): Gradio hands a tab no handle on the
+    app it is part of."""
+    from gradio.context import Context
+
+    blocks = Context.root_block
+    if blocks is None:
+        raise RuntimeError("current_blocks() is only meaningful while a gr.Blocks is being built")
+    return blocks
+
+
 def escape_markdown(text: str) -> str:
     """File names often hold _ and * that Markdown would turn into italics."""
     return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
+
+
+def public_record(result: Any) -> dict[str, Any]:
+    """A result's JSON record as visitors may see it (downloads, share links): the models named by Hub id
+    or file name (ui/loader.model_name), never by a path on this server."""
+    record = result.to_record()
+    model = record["model"]
+    record["model"] = model | {"mert": model_name(model["mert"]), "head": model_name(model["head"])}
+    return record
+
+
+def table_view(table: pd.DataFrame, greyed: Sequence[bool]) -> Any:
+    """`table` for a gr.Dataframe with the rows where `greyed` is true greyed (audio that cannot be judged);
+    numbers shown as rounded, without the six decimals a styled table would otherwise show."""
+    grey = [GREYED_CELL] * len(table.columns)
+    plain = [""] * len(table.columns)
+    styles = [grey if flag else plain for flag in greyed]
+    return table.style.apply(lambda row: styles[row.name], axis=1).format(
+        lambda value: f"{value:g}" if isinstance(value, float) else value)
 
 
 def display_name(path: str | Path) -> str:

@@ -19,11 +19,13 @@ from apex_demo.ui.guards.private_cache import SeenBy
 from apex_demo.ui.guards.user_first import UserFirst
 from apex_demo.ui.loader import Loader, LoadState, ModelLoader, default_loader
 from apex_demo.ui.progress import SegmentSpeed
+from apex_demo.ui.share import SharedResults
 
 if TYPE_CHECKING:  # the arena (and its vote store) is built on first use: ui/arena_host.py
     from apex_demo.arena import Arena
 
 LOG = logging.getLogger(__name__)
+SHARED_FOLDER = "shared"  # under APEX_DATA_DIR: results visitors chose to share (ui/share.py)
 BACKGROUND_JOIN_S = 60.0  # close() waits this long for background work (one clip at most) to stop
 
 
@@ -41,6 +43,10 @@ class AppContext:
     seen: SeenBy = field(default_factory=SeenBy)  # cache hits only for the visitor who scored the song
     speed: SegmentSpeed = field(default_factory=SegmentSpeed)  # measured scoring speed, for time-left estimates
     user_first: UserFirst = field(default_factory=UserFirst)
+    shared: SharedResults = field(init=False)  # results visitors chose to share by link
+
+    def __post_init__(self) -> None:
+        self.shared = SharedResults(self.settings.data_dir / SHARED_FOLDER)  # nothing is written until a share
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = default_loader,

@@ -1,8 +1,10 @@
 () => {
-  // Hear the weak part: a click on a timeline point, or on a "[data-apex-seek]" link (the weakest
-  // part), moves the Analyze player to that part's start and plays it; a playhead line follows
-  // playback on the timeline. Gradio's player keeps its media element in a shadow root.
+  // Hear the weak part: a click on a timeline point, or a click or Enter on a weakest-part link
+  // ("#apex-play-<seconds>": Gradio's Markdown keeps a link's href but drops data- attributes), moves
+  // the Analyze player to that part's start, brings the player into view and plays it; a playhead line
+  // follows playback on the timeline. Gradio's player keeps its media element in a shadow root.
   const PLAYER = "#analyze-audio";
+  const PLAY_LINK = 'a[href^="#apex-play-"]';
   const TIMELINE = "#analyze-timeline .js-plotly-plot";
   const PLAYHEAD = "apex-playhead";
 
@@ -20,6 +22,7 @@
     document.body.dataset.apexLastSeek = String(seconds);  // for tests and debugging
     const audio = media(PLAYER);
     if (!audio || !isFinite(seconds)) return;
+    document.querySelector(PLAYER).scrollIntoView({block: "nearest"});  // never play a player out of sight
     audio.currentTime = seconds;
     const playing = audio.play();
     if (playing && playing.catch) playing.catch(() => {});
@@ -56,40 +59,19 @@
     });
   }
 
-  // Waiting in the queue, in words: Gradio's tracker on the progress line says "queue: 2/3 | 4.1/55.0s";
-  // a sibling line (never Gradio's own nodes, which it keeps updating) says it plainly.
-  const PROGRESS = ["#analyze-progress", "#compare-progress"];
-  const QUEUE = /queue:\s*(\d+)\s*\/\s*(\d+)(?:\s*\|\s*([\d.]+)(?:\s*\/\s*([\d.]+))?s)?/;
+  // "Done" only once the tab's charts have drawn: the progress line says done in the same update that hands
+  // Plotly the final figures, which it draws a moment later. Until then the line stays hidden (CSS).
+  const DONE = ".apex-progress-done";
 
-  function waitWords(elapsed, eta) {
-    if (!isFinite(eta)) return "Your turn comes as soon as the song ahead of you is done.";
-    const left = Math.max(eta - elapsed, 0);
-    if (left < 5) return "Your turn comes any moment now.";
-    return left < 90 ? `Your turn in about ${Math.round(left / 5) * 5} s.` : `Your turn in about ${Math.round(left / 60)} min.`;
+  function chartsDrawn(panel) {
+    const charts = [...panel.querySelectorAll(".js-plotly-plot")].filter((c) => c.offsetParent !== null);
+    return charts.every((c) => c.querySelector("svg.main-svg"));
   }
 
-  function explainQueue() {
-    for (const selector of PROGRESS) {
-      const box = document.querySelector(selector);
-      if (!box) continue;
-      const tracker = box.querySelector(".progress-text");
-      const match = tracker && QUEUE.exec(tracker.textContent || "");
-      let words = box.querySelector(".apex-queue-words");
-      if (!match) {
-        if (words) words.remove();
-        continue;
-      }
-      if (!words) {
-        words = document.createElement("div");
-        words.className = "apex-progress apex-queue-words";
-        words.setAttribute("role", "status");
-        box.prepend(words);
-      }
-      const position = Number(match[1]);
-      const ahead = position <= 1 ? "one song is being scored before yours" : `${position} requests are ahead of yours`;
-      const text = `Waiting in line: you are number ${position} in the queue (${ahead}). ` +
-        waitWords(Number(match[3]), match[4] === undefined ? NaN : Number(match[4]));
-      if (words.textContent !== text) words.textContent = text;
+  function revealDone() {
+    for (const line of document.querySelectorAll(DONE + ":not(.apex-drawn)")) {
+      const panel = line.closest("[role=tabpanel]") || document.body;
+      if (chartsDrawn(panel)) line.classList.add("apex-drawn");
     }
   }
 
@@ -167,12 +149,13 @@
   }, true);
   document.addEventListener("drop", guardSize, true);
 
+  // Capture phase: before Gradio's own handlers; a link's Enter key arrives as a click too.
   document.addEventListener("click", (event) => {
-    const link = event.target.closest && event.target.closest("[data-apex-seek]");
+    const link = event.target.closest && event.target.closest(PLAY_LINK);
     if (!link) return;
     event.preventDefault();
-    seek(Number(link.dataset.apexSeek));
-  });
+    seek(Number(link.getAttribute("href").slice("#apex-play-".length)));
+  }, true);
   // Gradio's player wraps its Download button in a link: two keyboard stops, both "Download". The link
   // stays the one stop (it does the download); the button inside it leaves the tab order.
   // A long song's waveform scrolls sideways, so Chromium makes its scroller (inside the player's shadow
@@ -189,6 +172,55 @@
     }
   }
 
-  new MutationObserver(() => { attach(); explainQueue(); oneStopPerControl(); })
-    .observe(document.body, {childList: true, subtree: true, characterData: true});
+  // Names Gradio leaves unclear, fixed where the page shows them:
+  // - the arena's two players both say "Play", "Pause"...: each control names its clip ("Play clip A");
+  // - the skip buttons say "Skip backwards by 0.45489114999999997 seconds" (or "1 seconds"): a tenth, in words;
+  // - the status announcer reads untranslated keys such as "common.complete": read as words.
+  const CLIPS = {"arena-player-a": "clip A", "arena-player-b": "clip B"};
+  const SKIP = /^(Skip (?:backwards|forward) by )([\d.]+) seconds(.*)$/;
+  const RAW_KEY = /^(?:common|status|audio)\.([a-z_]+)$/;
+  const KEY_WORDS = {complete: "Done", error: "Error", loading: "Loading"};
+
+  function nameControls() {
+    for (const control of document.querySelectorAll('button[aria-label^="Skip "]')) {
+      const label = control.getAttribute("aria-label"), match = SKIP.exec(label);
+      if (!match) continue;
+      const seconds = Math.round(Number(match[2]) * 10) / 10;
+      const words = `${match[1]}${seconds} ${seconds === 1 ? "second" : "seconds"}${match[3]}`;
+      if (words !== label) control.setAttribute("aria-label", words);
+    }
+    for (const [id, clip] of Object.entries(CLIPS)) {
+      for (const control of document.querySelectorAll(`#${id} button[aria-label]`)) {
+        const label = control.getAttribute("aria-label");
+        if (label && !label.endsWith(clip)) control.setAttribute("aria-label", `${label} ${clip}`);
+      }
+    }
+  }
+
+  // Run at once in the observer (not after a pause), so the raw key is gone before anything announces it.
+  function announceInWords() {
+    for (const announcer of document.querySelectorAll(".sr-only[role=status]")) {
+      const text = announcer.firstChild;  // Gradio updates this text node itself: change its value, keep the node
+      const match = text && text.nodeType === Node.TEXT_NODE && RAW_KEY.exec(text.nodeValue.trim());
+      if (match) text.nodeValue = KEY_WORDS[match[1]] || match[1].replace(/_/g, " ");
+    }
+  }
+
+  // Once per short pause at most, however many nodes Gradio and Plotly change in one go.
+  const TIDY_MS = 30;
+  let scheduled = false;
+
+  function tidy() {
+    scheduled = false;
+    attach(); revealDone(); oneStopPerControl(); nameControls();
+  }
+
+  new MutationObserver(() => {
+    announceInWords();
+    if (!scheduled) {
+      scheduled = true;
+      setTimeout(tidy, TIDY_MS);
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true, attributes: true,
+                             attributeFilter: ["aria-label"]});
 }

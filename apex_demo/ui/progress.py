@@ -15,10 +15,10 @@ from typing import Callable
 
 READING = "Reading the audio and scoring the first 30-second part… (about {per_segment} per part on this server)"
 READING_NO_ESTIMATE = "Reading the audio and scoring the first 30-second part…"
-SCORING = "Scoring: {done} of {total} parts done · about {left} left"
+SCORING = "Scoring: {done} of {parts} done · about {left} left"
 TAKES = "Scoring take {index} of {total}: {name}… {left}"
 TAKES_LEFT = "about {left} left"
-DONE = "✓ Done: {total} parts scored in {elapsed}."
+DONE = "✓ Done: {parts} scored in {elapsed}."
 DONE_CACHED = "✓ Done: this file was scored before, so the result came from the cache."
 DONE_TAKES = "✓ Done: {count} takes scored in {elapsed}."
 LINE = '<div class="apex-progress apex-progress-{state}" role="status" aria-live="polite">{text}</div>'
@@ -34,6 +34,11 @@ def duration_words(seconds: float) -> str:
     return f"{int(round(seconds / 60))} min"
 
 
+def parts_text(count: int) -> str:
+    """'1 part', '4 parts'."""
+    return f"{count} part" if count == 1 else f"{count} parts"
+
+
 def line(text: str, state: str = "busy") -> str:
     """The progress line's HTML (escaped text, announced politely to screen readers)."""
     return LINE.format(state=state, text=html.escape(text))
@@ -46,7 +51,8 @@ class SegmentSpeed:
     seconds_per_segment: float = DEFAULT_SECONDS_PER_SEGMENT
 
     def record(self, seconds: float, segments: int) -> None:
-        """Remember the speed of a finished run (a cache hit measures nothing and is not recorded)."""
+        """Remember the speed of a run so far, after each part and at its end (a cache hit measures nothing
+        and is not recorded), for the next run's first estimate and the wait of those in line."""
         if segments > 0 and seconds > 0:
             self.seconds_per_segment = seconds / segments
 
@@ -72,17 +78,19 @@ class ScoreProgress:
         return line(READING.format(per_segment=duration_words(self.speed.seconds_per_segment)))
 
     def segments(self, done: int, total: int) -> str:
-        """After `done` of `total` segments: time left from this run's own measured speed."""
+        """After `done` of `total` segments: time left from this run's own measured speed (kept as the
+        server's speed too, so visitors waiting in line get an estimate while this run goes on)."""
         per_segment = self.elapsed() / max(done, 1)
+        self.speed.record(self.elapsed(), done)
         left = duration_words(per_segment * max(total - done, 0))
-        return line(SCORING.format(done=done, total=total, left=left))
+        return line(SCORING.format(done=done, parts=parts_text(total), left=left))
 
     def finished(self, total: int, cached: bool) -> str:
         """The "done" line; a real run also updates the shared speed estimate."""
         if cached:
             return line(DONE_CACHED, "done")
         self.speed.record(self.elapsed(), total)
-        return line(DONE.format(total=total, elapsed=duration_words(self.elapsed())), "done")
+        return line(DONE.format(parts=parts_text(total), elapsed=duration_words(self.elapsed())), "done")
 
     def take(self, index: int, total: int, name: str) -> str:
         """Compare: which take is being scored, and time left from the takes done so far."""

@@ -7,6 +7,8 @@ into that take's ApexError; only a visitor who left (ScoringStopped) ends the wh
 
 from __future__ import annotations
 
+import filecmp
+import os
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import gradio as gr
@@ -33,6 +35,28 @@ def count_problem(paths: Sequence[str]) -> str | None:
     if len(paths) > MAX_TAKES:
         return TOO_MANY.format(count=len(paths))
     return None
+
+
+def distinct_takes(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the uploads with each file once, in order; the repeats left out). A file chosen again arrives as
+    the same upload, or as a byte-identical copy: only files of equal size are compared byte for byte."""
+    kept: list[str] = []
+    repeated: list[str] = []
+    for path in paths:
+        if any(_same_file(path, other) for other in kept):
+            repeated.append(path)
+        else:
+            kept.append(path)
+    return kept, repeated
+
+
+def _same_file(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return os.path.getsize(a) == os.path.getsize(b) and filecmp.cmp(a, b, shallow=False)
+    except OSError:  # a vanished upload is reported when it is scored
+        return False
 
 
 def check_count(paths: Sequence[str] | None) -> list[str]:

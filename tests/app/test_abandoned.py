@@ -120,7 +120,7 @@ def test_a_job_whose_client_left_stops_at_the_next_segment(app: tuple[str, Count
     elif api_name == "compare":
         _leave_while_scoring(url, api_name, [long_upload, short_upload], scorer)
     elif api_name == "ui_analyze":
-        _close_page_while_scoring(url, api_name, [long_upload], scorer)
+        _close_page_while_scoring(url, api_name, [long_upload, "unknown"], scorer)  # the song, "vocals?"
     else:
         _close_page_while_scoring(url, api_name, [[long_upload, short_upload], "overall"], scorer)
     (record,) = next_visitor.call("score", short_upload)          # the model slot serves the next visitor

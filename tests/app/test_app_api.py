@@ -58,6 +58,10 @@ def test_score_endpoint_equals_engine(client: Client, app_settings: Settings, au
     assert set(record["scores"]) == {"score_streams", "score_likes", "coherence", "musicality",
                                      "memorability", "clarity", "naturalness"}
     assert len(record["segments"]) == 1 and record["channels"] == 2
+    # 8 s is under the 10 s below which scores are not judged: the API says so in the engine's words
+    (warning,) = record["warnings"]
+    assert warning["code"] == "short_clip" and warning["message"].startswith(
+        "Not judged: the clip is 8 s long. APEX listens in 30-second parts and fills the rest with silence (22 s here)")
 
 
 def test_compare_endpoint_returns_records_in_upload_order(client: Client, app_settings: Settings,

@@ -1,7 +1,8 @@
 """Fair queues, on the real app over loopback HTTP: while scoring is held busy (a stand-in scorer
 that waits for the test's signal), other visitors' arena and leaderboard calls are answered, a
-visitor gets at most one scoring job in line, the line itself is bounded, and an upload that
-cannot be scored is refused from its header before it is queued."""
+browser session gets at most one scoring job in line and an address at most four (several people
+behind one address all get in, one of them cannot fill the line), the line itself is bounded, and
+an upload that cannot be scored is refused from its header before it is queued."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ import soundfile as sf
 from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.guards.fairness import ONE_JOB, SCORING_QUEUE_MAX
+
 from tests.support.app import running_app
 from tests.support.fakes import FakeScorer
 from tests.support.http import Visitor
 
 GATE_TIMEOUT_S = 120.0
+ADDRESS_SHARE = 4  # jobs one address may hold at once: a quarter of the line (written here, not imported)
+ADDRESS_FULL = "songs from your network (the same internet address) are already being scored or waiting in line"
 COMPARE_BUDGET_S = 20.0           # APEX_COMPARE_MAX_SECONDS for these tests
 
 
@@ -92,34 +96,43 @@ def test_arena_and_leaderboard_answer_during_a_scoring_flood(served, song: Path)
             assert record["file"] == song.name
 
 
-def test_one_scoring_job_per_visitor(served, song: Path) -> None:
+def test_one_scoring_job_per_session_and_a_share_per_address(served, song: Path) -> None:
     url, _, scorer = served
-    alice, bob = Visitor(url, "10.1.1.1"), Visitor(url, "10.2.2.2")
-    upload = alice.upload(song)
-    first = alice.submit("score", upload)
+    office = [Visitor(url, "10.1.1.1", session=f"tab-{i}") for i in range(ADDRESS_SHARE + 1)]
+    upload = office[0].upload(song)
+    first = office[0].submit("score", upload)
     assert first.status_code == 200
     assert scorer.started.wait(GATE_TIMEOUT_S)
-    assert ONE_JOB in _refusal(alice.submit("score", upload))
-    assert ONE_JOB in _refusal(alice.submit("compare", [upload, upload]))  # every scoring endpoint counts
-    second_visitor = bob.submit("score", upload)
-    assert second_visitor.status_code == 200
+    assert ONE_JOB in _refusal(office[0].submit("score", upload))
+    assert ONE_JOB in _refusal(office[0].submit("compare", [upload, upload]))  # every scoring endpoint counts
+    colleagues = [visitor.submit("score", upload) for visitor in office[1:ADDRESS_SHARE]]
+    assert [c.status_code for c in colleagues] == [200] * (ADDRESS_SHARE - 1)  # same address, other sessions: in line
+    assert ADDRESS_FULL in _refusal(office[ADDRESS_SHARE].submit("score", upload))  # the address holds its share
+    script = Visitor(url, "10.1.1.1")  # no session (a plain API call) still counts for its address
+    assert ADDRESS_FULL in _refusal(script.submit("score", upload))
+    elsewhere = Visitor(url, "10.2.2.2", session="home")
+    other = elsewhere.submit("score", upload)
+    assert other.status_code == 200
     scorer.gate.set()
-    alice.result("score", first.json()["event_id"])
-    bob.result("score", second_visitor.json()["event_id"])
-    assert alice.call("score", upload)[0]["file"] == song.name  # free again once the first one finished
+    for visitor, answer in zip(office, [first, *colleagues]):
+        visitor.result("score", answer.json()["event_id"])
+    elsewhere.result("score", other.json()["event_id"])
+    assert office[0].call("score", upload)[0]["file"] == song.name  # free again once the first one finished
 
 
-def test_a_planted_first_hop_gets_no_second_scoring_job(served, song: Path) -> None:
-    """Behind the proxy the visitor is the hop the proxy appended, whatever the client wrote before it."""
+def test_a_planted_first_hop_makes_no_new_address(served, song: Path) -> None:
+    """Behind the proxy the address is the hop the proxy appended, whatever the client wrote before it: a
+    script that plants a new first hop on every call still holds only its address's share of the line."""
     url, _, scorer = served
-    first, planted = Visitor(url, "203.0.113.1, 10.6.6.6"), Visitor(url, "203.0.113.2, 10.6.6.6")
-    upload = first.upload(song)
-    job = first.submit("score", upload)
-    assert job.status_code == 200
+    planted = [Visitor(url, f"203.0.113.{i}, 10.6.6.6") for i in range(ADDRESS_SHARE + 1)]
+    upload = planted[0].upload(song)
+    jobs = [visitor.submit("score", upload) for visitor in planted[:ADDRESS_SHARE]]
+    assert [job.status_code for job in jobs] == [200] * ADDRESS_SHARE
     assert scorer.started.wait(GATE_TIMEOUT_S)
-    assert ONE_JOB in _refusal(planted.submit("score", upload))
+    assert ADDRESS_FULL in _refusal(planted[ADDRESS_SHARE].submit("score", upload))
     scorer.gate.set()
-    first.result("score", job.json()["event_id"])
+    for visitor, job in zip(planted, jobs):
+        visitor.result("score", job.json()["event_id"])
 
 
 def test_unscorable_upload_is_refused_from_its_header_before_queueing(served, tmp_path: Path) -> None:
@@ -147,7 +160,7 @@ def test_a_cancelled_waiting_job_is_dropped_and_frees_the_visitor(served, song: 
     renamed.write_bytes(song.read_bytes())
     job = leaver.submit(handle_file(str(renamed)), api_name="/score")
     _wait_until_queued(job)
-    waiting = Visitor(url, "10.4.4.2")
+    waiting = Visitor(url, "10.4.4.2", session=leaver.session_hash)  # the same session as the one that left
     assert ONE_JOB in _refusal(waiting.submit("score", waiting.upload(song)))  # its job is in line
     job.cancel()
     again = waiting.submit("score", waiting.upload(song))

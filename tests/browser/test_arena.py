@@ -59,12 +59,13 @@ def shown_buttons(browser):
 
 
 def shown_players(browser):
-    """label ('Play' / 'Pause') -> both visible player buttons with it, or None."""
+    """label ('Play' / 'Pause') -> both visible player buttons with it, A's then B's, or None. Each control
+    names its clip ("Play clip A", "Play clip B"), so a screen reader can tell the two players apart."""
     from selenium.webdriver.common.by import By
 
     def players(label: str):
-        found = [b for b in browser.find_elements(By.CSS_SELECTOR, f"button[aria-label='{label}']")
-                 if b.is_displayed()]
+        found = [b for side in "AB" for b in browser.find_elements(
+            By.CSS_SELECTOR, f"button[aria-label='{label} clip {side}']") if b.is_displayed()]
         return found if len(found) == 2 else None
 
     return players
@@ -173,7 +174,8 @@ def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:
                 "return [...document.querySelectorAll('input[type=file]')].find(i => "
                 "(i.closest('.block') || {}).textContent?.includes(arguments[0]));", label))
             field.send_keys(str(take))
-        wait_for(lambda: len(players("Play") or []) == 2)                        # both takes loaded
+        wait_for(lambda: len([b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Play']")
+                              if b.is_displayed()]) == 2)                         # both takes loaded
         wait_for(lambda: button("Start a blind battle")).click()
         wait_for(lambda: "Battle ready" in browser.page_source)
         assert button("Start a blind battle") is None                    # the labelled players folded away

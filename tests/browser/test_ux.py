@@ -9,6 +9,7 @@ person to look at (their paths are printed).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from apex_demo.config import Settings
 from apex_demo.engine.models import get_scorer
-from tests.support.app import chromium, running_app
+from tests.support.app import chromium, choose_song, open_page, running_app, show_tab, wait_until
 from tests.support.fakes import FakeScorer
 
 SONG = "outfoxing.mp3"  # 97.4 s: three full parts and a 7 s tail padded with silence
@@ -32,7 +33,15 @@ RECORD_PROGRESS = """
 window.apexProgress = [];
 const target = document.querySelector('#analyze-progress');
 new MutationObserver(() => window.apexProgress.push(target.innerText.trim()))
-  .observe(target, {childList: true, subtree: true, characterData: true});
+  .observe(target, {childList: true, subtree: true, characterData: true, attributes: true});
+window.apexAnnounced = [];  // what Gradio's screen-reader announcer says, as it says it
+new MutationObserver(() => {
+  for (const a of document.querySelectorAll('.sr-only[role=status]')) window.apexAnnounced.push(a.textContent.trim());
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+"""
+IN_VIEW = """
+const box = document.querySelector(arguments[0]).getBoundingClientRect();
+return box.top >= 0 && box.bottom <= window.innerHeight;
 """
 PLAYER_TIME = """
 const root = document.querySelector('#analyze-audio');
@@ -41,27 +50,6 @@ for (const el of root.querySelectorAll('*')) {
   if (audio) return audio.currentTime;
 }
 return null;
-"""
-
-BROKEN_WORDS = """
-const broken = [];
-for (const cell of document.querySelectorAll(arguments[0])) {
-  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    for (const match of node.textContent.matchAll(/\\S+/g)) {
-      const range = document.createRange();
-      range.setStart(node, match.index);
-      range.setEnd(node, match.index + match[0].length);
-      if (range.getClientRects().length > 1) broken.push(match[0]);
-    }
-  }
-}
-return broken;
-"""
-
-SCROLLING_TEXT = """
-return [...document.querySelectorAll(arguments[0])].filter(el => el.scrollWidth > el.clientWidth + 1)
-  .map(el => el.id || el.className);
 """
 
 CUT_TITLES = """
@@ -102,51 +90,19 @@ class SlowScorer:
 
 @pytest.fixture(scope="module")
 def app_url(module_tiny_settings: Settings) -> Iterator[str]:
-    """One app for the module's tests. behind_proxy as on Spaces: a browser given its own X-Forwarded-For
-    (as_visitor) is its own visitor. No embedding cache: every song is encoded again, whichever test
-    scored it before, so no test depends on another's order."""
+    """One app for the module's tests, behind_proxy as on Spaces. No embedding cache: every song is encoded
+    again, whichever test scored it before, so no test depends on another's order."""
     settings = dataclasses.replace(module_tiny_settings, behind_proxy=True, use_cache=False)
     with running_app(settings, load=SlowScorer) as (ctx, url):
         ctx.loader.wait(120)
         yield url
 
 
-def as_visitor(browser: Any, address: str) -> Any:
-    """Send every request of this browser with its own client address, as the Spaces proxy forwards it."""
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-Forwarded-For": address}})
-    return browser
-
-
-def _wait(browser: Any, seconds: float, condition: Any) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, seconds).until(condition)
-
-
-def _open(browser: Any, url: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
-    browser.get(url)
-    _wait(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
-
-
-def _upload(browser: Any, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
-    browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(path))
-    _wait(browser, PAGE_LOAD_S, EC.presence_of_element_located(
-        (By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
-
-
 def _show_tab(browser: Any, tab: str) -> None:
     """Click a tab and wait until it is selected and every chart on the page has drawn its figure."""
-    from selenium.webdriver.common.by import By
 
-    next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab).click()
-    _wait(browser, PAGE_LOAD_S, lambda b: b.execute_script(TAB_DRAWN, tab))
+    show_tab(browser, tab)
+    wait_until(browser, PAGE_LOAD_S, lambda b: b.execute_script(TAB_DRAWN, tab))
 
 
 def _screens(browser: Any, folder: Path, tag: str) -> list[Path]:
@@ -167,12 +123,17 @@ def test_progress_click_to_hear_and_new_upload(app_url: str, audio_dir: Path, tm
     browser = chromium()
     browser.set_window_size(*DESKTOP)
     try:
-        _open(browser, app_url)
+        open_page(browser, app_url)
         browser.execute_script(RECORD_PROGRESS)
-        _upload(browser, audio_dir / SONG)
+        choose_song(browser, audio_dir / SONG)
         browser.find_element(By.ID, "analyze-button").click()
-        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        wait_until(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
         seen = [t for t in browser.execute_script("return window.apexProgress") if t]
+        # Gradio announces the end to screen readers (at most one announcement per 5 s): in words, never
+        # its untranslated key "common.complete"
+        announced = wait_until(browser, 15, lambda b: (said := set(b.execute_script("return window.apexAnnounced")))
+                               & {"Done", "common.complete"} and said)
+        assert "Done" in announced and not [t for t in announced if re.match(RAW_ID, t)], announced
         assert any(t.startswith("Reading the audio") for t in seen)
         for done in (1, 2, 3):
             assert any(f"{done} of 4 parts done · about" in t and "left" in t for t in seen), seen
@@ -184,14 +145,15 @@ def test_progress_click_to_hear_and_new_upload(app_url: str, audio_dir: Path, tm
         assert len(points) == 7 * 4  # seven outputs, four parts; the first four are Streams' points
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", points[2])
         ActionChains(browser).move_to_element(points[2]).click().perform()
-        _wait(browser, 10, lambda b: (b.execute_script(PLAYER_TIME) or 0) >= 60)
+        wait_until(browser, 10, lambda b: (b.execute_script(PLAYER_TIME) or 0) >= 60)
         assert 60 <= browser.execute_script(PLAYER_TIME) < 90  # the third part, 1:00-1:30, is playing
+        assert browser.execute_script(IN_VIEW, "#analyze-audio")  # ...in a player brought into view, not off screen
 
         desktop = _screens(browser, tmp_path, "desktop")
         browser.find_element(By.CSS_SELECTOR, "button[role=tab]").click()  # back to Analyze
         browser.find_element(By.CSS_SELECTOR, "#analyze-audio button[aria-label=Clear]").click()
-        _upload(browser, audio_dir / "vocadito_10.wav")  # a new song: the old reading must go
-        _wait(browser, 10, lambda b: not b.find_element(By.ID, "analyze-summary").text.strip())
+        choose_song(browser, audio_dir / "vocadito_10.wav")  # a new song: the old reading must go
+        wait_until(browser, 10, lambda b: not b.find_element(By.ID, "analyze-summary").text.strip())
         assert not [e for e in browser.find_elements(By.ID, "analyze-timeline") if e.is_displayed()]
         assert not browser.find_element(By.ID, "analyze-progress").text.strip()
     finally:
@@ -207,16 +169,16 @@ def test_error_panel_stays_and_speaks_plainly(app_url: str, tmp_path: Path) -> N
     fake.write_text("these are my lyrics, not audio\n" * 50)
     browser = chromium()
     try:
-        _open(browser, app_url)
+        open_page(browser, app_url)
         browser.find_element(By.ID, "analyze-button").click()  # nothing uploaded yet
-        _wait(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), "No song yet"))
+        wait_until(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), "No song yet"))
         browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(fake))
         time.sleep(2)  # give the browser time to take the upload (it may refuse to show a player)
         browser.find_element(By.ID, "analyze-button").click()
         # refused from its header before it joins the queue (ui/fairness.py): the plain message stays on
         # the page beside the upload, not in a toast
         refusal = "“my_lyrics.mp3” doesn't look like audio we can read"
-        _wait(browser, SCORE_WAIT_S, lambda b: refusal in b.find_element(By.TAG_NAME, "body").text)
+        wait_until(browser, SCORE_WAIT_S, lambda b: refusal in b.find_element(By.TAG_NAME, "body").text)
         message = browser.find_element(By.TAG_NAME, "body")
         assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # no toast that could time out
         for admin_word in ("libsndfile", "APEX_", "/tmp"):
@@ -230,7 +192,7 @@ def test_phone_shows_every_tab_and_nothing_wider_than_the_screen(app_url: str, t
 
     browser = chromium(mobile_size=PHONE)
     try:
-        _open(browser, app_url)
+        open_page(browser, app_url)
         tabs = [b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.is_displayed()]
         assert [b.text for b in tabs] == list(TABS)
         assert not [b for b in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='More tabs']")
@@ -248,62 +210,6 @@ def test_phone_shows_every_tab_and_nothing_wider_than_the_screen(app_url: str, t
     finally:
         browser.quit()
     print("screenshots:", *shots)
-
-
-@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_compare_gives_a_verdict_and_a_player_per_take(app_url: str, audio_dir: Path, tmp_path: Path,
-                                                       size: tuple[int, int]) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
-    takes = [audio_dir / "vocadito_10.wav", audio_dir / "loop_garzul.flac", audio_dir / "Kevin_MacLeod_-_Vibe_Ace.ogg"]
-    browser = chromium(mobile_size=size if size == PHONE else None)
-    if size == DESKTOP:
-        browser.set_window_size(*DESKTOP)
-    try:
-        _open(browser, app_url)
-        next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == "Compare takes").click()
-        browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys("\n".join(map(str, takes)))
-        time.sleep(2)  # let the uploads land before pressing the button (not an assertion)
-        browser.find_element(By.ID, "compare-button").click()
-        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "compare-progress"), "Done: 3 takes"))
-        verdict = browser.find_element(By.ID, "compare-verdict").text
-        assert "ahead by" in verdict or "about the same" in verdict
-        players = [p for p in browser.find_elements(By.CSS_SELECTOR, "#compare-players [id^=compare-player-]")
-                   if p.is_displayed()]
-        assert len(players) == 3 and {p.text.splitlines()[0] for p in players} == {t.name for t in takes}
-        width, scroll_width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
-        assert scroll_width <= width  # nothing wider than the window (the desktop scrollbar takes 15 px)
-        assert browser.execute_script(BROKEN_WORDS, "#compare-table th, #compare-table td") == []  # no "Ran k"
-        assert browser.execute_script(SCROLLING_TEXT, "#compare-verdict, #compare-verdict :not(.apex-sr-only)") == []  # long names wrap
-        shot = tmp_path / f"compare_{size[0]}.png"
-        browser.execute_script("document.querySelector('#compare-verdict').scrollIntoView()")
-        browser.save_screenshot(str(shot))
-    finally:
-        browser.quit()
-    print("screenshot:", shot)
-
-
-def test_a_second_visitor_sees_the_queue_in_words(app_url: str, audio_dir: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
-    first, second = as_visitor(chromium(), "10.9.9.1"), as_visitor(chromium(), "10.9.9.2")
-    try:
-        for browser in (first, second):
-            _open(browser, app_url)
-            _upload(browser, audio_dir / SONG)
-        first.find_element(By.ID, "analyze-button").click()  # four parts, a second each: the model is busy
-        _wait(first, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "parts done"))
-        second.find_element(By.ID, "analyze-button").click()
-        _wait(second, SCORE_WAIT_S, EC.presence_of_element_located((By.CSS_SELECTOR, ".apex-queue-words")))
-        words = second.find_element(By.CSS_SELECTOR, "#analyze-progress .apex-queue-words").text
-        assert words.startswith("Waiting in line: you are number 1 in the queue")
-        _wait(second, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
-        assert not second.find_elements(By.CSS_SELECTOR, ".apex-queue-words")  # gone once it is their turn
-    finally:
-        first.quit()
-        second.quit()
 
 
 # -- an upload over the size limit: the project's words, not Gradio's vanishing toast --------------
@@ -329,17 +235,17 @@ def test_an_upload_over_the_size_limit_is_refused_in_plain_words(small_limit_url
                 "(a lower bitrate; much smaller than WAV) or trim it, then upload it again.")
     browser = chromium()
     try:
-        _open(browser, small_limit_url)
+        open_page(browser, small_limit_url)
         for upload, limits, tab in (("#analyze-audio", "#analyze-limits", "Analyze"),
                                     ("#compare-files", "#compare-limits", "Compare takes"),
                                     ("#arena-take-1", "#arena-limits", "Arena")):
             next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab).click()
             if tab == "Arena":  # the takes sit in the folded "Bring your own pair"
-                _wait(browser, PAGE_LOAD_S, EC.element_to_be_clickable(
+                wait_until(browser, PAGE_LOAD_S, EC.element_to_be_clickable(
                     (By.XPATH, "//button[contains(., 'Bring your own pair')]"))).click()
-            _wait(browser, PAGE_LOAD_S, EC.presence_of_element_located(  # an opened fold renders its content
+            wait_until(browser, PAGE_LOAD_S, EC.presence_of_element_located(  # an opened fold renders its content
                 (By.CSS_SELECTOR, f"{upload} input[type=file]"))).send_keys(str(audio_dir / BIG_SONG))
-            refusal = _wait(browser, PAGE_LOAD_S, EC.visibility_of_element_located(
+            refusal = wait_until(browser, PAGE_LOAD_S, EC.visibility_of_element_located(
                 (By.CSS_SELECTOR, f"{limits} .apex-upload-refusal")))
             assert refusal.text == expected and refusal.get_attribute("role") == "alert"
             assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")  # Gradio never saw the file
@@ -348,13 +254,13 @@ def test_an_upload_over_the_size_limit_is_refused_in_plain_words(small_limit_url
         # one selection of two takes, one too big: the small one is taken, the big one refused by name
         compare_input.send_keys(f"{audio_dir / BIG_SONG}\n{audio_dir / SMALL_SONG}")
         taken = Path(SMALL_SONG).stem  # the file list shows the name's stem and extension on two lines
-        _wait(browser, PAGE_LOAD_S, lambda b: taken in b.find_element(By.ID, "compare-files").text)
+        wait_until(browser, PAGE_LOAD_S, lambda b: taken in b.find_element(By.ID, "compare-files").text)
         assert Path(BIG_SONG).stem not in browser.find_element(By.ID, "compare-files").text
         refusal = browser.find_element(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal")
         assert refusal.is_displayed() and refusal.text == expected
         assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body")
         browser.find_element(By.CSS_SELECTOR, "#compare-files input[type=file]").send_keys(str(audio_dir / SMALL_SONG))
-        _wait(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
+        wait_until(browser, PAGE_LOAD_S, lambda b: not b.find_elements(By.CSS_SELECTOR, "#compare-limits .apex-upload-refusal"))
     finally:
         browser.quit()
 
@@ -392,10 +298,10 @@ def test_keyboard_stops_after_a_result_are_visible_and_labelled(app_url: str, au
     browser = chromium()
     browser.set_window_size(*DESKTOP)
     try:
-        _open(browser, app_url)
-        _upload(browser, audio_dir / SONG)  # four parts: the summary links the weakest part
+        open_page(browser, app_url)
+        choose_song(browser, audio_dir / SONG)  # four parts: the summary links the weakest part
         browser.find_element(By.ID, "analyze-button").click()
-        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
+        wait_until(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-progress"), "Done"))
         # a click in the page's top-left margin sets where the keyboard starts (the top) and leaves the
         # pointer where no chart scrolls under it (a hovered chart shows its toolbar, as it should)
         browser.execute_script("window.scrollTo(0, 0)")
@@ -418,6 +324,9 @@ def test_keyboard_stops_after_a_result_are_visible_and_labelled(app_url: str, au
         player = [s["name"] for s in stops if s["where"] == "analyze-audio"]
         assert {"Play", "Adjust volume", "Download", "Clear"} <= set(player), player  # Gradio's English labels
         assert len(player) == len(set(player)), player  # one stop per control
+        skips = [n for n in player if n.startswith("Skip")]  # Gradio writes 0.45489114999999997: rounded
+        spoken = r"Skip (backwards|forward) by (1 second|(?!1 )\d+(\.\d)? seconds)"  # never "1 seconds"
+        assert skips and all(re.fullmatch(spoken, n) for n in skips), skips
         summary = [s["name"] for s in stops if s["where"] == "analyze-summary"]
         assert [n for n in summary if n.startswith("▶ ")], summary  # "hear the weak part" by keyboard too
         print("keyboard stops:", *[(s["where"], s["name"]) for s in stops], sep="\n")
@@ -455,18 +364,18 @@ def errors_shown(app_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     lyrics.write_text("these are my lyrics, not audio\n" * 50)
     browser = chromium()
     try:
-        _open(browser, app_url)
-        _upload(browser, broken)
+        open_page(browser, app_url)
+        choose_song(browser, broken)
         browser.find_element(By.ID, "analyze-button").click()
-        _wait(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), IN_PANEL))
+        wait_until(browser, SCORE_WAIT_S, EC.text_to_be_present_in_element((By.ID, "analyze-message"), IN_PANEL))
         panel_page = browser.current_window_handle
         browser.switch_to.new_window("tab")
-        _open(browser, app_url)
+        open_page(browser, app_url)
         browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(lyrics))
         time.sleep(2)  # give the browser time to take the upload (it may refuse to show a player)
         browser.find_element(By.ID, "analyze-button").click()
         # refused at submit by the upload check (ui/guards/fairness.py): Gradio shows it over the upload itself
-        _wait(browser, SCORE_WAIT_S, lambda b: AT_UPLOAD in b.find_element(By.ID, "analyze-audio").text)
+        wait_until(browser, SCORE_WAIT_S, lambda b: AT_UPLOAD in b.find_element(By.ID, "analyze-audio").text)
         yield browser, panel_page, browser.current_window_handle, time.monotonic()
     finally:
         browser.quit()

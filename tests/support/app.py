@@ -93,3 +93,39 @@ def chromium(mobile_size: tuple[int, int] | None = None) -> Any:
     else:
         options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
     return webdriver.Chrome(service=Service(binaries[1]), options=options)
+
+
+PAGE_LOAD_S = 60
+
+
+def wait_until(browser: Any, seconds: float, condition: Any) -> Any:
+    """Selenium's wait for `condition(browser)`, polled five times a second (a condition, never a sleep)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, seconds, poll_frequency=0.2).until(condition)
+
+
+def open_page(browser: Any, url: str) -> None:
+    """Load the app and wait until its models are ready."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.get(url)
+    wait_until(browser, PAGE_LOAD_S, EC.text_to_be_present_in_element((By.ID, "apex-status"), "Models ready"))
+
+
+def choose_song(browser: Any, path: Path) -> None:
+    """Choose `path` in the Analyze upload and wait until the player holds it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.find_element(By.CSS_SELECTOR, "#analyze-audio input[type=file]").send_keys(str(path))
+    wait_until(browser, PAGE_LOAD_S, EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "#analyze-audio audio, #analyze-audio .waveform-container")))
+
+
+def show_tab(browser: Any, tab: str) -> None:
+    """Click the tab named `tab` (its button's text)."""
+    from selenium.webdriver.common.by import By
+
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == tab).click()

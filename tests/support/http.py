@@ -20,10 +20,12 @@ MAX_QUEUE_RETRIES = 50
 
 class Visitor:
     """One visitor (its own address, as the Spaces proxy forwards it) over Gradio's plain HTTP API, and over
-    the page's own protocol (any event, private ones too, joined by its index as the browser does)."""
+    the page's own protocol (any event, private ones too, joined by its index as the browser does); with
+    `session`, its calls carry that Gradio session hash, as a browser tab's do (without: none, as a script's)."""
 
-    def __init__(self, url: str, address: str) -> None:
+    def __init__(self, url: str, address: str, session: str | None = None) -> None:
         self.url = url
+        self.session = session
         self.http = httpx.Client(base_url=url + "gradio_api/", timeout=HTTP_TIMEOUT_S,
                                  headers={"X-Forwarded-For": address})
         self.calls = httpx.Client(base_url=url + "gradio_api/call/", timeout=HTTP_TIMEOUT_S,
@@ -37,7 +39,10 @@ class Visitor:
 
     def submit(self, api_name: str, *data: object) -> httpx.Response:
         """POST the call: 200 with an event id when queued, 422 with the reason when refused."""
-        return self.http.post(f"call/{api_name}", json={"data": list(data)})
+        body: dict[str, Any] = {"data": list(data)}
+        if self.session is not None:
+            body["session_hash"] = self.session
+        return self.http.post(f"call/{api_name}", json=body)
 
     def result(self, api_name: str, event_id: str) -> list[Any]:
         return call_result(self.calls, api_name, event_id)

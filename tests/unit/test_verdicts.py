@@ -102,7 +102,7 @@ def test_weakest_part_needs_a_gap_beyond_the_tolerance() -> None:
     two_low = segments((0, 30, 40.0), (30, 60, 60.0), (60, 90, 41.0))
     verdict = weakest_part(two_low)
     assert verdict is not None and [s.index for s in verdict.weakest] == [0, 2] and verdict.best.index == 1
-    assert "**Weakest part:** 0:00-0:30 and 1:00-1:30, overall 40 (best: 0:30-1:00, 60" in \
+    assert "**Weakest part:** 0:00-0:30 and 1:00-1:30, overall score 40 (the best part, 0:30-1:00, has 60)" in \
         plain(weakest_part_text(song_report(result_of(two_low)))[0])
 
 
@@ -117,7 +117,7 @@ def test_short_padded_tail_is_labelled_and_never_named_weakest() -> None:
     text = plain("\n".join(weakest_part_text(song_report(result_of(segs)))))
     assert "**Weakest part:** 0:30-1:00" in text
     assert "The last 5 s (1:00-1:05) is too short to judge on its own" in text and "25 s of silence" in text
-    assert list(scores_table(result_of(segs)).columns)[-1] == "1:00-1:05 (5 s, padded with silence)"
+    assert list(scores_table(result_of(segs))["Part"])[-1] == "1:00-1:05 (5 s, padded with silence)"
     assert "1:00-1:05 (5 s, padded with silence): Streams 10.0, Likes 10.0" in timeline_summary(segs)  # screen readers
 
 

@@ -34,7 +34,7 @@ def explain_output(spec: OutputSpec) -> str:
     lines = [f"**<span style='color:{spec.color}'>■</span>&nbsp;{spec.label}** ({spec.low:g}-{spec.high:g}). "
              f"{spec.description}"]
     if spec.high_means:
-        lines.append(f"*High sounds like:* {spec.high_means}. *Low sounds like:* {spec.low_means}.")
+        lines.append(f"*High:* {spec.high_means}. *Low:* {spec.low_means}.")
     if spec.to_try:
         lines.append(f"*When it is low:* {spec.to_try}")
     return "<br>".join(lines)

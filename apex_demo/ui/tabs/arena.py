@@ -97,7 +97,7 @@ def reveal_markdown(reply: Mapping[str, Any], take_names: Mapping[str, str] | No
     else:
         verdict = {True: "✅ the same as you", False: "❌ not what you picked",
                    None: "(only A/B votes count for agreement)"}[reply["agreed"]]
-        lines.append(f"**The model picked {CHOICE_WORDS[reply['model_choice']]}** {verdict}. "
+        lines.append(f"**The model's pick: {CHOICE_WORDS[reply['model_choice']]}** {verdict}. "
                      f"The pick came from {reply.get('model_rule_text') or FIXED_RULE_TEXT}.")
     run = reply["running_agreement"]
     if run["n"]:
@@ -234,10 +234,12 @@ def build(ctx: AppContext) -> None:
         upload = gr.Button("Start a blind battle with my takes")
     with gr.Row(equal_height=True):
         with gr.Column(min_width=160):
-            audio_a = gr.Audio(label="A", interactive=False, type="filepath", visible=False)  # shown with a battle
+            audio_a = gr.Audio(label="A", interactive=False, type="filepath", visible=False,  # shown with a battle
+                               buttons=["download"], elem_id="arena-player-a")  # page.js names its controls "… clip A"
             heard_a = gr.Markdown()
         with gr.Column(min_width=160):
-            audio_b = gr.Audio(label="B", interactive=False, type="filepath", visible=False)
+            audio_b = gr.Audio(label="B", interactive=False, type="filepath", visible=False, buttons=["download"],
+                               elem_id="arena-player-b")
             heard_b = gr.Markdown()
     with gr.Row():
         buttons = [gr.Button(label, interactive=False, min_width=100) for label, _ in CHOICES]

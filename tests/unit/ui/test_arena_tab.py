@@ -56,7 +56,7 @@ def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> 
     text = arena_tab.reveal_markdown(reply)
     assert reply["a"]["system"] in text and reply["b"]["system"] in text
     assert text.startswith("### You said: A is better") and "overall" in text
-    assert "The model picked" in text and "higher overall score" in text     # the rule that made the pick
+    assert "The model's pick: " in text and "higher overall score" in text     # the rule that made the pick
     tie = dict(reply, choice="TIE", agreed=None)
     assert arena_tab.reveal_markdown(tie).startswith("### You said: tie")
     upload = dict(reply, a=dict(reply["a"], system="your take 1"), b=dict(reply["b"], system="your take 2"))

@@ -144,18 +144,21 @@ def test_summary_names_weakest_part_only_when_complete() -> None:
     full = result([FULL, WEAK, FULL], FULL)
     text = summary_markdown(full, "take_1.wav")
     assert "**Streams 81 / 100**: very high" in text and "**Likes 12 / 100**: very low" in text
-    assert "**Weakest part:** <a href=\"#analyze-audio\" data-apex-seek=\"30\" title=\"Play from 0:30\">▶ 0:30-1:00</a>" in text
+    # the time to play from travels in the href (Gradio's Markdown drops data- attributes; page.js reads it)
+    assert "**Weakest part:** <a href=\"#apex-play-30\" title=\"Play from 0:30\">▶ 0:30-1:00</a>" in text
     assert "Strongest:** Clarity 4.50" in text and "weakest:** Naturalness 1.50" in text
     assert "take\\_1" in text  # file names are escaped for Markdown
     partial = summary_markdown(result([FULL], FULL, complete=False, total=3), "song.wav")
     assert "scored 1 of 3 parts" in partial and "Weakest part" not in partial
 
 
-def test_scores_table_has_song_and_segment_columns_and_skips_missing_outputs() -> None:
+def test_scores_table_has_song_and_segment_rows_one_scale_per_column_and_skips_missing_outputs() -> None:
     table = scores_table(result([POP_ONLY, POP_ONLY], POP_ONLY))
-    assert list(table.columns) == ["Output", "Whole song", "0:00-0:30", "0:30-1:00"]
-    assert list(table["Output"]) == ["Streams (0-100)", "Likes (0-100)"]
-    assert list(table["Whole song"]) == [55.0, 45.0]
+    assert list(table.columns) == ["Part", "Streams (0-100)", "Likes (0-100)"]
+    assert list(table["Part"]) == ["Whole song", "0:00-0:30", "0:30-1:00"]
+    assert list(table["Streams (0-100)"]) == [55.0, 55.0, 55.0]
+    full = scores_table(result([FULL], FULL))
+    assert list(full.columns)[-1] == "Naturalness (1-5)"  # a 1-5 score never shares a column with a 0-100 one
 
 
 def test_fast_mode_is_labelled_in_the_reading() -> None:
