@@ -23,13 +23,14 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class Bound:
-    """What a numeric setting may be: finite, and above (or at) `low`."""
+    """What a numeric setting may be: finite, above (or at) `low`, and at most `high`."""
 
     env: str
     low: float
     low_allowed: bool
     unit: str
     whole: bool = False  # counts (workers, batch sizes) must be whole numbers
+    high: float = math.inf
 
     def problem(self, value: float) -> str | None:
         """Why `value` is refused, or None when it is fine."""
@@ -39,6 +40,8 @@ class Bound:
             return "is not a whole number"
         if value < self.low or (value == self.low and not self.low_allowed):
             return f"must be {'at least' if self.low_allowed else 'more than'} {self.low:g}"
+        if value > self.high:
+            return f"must be at most {self.high:g}"
         return None
 
 
@@ -49,6 +52,8 @@ NUMBER_BOUNDS = {
     "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes"),
     "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds"),
     "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds"),
+    "arena_loudness_lufs": Bound("APEX_ARENA_LOUDNESS", -36.0, True, "LUFS (integrated loudness of every blind copy)",
+                                 high=-9.0),
     "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)"),
     "batch_size": Bound("APEX_BATCH_SIZE", 1.0, True, "30 s segments per encoder forward", whole=True),
     "decode_workers": Bound("APEX_DECODE_WORKERS", 0.0, True, "processes (0 decodes in the main process)",
@@ -85,6 +90,7 @@ class Settings:
     decode_workers: int | None = None  # folder scoring: decoding processes (None: per machine; 0: none)
     data_dir: Path = Path("data")
     min_listen_s: float = 5.0
+    arena_loudness_lufs: float = -16.0  # every arena clip is served at this integrated loudness (EBU R128)
     arena_pool: str | None = None
     votes_repo: str | None = None
     hf_token: str | None = None
@@ -164,6 +170,7 @@ class Settings:
             decode_workers=count("APEX_DECODE_WORKERS"),
             data_dir=Path(text("APEX_DATA_DIR") or base.data_dir).expanduser(),
             min_listen_s=number("APEX_MIN_LISTEN_S", base.min_listen_s),
+            arena_loudness_lufs=number("APEX_ARENA_LOUDNESS", base.arena_loudness_lufs),
             arena_pool=text("APEX_ARENA_POOL"),
             votes_repo=text("APEX_VOTES_REPO"),
             hf_token=text("HF_TOKEN"),
