@@ -7,7 +7,8 @@ the FLAC header's sample count, rate and channels fingerprint it. So:
 
 - every clip is prepared once (uploads: every battle) into a private folder: ffmpeg's loudnorm brings
   it to the arena's loudness target under the true-peak ceiling (apex_demo.arena.loudness), at one
-  layout for all (44.1 kHz, stereo, 16 bit, TPDF-dithered);
+  layout for all (44.1 kHz, 16 bit, TPDF-dithered; stereo unless every clip is mono), kept as raw
+  16-bit samples so that a battle need not decode it;
 - every battle re-encodes each prepared clip with its own random one-step (16-bit) TPDF noise, which
   changes every FLAC frame's bytes, and pads both sides with dithered silence to one common length
   (the longer clip plus a random 0.5-1.5 s), so both files end in silence and their STREAMINFO
@@ -36,10 +37,11 @@ import numpy as np
 import soundfile as sf
 
 from apex_demo import tempfiles
-from apex_demo.arena.loudness import SERVED_RATE, fine_gain_db, normalise
+from apex_demo.arena.loudness import SERVED_CHANNELS, SERVED_RATE, fine_gain_db, normalise
 from apex_demo.errors import AudioError, ErrorCode
 
 SERVED_SUFFIX = ".flac"
+PREPARED_SUFFIX = ".npy"                # raw 16-bit samples (numpy's format): read without decoding
 SERVED_SUBTYPE = "PCM_16"
 SERVED_COMPRESSION = 0.125              # libsndfile's scale: libFLAC level 1 (fixed predictors, mid-side): fast
 FULL_SCALE = 32767.0
@@ -67,22 +69,43 @@ BATTLES_DIR = "battles"
 BATTLE_COPY_MAX_AGE_S = 120.0   # Gradio copies a returned file into its own cache at once; ours can go
 
 
-def probe_duration(path: Path) -> float:
-    """A file's length in seconds from its header: libsndfile, else ffprobe (what the blind copy
-    can be made from); AudioError when neither can read it."""
+@dataclass(frozen=True)
+class Header:
+    """What a file's header says: its length in seconds and its channel count."""
+
+    seconds: float
+    channels: int
+
+
+def probe(path: Path) -> Header:
+    """A file's header: libsndfile, else ffprobe (what the blind copy can be made from); AudioError when
+    neither can read it."""
     try:
-        return float(sf.info(str(path)).duration)
+        info = sf.info(str(path))
+        return Header(float(info.duration), int(info.channels))
     except (sf.LibsndfileError, RuntimeError) as exc:
         error = str(exc)
     if shutil.which(FFPROBE) is not None:
-        probe = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries",
-                                "format=duration", "-of", "csv=p=0", str(path)],
-                               capture_output=True, text=True, check=False)
+        found = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                "stream=channels:format=duration", "-of", "default=noprint_wrappers=1",
+                                str(path)], capture_output=True, text=True, check=False)
+        fields = dict(line.split("=", 1) for line in found.stdout.splitlines() if "=" in line)
         try:
-            return float(probe.stdout.strip())
-        except ValueError:
-            error = probe.stderr.strip()[-200:] or "no audio stream"
+            return Header(float(fields["duration"]), int(fields["channels"]))
+        except (KeyError, ValueError):
+            error = found.stderr.strip()[-200:] or "no audio stream"
     raise AudioError(f"{path.name} cannot be decoded ({error})", ErrorCode.CORRUPT_AUDIO)
+
+
+def probe_duration(path: Path) -> float:
+    """A file's length in seconds from its header (see `probe`)."""
+    return probe(path).seconds
+
+
+def served_channels(channels: Sequence[int]) -> int:
+    """The layout every copy of a pool (or a battle's takes) is served in: mono when every clip is mono,
+    else stereo (one layout for all, so the header says nothing; a mono pool is not made twice as big)."""
+    return 1 if channels and max(channels) == 1 else SERVED_CHANNELS
 
 
 def _too_long(source: Path, seconds: float, max_seconds: float) -> AudioError:
@@ -91,35 +114,39 @@ def _too_long(source: Path, seconds: float, max_seconds: float) -> AudioError:
 
 
 def _tpdf(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """Triangular dither of one 16-bit step, one column for every channel (the same noise on both
-    keeps a mono clip's two channels equal, so FLAC's mid-side coding still halves it)."""
-    return rng.integers(0, 2, (frames, 1), dtype=np.int8) - rng.integers(0, 2, (frames, 1), dtype=np.int8)
+    """Triangular dither of one 16-bit step as a column, the same for every channel: the difference of two
+    fair bits (-1, 0, 0 or +1), the two low bits of one random byte a sample."""
+    bits = np.frombuffer(rng.bytes(frames), dtype=np.uint8)
+    return ((bits & 1).astype(np.int8) - ((bits >> 1) & 1).astype(np.int8)).reshape(-1, 1)
 
 
 def _quantise(raw: Path, target: Path, gain_db: float, rng: np.random.Generator) -> int:
-    """The loudnorm output, times the fine gain, as dithered 16-bit FLAC; returns its length in frames."""
+    """The loudnorm output, times the fine gain, as dithered 16-bit samples in a .npy file (written block
+    by block, so memory stays bounded for any length); returns its length in frames."""
     scale = FULL_SCALE * 10.0 ** (gain_db / 20.0)
-    frames = 0
-    with sf.SoundFile(str(raw)) as src, sf.SoundFile(str(target), "w", samplerate=src.samplerate,
-                                                    channels=src.channels, format="FLAC",
-                                                    subtype=SERVED_SUBTYPE) as out:
+    with sf.SoundFile(str(raw)) as src:
+        out = np.lib.format.open_memmap(str(target), mode="w+", dtype=np.int16, shape=(src.frames, src.channels))
+        at = 0
         for block in src.blocks(READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
             noise = rng.random((len(block), 1), dtype=np.float32) - rng.random((len(block), 1), dtype=np.float32)
-            out.write(np.clip(np.rint(block * scale + noise), INT16_LOW, INT16_HIGH).astype(np.int16))
-            frames += len(block)
-    return frames
+            out[at:at + len(block)] = np.clip(np.rint(block * scale + noise), INT16_LOW, INT16_HIGH)
+            at += len(block)
+        out.flush()
+        del out
+    return at
 
 
-def prepare(source: Path, target: Path, target_lufs: float, max_seconds: float = math.inf) -> int:
-    """The private prepared copy of `source`: at the loudness target, 44.1 kHz stereo 16-bit FLAC;
-    returns its length in frames. Longer than `max_seconds` (the upload limit) is refused from the
+def prepare(source: Path, target: Path, target_lufs: float, max_seconds: float = math.inf,
+            channels: int = SERVED_CHANNELS) -> int:
+    """The private prepared copy of `source`: at the loudness target, 44.1 kHz 16-bit samples with `channels`
+    (a .npy file); returns its length in frames. Longer than `max_seconds` (the upload limit) is refused from the
     header, before any decoding."""
     seconds = probe_duration(source)
     if seconds > max_seconds:
         raise _too_long(source, seconds, max_seconds)
-    raw = target.with_name(target.stem + ".loudnorm" + SERVED_SUFFIX)
+    raw = target.with_suffix(".loudnorm" + SERVED_SUFFIX)
     try:
-        measured = normalise(source, raw, target_lufs, max_seconds)
+        measured = normalise(source, raw, target_lufs, max_seconds, channels)
         frames = _quantise(raw, target, fine_gain_db(measured, target_lufs),
                            np.random.default_rng(secrets.randbits(128)))
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
@@ -140,19 +167,16 @@ def prepare(source: Path, target: Path, target_lufs: float, max_seconds: float =
 def write_variant(prepared: Path, target: Path, frames: int, rng: np.random.Generator) -> None:
     """This battle's encoding of a prepared clip: its samples plus fresh one-step noise, then dithered
     silence up to `frames` (so every frame's bytes are new and both sides end alike)."""
-    with sf.SoundFile(str(prepared)) as src, sf.SoundFile(str(target), "w", samplerate=src.samplerate,
-                                                         channels=src.channels, format="FLAC",
-                                                         subtype=SERVED_SUBTYPE,
-                                                         compression_level=SERVED_COMPRESSION) as out:
-        written = 0
-        for block in src.blocks(READ_BLOCK_FRAMES, dtype="int16", always_2d=True):
-            noisy = block.astype(np.int32) + _tpdf(rng, len(block))
-            out.write(np.clip(noisy, INT16_LOW, INT16_HIGH).astype(np.int16))
-            written += len(block)
-        while written < frames:
-            count = min(READ_BLOCK_FRAMES, frames - written)
-            out.write(np.repeat(_tpdf(rng, count), src.channels, axis=1).astype(np.int16))
-            written += count
+    samples = np.load(str(prepared), mmap_mode="r")
+    channels = samples.shape[1]
+    with sf.SoundFile(str(target), "w", samplerate=SERVED_RATE, channels=channels, format="FLAC",
+                      subtype=SERVED_SUBTYPE, compression_level=SERVED_COMPRESSION) as out:
+        for at in range(0, frames, READ_BLOCK_FRAMES):
+            block = np.zeros((min(READ_BLOCK_FRAMES, frames - at), channels), dtype=np.int32)
+            clip = samples[at:at + len(block)]
+            block[:len(clip)] = clip
+            block += _tpdf(rng, len(block))
+            out.write(np.clip(block, INT16_LOW, INT16_HIGH).astype(np.int16))
 
 
 def _read_blocks(handle: BinaryIO) -> list[tuple[int, bytes]]:
@@ -225,10 +249,11 @@ class BlindClips:
     made once per source file, and per-battle copies made from them."""
 
     def __init__(self, max_age_s: float = BATTLE_COPY_MAX_AGE_S, max_seconds: float = math.inf,
-                 target_lufs: float = -16.0) -> None:
+                 target_lufs: float = -16.0, channels: int = SERVED_CHANNELS) -> None:
         self._max_age_s = max_age_s
         self._max_seconds = max_seconds
         self.target_lufs = target_lufs
+        self.channels = channels           # the pool's layout (served_channels); uploads choose their own
         self._folder: Path | None = None
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()
@@ -244,14 +269,16 @@ class BlindClips:
                 (self._folder / BATTLES_DIR).mkdir()
             return self._folder
 
-    def prepared(self, source: Path, keep: bool = True) -> Prepared:
-        """The loudness-matched copy of `source`; `keep` caches it (pool clips), else the caller removes it."""
+    def prepared(self, source: Path, keep: bool = True, channels: int | None = None) -> Prepared:
+        """The loudness-matched copy of `source` (in the pool's layout unless `channels` says otherwise);
+        `keep` caches it (pool clips), else the caller removes it."""
         key = str(Path(source).resolve())
         with self._lock:
             if key in self._prepared:
                 return self._prepared[key]
-        target = self._root / PREPARED_DIR / f"{secrets.token_hex(16)}{SERVED_SUFFIX}"
-        clip = Prepared(target, prepare(Path(source), target, self.target_lufs, self._max_seconds))
+        target = self._root / PREPARED_DIR / f"{secrets.token_hex(16)}{PREPARED_SUFFIX}"
+        clip = Prepared(target, prepare(Path(source), target, self.target_lufs, self._max_seconds,
+                                        channels or self.channels))
         if keep:
             with self._lock:
                 clip = self._prepared.setdefault(key, clip)
@@ -259,12 +286,14 @@ class BlindClips:
 
     def write_battle(self, names: Sequence[str], sources: Sequence[Path], keep: bool = True) -> list[Path]:
         """Each source as `<random folder>/<name>.flac`: this battle's own encoding, all of one length,
-        padded to a common size bucket. Folders older than the maximum age are removed first: the web
-        layer serves its own copies."""
+        padded to a common size bucket. Pool clips (`keep`) come in the pool's layout; uploads in theirs
+        (mono when both takes are). Folders older than the maximum age are removed first: the web layer
+        serves its own copies."""
         self._prune()
         folder = self._root / BATTLES_DIR / secrets.token_hex(16)
         folder.mkdir()
-        prepared = [self.prepared(s, keep) for s in sources]
+        channels = None if keep else served_channels([probe(Path(s)).channels for s in sources])
+        prepared = [self.prepared(s, keep, channels) for s in sources]
         try:
             rng = np.random.default_rng(secrets.randbits(128))
             tail = TAIL_MIN_S + TAIL_SPAN_S * self._rng.random()

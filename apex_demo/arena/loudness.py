@@ -5,8 +5,8 @@ levels partly measures level, not the song. Each clip is brought to one target (
 EBU R128 integrated loudness, `Settings.arena_loudness_lufs`) under a true-peak ceiling by
 ffmpeg's `loudnorm` filter in its documented two-pass form: the first pass measures, the second
 applies the measured values (a plain gain when that stays under the ceiling, `linear=true`, else
-loudnorm's own limiter). Both passes first convert to the served layout (44.1 kHz stereo), so what
-is measured is what is played. Scores never see these copies: the model reads the original file.
+loudnorm's own limiter). Both passes first convert to the served layout (44.1 kHz, mono or stereo), so
+what is measured is what is played. Scores never see these copies: the model reads the original file.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from apex_demo.errors import AudioError, ErrorCode
 
 FFMPEG = "ffmpeg"
 SERVED_RATE = 44_100                  # every blind copy: one rate and one layout, so the header says nothing
-SERVED_LAYOUT = "stereo"
-SERVED_CHANNELS = 2
+SERVED_CHANNELS = 2                   # stereo, unless every clip of the pool (or both takes) is mono
+LAYOUTS = {1: "mono", 2: "stereo"}
 TRUE_PEAK_CEILING_DBTP = -1.0         # no served copy peaks above this (true peak, 4x oversampled)
 LOUDNORM_PEAK_MARGIN_DB = 0.5         # loudnorm aims this far below the ceiling; the fine gain uses what is left
 FINE_GAIN_PEAK_MARGIN_DB = 0.2        # ...and stops this far below it (16-bit rounding, dither)
@@ -54,8 +54,8 @@ def fine_gain_db(output: Measured, target_lufs: float) -> float:
     return min(target_lufs - output.lufs, room)
 
 
-def _layout_filter() -> str:
-    return f"aformat=sample_rates={SERVED_RATE}:channel_layouts={SERVED_LAYOUT}"
+def _layout_filter(channels: int) -> str:
+    return f"aformat=sample_rates={SERVED_RATE}:channel_layouts={LAYOUTS[channels]}"
 
 
 def _loudnorm(target_lufs: float, stats: dict[str, str] | None = None) -> str:
@@ -108,22 +108,24 @@ def _input_args(source: Path, max_seconds: float) -> list[str]:
     return ["-i", str(source), *limit, "-map", "0:a:0", "-map_metadata", "-1"]
 
 
-def measure(source: Path, target_lufs: float, max_seconds: float = math.inf) -> dict[str, str]:
+def measure(source: Path, target_lufs: float, max_seconds: float = math.inf,
+            channels: int = SERVED_CHANNELS) -> dict[str, str]:
     """First pass: loudnorm's measurement of the source in the served layout."""
-    log = _run([*_input_args(source, max_seconds), "-af", f"{_layout_filter()},{_loudnorm(target_lufs)}",
+    log = _run([*_input_args(source, max_seconds), "-af", f"{_layout_filter(channels)},{_loudnorm(target_lufs)}",
                 "-f", "null", "-"], source)
     return _stats(log, source)
 
 
-def normalise(source: Path, target: Path, target_lufs: float, max_seconds: float = math.inf) -> Measured:
-    """Both passes: `target` becomes the source at the target loudness, 44.1 kHz stereo, as 24-bit FLAC
-    (private; the served copies are made from it); returns what loudnorm measured on its output. A clip
-    too quiet to measure (silence) is converted at its own level."""
-    first = measure(source, target_lufs, max_seconds)
+def normalise(source: Path, target: Path, target_lufs: float, max_seconds: float = math.inf,
+              channels: int = SERVED_CHANNELS) -> Measured:
+    """Both passes: `target` becomes the source at the target loudness, 44.1 kHz with `channels`, as 24-bit
+    FLAC (private; the served copies are made from it); returns what loudnorm measured on its output. A
+    clip too quiet to measure (silence) is converted at its own level."""
+    first = measure(source, target_lufs, max_seconds, channels)
     measured = Measured(_number(first.get("input_i")), _number(first.get("input_tp")))
-    chain = _layout_filter() + ("," + _loudnorm(target_lufs, first) if measured.measurable else "")
+    chain = _layout_filter(channels) + ("," + _loudnorm(target_lufs, first) if measured.measurable else "")
     log = _run([*_input_args(source, max_seconds), "-af", chain, "-ar", str(SERVED_RATE), "-ac",
-                str(SERVED_CHANNELS), "-c:a", "flac", "-sample_fmt", "s32", "-y", str(target)], source)
+                str(channels), "-c:a", "flac", "-sample_fmt", "s32", "-y", str(target)], source)
     if not measured.measurable:
         return measured
     second = _stats(log, source)
