@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from apex_demo.arena.blind import probe_duration
+from apex_demo.arena.blind import probe
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 
@@ -40,6 +39,7 @@ class PoolClip:
     licence: str = ""
     attribution: str = ""
     duration_s: float | None = None
+    channels: int | None = None
 
     def to_public(self) -> dict[str, Any]:
         return {"clip_id": self.clip_id, "system": self.system, "instrumental": self.instrumental,
@@ -57,23 +57,24 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
-def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
+def _contained_audio(path: Path, root: Path) -> tuple[Path, float, int]:
     """`path` resolved (symlinks followed), checked to be a readable audio file inside `root`;
-    returns it with its duration. Anything else would let a manifest serve any file."""
+    returns it with its duration and channel count. Anything else would let a manifest serve any file."""
     resolved, base = path.resolve(), root.resolve()
     if not resolved.is_relative_to(base):
         raise ApexError(f"{path} is outside the pool folder {base}", ErrorCode.BAD_REQUEST)
     if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
         raise ApexError(f"{path} is not a regular audio file ({'/'.join(sorted(AUDIO_SUFFIXES))})",
                         ErrorCode.NOT_AUDIO)
-    return resolved, probe_duration(resolved)
+    header = probe(resolved)
+    return resolved, header.seconds, header.channels
 
 
 def _clip_from_entry(entry: Mapping[str, Any], root: Path) -> PoolClip:
     try:
-        path, duration = _contained_audio(root / str(entry["file"]), root)
+        path, duration, channels = _contained_audio(root / str(entry["file"]), root)
         return PoolClip(clip_id=str(entry.get("id") or entry.get("clip_id") or Path(str(entry["file"])).stem),
-                        path=path, system=str(entry["system"]), duration_s=duration,
+                        path=path, system=str(entry["system"]), duration_s=duration, channels=channels,
                         instrumental=_as_bool(entry.get("instrumental")),
                         prompt=str(entry.get("prompt") or ""),
                         licence=str(entry.get("licence") or entry.get("license") or ""),
@@ -111,14 +112,14 @@ def _scan_folder(folder: Path) -> list[PoolClip]:
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in AUDIO_SUFFIXES:
             try:
-                resolved, duration = _contained_audio(path, folder)
+                resolved, duration, channels = _contained_audio(path, folder)
             except ApexError as exc:
                 LOG.warning("arena pool file refused: %s", exc.message)
                 continue
             rel = path.relative_to(folder)
             system = rel.parts[0] if len(rel.parts) > 1 else "unknown"
             clips.append(PoolClip(clip_id=str(rel.with_suffix("")), path=resolved, system=system,
-                                  duration_s=duration))
+                                  duration_s=duration, channels=channels))
     return clips
 
 
@@ -160,18 +161,6 @@ def load_pool(source: str | None = None, token: str | None = None,
     if len(set(ids)) != len(ids):
         raise ApexError(f"the arena pool at {root} has duplicate clip ids.", ErrorCode.BAD_REQUEST)
     return clips
-
-
-def draw_pair(clips: Sequence[PoolClip], rng: random.Random) -> tuple[PoolClip, PoolClip]:
-    """Two clips in random A/B order, from two different systems whenever the pool has two."""
-    systems = sorted({c.system for c in clips})
-    if len(systems) >= 2:
-        first, second = rng.sample(systems, 2)
-        a = rng.choice([c for c in clips if c.system == first])
-        b = rng.choice([c for c in clips if c.system == second])
-    else:
-        a, b = rng.sample(list(clips), 2)
-    return (a, b) if rng.random() < 0.5 else (b, a)
 
 
 def private_paths(settings: Settings) -> list[str]:

@@ -76,6 +76,7 @@ class Battle:
     path_a: str
     path_b: str
     served_at: float      # unix seconds, server clock
+    instrumental: bool | None = None  # both clips instrumental (True), both with vocals (False), else unknown
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ class Vote:
     model: str | None = None
     client: str | None = None   # salted hash of the client address (never the address itself)
     signed_in: bool = False     # voted while signed in with Hugging Face
-    flag: str | None = None     # set by the anomaly check: the vote is left out of the leaderboard
+    flag: str | None = None     # set by the trust check (signal: reason): the vote is left out of the leaderboard
+    instrumental: bool | None = None  # the battle's kind, from the pool (None: mixed, unknown, uploads)
+    model_rule: str | None = None     # which rule made model_choice ("fixed" or "learned")
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of one vote (JSONL export and Hub log)."""
@@ -117,6 +120,8 @@ class Vote:
         values["choice"] = Choice(values["choice"])
         values["model_choice"] = Choice(values["model_choice"]) if values.get("model_choice") else None
         values["signed_in"] = bool(values.get("signed_in"))
+        if values.get("instrumental") is not None:
+            values["instrumental"] = bool(values["instrumental"])
         return cls(**values)
 
 
@@ -140,36 +145,25 @@ class Visitor:
     user: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Who won one stored vote: what the anomaly check needs, without the scores."""
-
-    battle_id: str
-    system_a: str
-    system_b: str
-    choice: str
-    flag: str | None
-
-    @property
-    def winner(self) -> str | None:
-        """The system the vote preferred (None for TIE / BOTH_BAD)."""
-        return {Choice.A.value: self.system_a, Choice.B.value: self.system_b}.get(self.choice)
+def signal_of(flag: str) -> str:
+    """The trust signal a stored flag belongs to (flags read "<signal>: <reason>", apex_demo.arena.trust)."""
+    return flag.split(":", 1)[0].strip()
 
 
 def counts_for_leaderboard(vote: Vote, signed_in_only: bool) -> bool:
-    """Whether a stored vote enters the leaderboard: not flagged by the anomaly check, and
+    """Whether a stored vote enters the leaderboard: not flagged by the trust check, and
     signed in when the app only counts signed-in visitors (every vote is kept either way)."""
     return vote.flag is None and (vote.signed_in or not signed_in_only)
 
 
 def excluded_summary(votes: Iterable[Vote], signed_in_only: bool) -> dict[str, Any]:
-    """Votes kept but left out of the leaderboard, and why: per anomaly flag, and (when only
-    signed-in votes count) the anonymous ones."""
+    """Votes kept but left out of the leaderboard, and why: per trust signal (a flag reads
+    "<signal>: <reason>"), and (when only signed-in votes count) the anonymous ones."""
     flagged: dict[str, int] = {}
     anonymous = 0
     for vote in votes:
         if vote.flag is not None:
-            flagged[vote.flag] = flagged.get(vote.flag, 0) + 1
+            flagged[signal_of(vote.flag)] = flagged.get(signal_of(vote.flag), 0) + 1
         elif signed_in_only and not vote.signed_in:
             anonymous += 1
     return {"flagged": flagged, "not_signed_in": anonymous, "signed_in_only": signed_in_only}
