@@ -25,10 +25,10 @@ RATING_SCALE = 400.0
 BT_C = 1.0                 # mild L2 prior: keeps ratings finite when one side always wins
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
-MIN_SYSTEM_VOTES = 30      # a system is ranked from 30 votes (Music Arena's rule): its 95 % interval is then
-                           # about +-130 rating points, narrow enough to place it among the others
-MIN_CLIP_VOTES = 10        # a clip is ranked from 10: a clip gets a share of its system's votes, and at 10 its
-                           # interval (about +-220 points) already tells a clearly weak clip from a strong one
+# Ranked from (why: docs/arena-statistics.md): a system from 30 votes (Music Arena's rule; its 95 % interval
+# is then about +-125 points), a clip from 10 (a share of its system's votes; about +-215 points).
+MIN_SYSTEM_VOTES = 30
+MIN_CLIP_VOTES = 10
 KINDS = {"instrumental": True, "vocal": False}   # the separate boards, by the battle's kind (both clips alike)
 
 

@@ -15,8 +15,8 @@ from apex_demo.arena.records import Choice, Visitor, Vote, excluded_summary
 from apex_demo.arena.service import Arena
 from apex_demo.arena.stats import bradley_terry, system_pairs
 from apex_demo.arena.store import VoteStore
-from apex_demo.arena.trust import (BURST_WINDOW_S, ONE_SIDED_VOTES, TOO_FAST_VOTES, TrustCheck, burst, one_sided,
-                                   too_fast)
+from apex_demo.arena.trust import (BURST_WINDOW_S, ONE_SIDED_VOTES, TOO_FAST_VOTES, TRUST_WINDOW_S, TrustCheck, burst,
+                                   one_sided, too_fast)
 from apex_demo.arena.pool import load_pool
 from tests.support.arena import FakeClock, bare_arena, settings_for
 
@@ -124,6 +124,32 @@ def test_one_sided_too_fast_and_burst_at_their_boundaries() -> None:
     spread = [hand_vote(i, served=0.0, voted=1000.0 + i * BURST_WINDOW_S / most) for i in range(most + 1)]
     packed = [hand_vote(i, served=0.0, voted=1000.0 + i * (BURST_WINDOW_S - 1) / most) for i in range(most + 1)]
     assert not burst(spread, MIN_LISTEN) and burst(packed, MIN_LISTEN) and not burst(packed[1:], MIN_LISTEN)
+
+
+def test_a_flagged_client_stays_flagged_for_the_window(tmp_path: Path) -> None:
+    """Fifteen A votes trip one_sided; the same client's next vote, a B (after which no signal would fire
+    on its own), is left out too, until the window has passed."""
+    store = VoteStore(tmp_path / "v.db")
+    clock = FakeClock(10_000.0)
+    check = TrustCheck(store, clock, MIN_LISTEN)
+
+    def cast(i: int, choice: Choice) -> Vote:            # sides alternate, so no system is stuffed
+        sides = ("x", "y") if i % 2 else ("y", "x")
+        v = hand_vote(i, choice, served=clock.now - 20, voted=clock.now, listened=(6.0 + i % 7, 8.0 + i % 5),
+                      a=sides[0], b=sides[1])
+        store.add_vote(v)
+        check.observe(v)
+        clock.advance(60)
+        return v
+
+    for i in range(ONE_SIDED_VOTES):
+        cast(i, Choice.A)
+    cast(100, Choice.B)
+    assert {v.flag.split(":")[0] for v in store.votes() if v.flag} == {"one_sided"} and store.votes()[-1].flag
+    clock.advance(TRUST_WINDOW_S)
+    cast(101, Choice.B)
+    assert store.votes()[-1].flag is None                      # an hour later, a fresh start
+    store.close()
 
 
 def test_coordinated_clients_are_caught_together_and_honest_scripts_are_not(tmp_path: Path) -> None:
