@@ -229,7 +229,7 @@ def _as_file(folder: Path, body: bytes) -> str:
     return str(path)
 
 
-# -- limits key on the address; signed-in only; anomaly check -------------------------
+# -- limits key on the address; signed-in only --------------------------------------
 
 
 def test_forged_forwarded_for_and_new_sessions_do_not_escape_the_limit_over_http(
