@@ -57,10 +57,11 @@ def _winner(vote: Vote) -> str | None:
 
 
 def binomial_tail(wins: int, trials: int, share: float) -> float:
-    """P(at least `wins` of `trials` | each wins with `share`): how surprising a run of wins is."""
-    from scipy.stats import binom  # the test of record; imported when a client is actually judged
+    """P(at least `wins` of `trials` | each wins with `share`): how surprising a run of wins is (scipy's
+    binomial survival function, `binom.sf(wins - 1, ...)`, as the ufunc: microseconds, not a millisecond)."""
+    from scipy.special import bdtrc  # imported when a client is actually judged
 
-    return float(binom.sf(wins - 1, trials, share))
+    return float(bdtrc(wins - 1, trials, share))
 
 
 def stuffing(votes: Sequence[Vote], baseline: Baseline, clients: Iterable[str]) -> str | None:
@@ -68,11 +69,15 @@ def stuffing(votes: Sequence[Vote], baseline: Baseline, clients: Iterable[str]) 
     on it against its win share in everyone else's votes (Laplace-smoothed: (wins + 1) / (votes + 2))."""
     left_out = tuple(clients)
     decisive = [v for v in votes if v.source == SOURCE_POOL and v.choice in (Choice.A, Choice.B)]
-    for system in sorted({s for v in decisive for s in (v.system_a, v.system_b)}):
-        on_it = [v for v in decisive if system in (v.system_a, v.system_b) and v.system_a != v.system_b]
-        wins = sum(_winner(v) == system for v in on_it)
+    by_system: dict[str, list[Vote]] = {}
+    for v in decisive:
+        if v.system_a != v.system_b:
+            by_system.setdefault(v.system_a, []).append(v)
+            by_system.setdefault(v.system_b, []).append(v)
+    for system, on_it in sorted(by_system.items()):
         if len(on_it) < STUFFING_MIN_VOTES:
             continue
+        wins = sum(_winner(v) == system for v in on_it)
         crowd_wins, crowd_votes = baseline(system, left_out)
         share = (crowd_wins + 1) / (crowd_votes + 2)
         if wins / len(on_it) > share and binomial_tail(wins, len(on_it), share) < STUFFING_ALPHA:
