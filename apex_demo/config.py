@@ -59,6 +59,8 @@ NUMBER_BOUNDS = {
     "max_file_mb": Bound("APEX_MAX_FILE_MB", 0.0, False, "megabytes", high=4096.0),
     "compare_max_seconds": Bound("APEX_COMPARE_MAX_SECONDS", 0.0, False, "seconds", high=36_000.0),  # 10 h
     "min_listen_s": Bound("APEX_MIN_LISTEN_S", 0.0, True, "seconds", high=600.0),
+    "arena_loudness_lufs": Bound("APEX_ARENA_LOUDNESS", -36.0, True, "LUFS (integrated loudness of every blind copy)",
+                                 high=-9.0),
     "votes_per_minute": Bound("APEX_VOTES_PER_MINUTE", 0.0, True, "votes a minute (0 turns the limit off)",
                               high=10_000.0),
     "batch_size": Bound("APEX_BATCH_SIZE", 1.0, True, "30 s segments per encoder forward", high=1024.0, whole=True),
@@ -106,6 +108,7 @@ class Settings:
     decode_workers: int | None = None  # folder scoring: decoding processes (None: per machine; 0: none)
     data_dir: Path = Path("data")
     min_listen_s: float = 5.0
+    arena_loudness_lufs: float = -16.0  # every arena clip is served at this integrated loudness (EBU R128)
     arena_pool: str | None = None
     votes_repo: str | None = None
     hf_token: str | None = None
@@ -189,6 +192,7 @@ class Settings:
             decode_workers=count("APEX_DECODE_WORKERS"),
             data_dir=Path(text("APEX_DATA_DIR") or base.data_dir).expanduser(),
             min_listen_s=number("APEX_MIN_LISTEN_S", base.min_listen_s),
+            arena_loudness_lufs=number("APEX_ARENA_LOUDNESS", base.arena_loudness_lufs),
             arena_pool=text("APEX_ARENA_POOL"),
             votes_repo=text("APEX_VOTES_REPO"),
             hf_token=text("HF_TOKEN"),

@@ -1,5 +1,6 @@
-"""The arena: votes in, knowledge out (records, the vote store and its Hub log, the pool, the rules,
-the battle service, statistics, the model learned from votes, the authors' table). No gradio.
+"""The arena: votes in, knowledge out (records, the vote store and its Hub log, the pool, loudness-matched
+blind copies, pairing, the rules, voter trust, the battle service, statistics, the model learned from votes,
+the data release, the authors' table). No gradio.
 
 Its face is lazy (the names are listed in __init__.pyi and imported on first use).
 """

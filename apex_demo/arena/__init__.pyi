@@ -20,6 +20,10 @@ from .paper_table import higher_wins_accuracy as higher_wins_accuracy
 from .paper_table import notebook_table as notebook_table
 from .picks import FIXED_RULE_TEXT as FIXED_RULE_TEXT
 from .pool import private_paths as private_paths
+from .release import DATASET_COLUMN_NAMES as DATASET_COLUMN_NAMES
+from .release import DATASET_FORMAT as DATASET_FORMAT
+from .release import push_dataset as push_dataset
+from .release import write_dataset as write_dataset
 from .records import Battle as Battle
 from .records import Choice as Choice
 from .records import Visitor as Visitor
@@ -28,7 +32,8 @@ from .records import VoteRefused as VoteRefused
 from .service import UPLOAD_SYSTEMS as UPLOAD_SYSTEMS
 from .service import Arena as Arena
 from .service import build_arena as build_arena
-from .stats import MIN_VOTES_LISTED as MIN_VOTES_LISTED
+from .stats import MIN_CLIP_VOTES as MIN_CLIP_VOTES
+from .stats import MIN_SYSTEM_VOTES as MIN_SYSTEM_VOTES
 from .stats import ArenaStats as ArenaStats
 from .stats import Proportion as Proportion
 from .stats import RatingRow as RatingRow

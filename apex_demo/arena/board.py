@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from apex_demo.arena.stats import MIN_VOTES_LISTED, ArenaStats, arena_stats
+from apex_demo.arena.stats import ArenaStats, arena_stats
 from apex_demo.arena.learned import LearnedPick, learn
 from apex_demo.arena.records import Vote, counts_for_leaderboard, excluded_summary
 
@@ -47,8 +47,8 @@ class Board:
 
 
 def compute_board(votes: Sequence[Vote], remote_votes: int = 0, clock: Callable[[], float] = time.time,
-                  min_votes: int = MIN_VOTES_LISTED, signed_in_only: bool = False) -> Board:
-    """Every leaderboard statistic from the stored votes that count (not flagged by the anomaly check;
+                  min_votes: int | None = None, signed_in_only: bool = False) -> Board:
+    """Every leaderboard statistic from the stored votes that count (not flagged by the trust check;
     signed in when only signed-in votes count); `votes` of the Board is every stored vote."""
     counted = [v for v in votes if counts_for_leaderboard(v, signed_in_only)]
     return Board(arena_stats(counted, min_votes=min_votes), learn(counted), len(votes), remote_votes, clock(),

@@ -1,7 +1,7 @@
 """The Hub vote log: an append-only JSONL file per process that a Hub dataset collects, and the
 restore that reads every replica's file back.
 
-When `Settings.votes_repo` is set, every committed vote (and every anomaly flag set on a vote
+When `Settings.votes_repo` is set, every committed vote (and every trust flag set on a vote
 later, as a flag line) is also appended to a per-process JSONL file that
 `huggingface_hub.CommitScheduler` uploads to that dataset (files are only ever appended to,
 never rewritten), and an empty local store is restored from the dataset at start (Spaces disks
@@ -45,7 +45,7 @@ HUB_FOLDER = "hub_votes"          # local folder under data_dir that CommitSched
 HUB_PATH_IN_REPO = "votes"        # folder inside the Hub dataset
 HUB_EVERY_MINUTES = 1.0
 RECORD_KIND = "record"            # key that marks a Hub log line that is not a vote...
-FLAG_RECORD = "flag"              # ...but an anomaly flag on a vote logged earlier
+FLAG_RECORD = "flag"              # ...but a trust flag on a vote logged earlier
 SEAL_KEY = "seal"                 # the line's HMAC (hex), over every other key
 SEAL_CONTEXT = b"apex-demo hub vote log v1"
 MAX_LINE_BYTES = 64 * 1024        # a vote line is about 1 KB; longer lines are skipped unread
@@ -113,7 +113,7 @@ def log_lines(handle: BinaryIO) -> Iterator[bytes | None]:
 
 
 def read_log(lines: Iterable[str | bytes | None], seal: LogSeal, now: float | None = None) -> LogRead:
-    """Parse a Hub vote log line by line: its votes, and the anomaly flags set on votes after they were
+    """Parse a Hub vote log line by line: its votes, and the trust flags set on votes after they were
     logged (battle id -> first flag, from sealed `{"record": "flag", ...}` lines). Every other line (torn,
     not UTF-8, not a vote, a vote cast more than a day after `now`) is skipped and counted by reason."""
     latest = (time.time() if now is None else now) + FUTURE_SLACK_S
@@ -213,7 +213,7 @@ class HubVoteLog:
         self._write([vote.to_record()], f"vote {vote.battle_id}")
 
     def append_flags(self, battle_ids: Iterable[str], flag: str) -> None:
-        """Append a flag line per vote the anomaly check left out (already set locally)."""
+        """Append a flag line per vote the trust check left out (already set locally)."""
         ids = list(battle_ids)
         self._write([flag_record(b, flag) for b in ids], f"flags on {len(ids)} votes")
 
@@ -266,7 +266,7 @@ def read_replica_logs(folder: Path, seal: LogSeal) -> tuple[int, LogRead]:
 
 
 def restore_from_hub(store: "VoteStore", repo_id: str, token: str | None, seal: LogSeal) -> Restored:
-    """Fill a store from the dataset's JSONL logs, vote by vote, then set the sealed anomaly flags they
+    """Fill a store from the dataset's JSONL logs, vote by vote, then set the sealed trust flags they
     hold (a flag may sit in another replica's file than its vote)."""
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError

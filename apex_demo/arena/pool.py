@@ -12,13 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from apex_demo.arena.blind import probe_duration
+from apex_demo.arena.blind import probe
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode
 
@@ -43,6 +42,7 @@ class PoolClip:
     licence: str = ""
     attribution: str = ""
     duration_s: float | None = None
+    channels: int | None = None
 
     def to_public(self) -> dict[str, Any]:
         return {"clip_id": self.clip_id, "system": self.system, "instrumental": self.instrumental,
@@ -60,9 +60,9 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
-def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
+def _contained_audio(path: Path, root: Path) -> tuple[Path, float, int]:
     """`path` resolved (symlinks followed), checked to be a readable audio file inside `root`;
-    returns it with its duration. Anything else would let a manifest serve any file."""
+    returns it with its duration and channel count. Anything else would let a manifest serve any file."""
     try:
         resolved, base = path.resolve(), root.resolve()
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
@@ -72,7 +72,8 @@ def _contained_audio(path: Path, root: Path) -> tuple[Path, float]:
     if not resolved.is_file() or resolved.suffix.lower() not in AUDIO_SUFFIXES:
         raise ApexError(f"{path} is not a regular audio file ({'/'.join(sorted(AUDIO_SUFFIXES))})",
                         ErrorCode.NOT_AUDIO)
-    return resolved, probe_duration(resolved)
+    header = probe(resolved)
+    return resolved, header.seconds, header.channels
 
 
 def _entry_text(entry: Mapping[str, Any], key: str) -> str:
@@ -91,9 +92,10 @@ def _clip_from_entry(entry: object, root: Path) -> PoolClip:
         raise ApexError("it lacks 'file' or 'system'; every clip needs both.", ErrorCode.BAD_REQUEST)
     text = {key: _entry_text(entry, key) for key in ("file", "system", "id", "clip_id", "prompt", "licence",
                                                       "license", "attribution")}
-    path, duration = _contained_audio(root / text["file"], root)
+    path, duration, channels = _contained_audio(root / text["file"], root)
     return PoolClip(clip_id=text["id"] or text["clip_id"] or Path(text["file"]).stem, path=path,
-                    system=text["system"], duration_s=duration, instrumental=_as_bool(entry.get("instrumental")),
+                    system=text["system"], duration_s=duration, channels=channels,
+                    instrumental=_as_bool(entry.get("instrumental")),
                     prompt=text["prompt"], licence=text["licence"] or text["license"],
                     attribution=text["attribution"])
 
@@ -128,14 +130,14 @@ def _scan_folder(folder: Path) -> list[PoolClip]:
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in AUDIO_SUFFIXES:
             try:
-                resolved, duration = _contained_audio(path, folder)
+                resolved, duration, channels = _contained_audio(path, folder)
             except ApexError as exc:
                 LOG.warning("arena pool file refused: %s", exc.message)
                 continue
             rel = path.relative_to(folder)
             system = rel.parts[0] if len(rel.parts) > 1 else "unknown"
             clips.append(PoolClip(clip_id=str(rel.with_suffix("")), path=resolved, system=system,
-                                  duration_s=duration))
+                                  duration_s=duration, channels=channels))
     return clips
 
 
@@ -177,18 +179,6 @@ def load_pool(source: str | None = None, token: str | None = None,
     if len(set(ids)) != len(ids):
         raise ApexError(f"the arena pool at {root} has duplicate clip ids.", ErrorCode.BAD_REQUEST)
     return clips
-
-
-def draw_pair(clips: Sequence[PoolClip], rng: random.Random) -> tuple[PoolClip, PoolClip]:
-    """Two clips in random A/B order, from two different systems whenever the pool has two."""
-    systems = sorted({c.system for c in clips})
-    if len(systems) >= 2:
-        first, second = rng.sample(systems, 2)
-        a = rng.choice([c for c in clips if c.system == first])
-        b = rng.choice([c for c in clips if c.system == second])
-    else:
-        a, b = rng.sample(list(clips), 2)
-    return (a, b) if rng.random() < 0.5 else (b, a)
 
 
 def private_paths(settings: Settings) -> list[str]:

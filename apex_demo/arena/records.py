@@ -81,6 +81,7 @@ class Battle:
     path_a: str
     path_b: str
     served_at: float      # unix seconds, server clock
+    instrumental: bool | None = None  # both clips instrumental (True), both with vocals (False), else unknown
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ class Vote:
     model: str | None = None
     client: str | None = None   # salted hash of the client address (never the address itself)
     signed_in: bool = False     # voted while signed in with Hugging Face
-    flag: str | None = None     # set by the anomaly check: the vote is left out of the leaderboard
+    flag: str | None = None     # set by the trust check (signal: reason): the vote is left out of the leaderboard
+    instrumental: bool | None = None  # the battle's kind, from the pool (None: mixed, unknown, uploads)
+    model_rule: str | None = None     # which rule made model_choice ("fixed" or "learned")
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of one vote (JSONL export and Hub log). Built field by field, not with
@@ -139,7 +142,9 @@ class Vote:
             model_choice=_choice(record, "model_choice", (Choice.A, Choice.B, Choice.TIE), optional=True),
             scores_a=_scores(record, "scores_a"), scores_b=_scores(record, "scores_b"),
             model=_text(record, "model", optional=True), client=_text(record, "client", optional=True),
-            signed_in=_flag(record, "signed_in"), flag=_text(record, "flag", optional=True))
+            signed_in=_flag(record, "signed_in"), flag=_text(record, "flag", optional=True),
+            instrumental=_flag(record, "instrumental", optional=True),
+            model_rule=_text(record, "model_rule", optional=True))
 
 
 class BadRecord(ValueError):
@@ -199,9 +204,12 @@ def _scores(record: Mapping[str, Any], name: str) -> dict[str, float] | None:
     return {key: float(score) for key, score in value.items()}
 
 
-def _flag(record: Mapping[str, Any], name: str) -> bool:
-    value = record.get(name, False)
-    if value not in (True, False):  # JSON true/false; the database's 1/0
+def _flag(record: Mapping[str, Any], name: str, optional: bool = False) -> Any:
+    """JSON true/false (the database's 1/0); with `optional`, also None (unknown)."""
+    value = record.get(name, None if optional else False)
+    if value is None and optional:
+        return None
+    if value not in (True, False):
         raise BadRecord(name, f"must be true or false, got {str(value)[:40]!r}")
     return bool(value)
 
@@ -226,36 +234,25 @@ class Visitor:
     user: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Who won one stored vote: what the anomaly check needs, without the scores."""
-
-    battle_id: str
-    system_a: str
-    system_b: str
-    choice: str
-    flag: str | None
-
-    @property
-    def winner(self) -> str | None:
-        """The system the vote preferred (None for TIE / BOTH_BAD)."""
-        return {Choice.A.value: self.system_a, Choice.B.value: self.system_b}.get(self.choice)
+def signal_of(flag: str) -> str:
+    """The trust signal a stored flag belongs to (flags read "<signal>: <reason>", apex_demo.arena.trust)."""
+    return flag.split(":", 1)[0].strip()
 
 
 def counts_for_leaderboard(vote: Vote, signed_in_only: bool) -> bool:
-    """Whether a stored vote enters the leaderboard: not flagged by the anomaly check, and
+    """Whether a stored vote enters the leaderboard: not flagged by the trust check, and
     signed in when the app only counts signed-in visitors (every vote is kept either way)."""
     return vote.flag is None and (vote.signed_in or not signed_in_only)
 
 
 def excluded_summary(votes: Iterable[Vote], signed_in_only: bool) -> dict[str, Any]:
-    """Votes kept but left out of the leaderboard, and why: per anomaly flag, and (when only
-    signed-in votes count) the anonymous ones."""
+    """Votes kept but left out of the leaderboard, and why: per trust signal (a flag reads
+    "<signal>: <reason>"), and (when only signed-in votes count) the anonymous ones."""
     flagged: dict[str, int] = {}
     anonymous = 0
     for vote in votes:
         if vote.flag is not None:
-            flagged[vote.flag] = flagged.get(vote.flag, 0) + 1
+            flagged[signal_of(vote.flag)] = flagged.get(signal_of(vote.flag), 0) + 1
         elif signed_in_only and not vote.signed_in:
             anonymous += 1
     return {"flagged": flagged, "not_signed_in": anonymous, "signed_in_only": signed_in_only}

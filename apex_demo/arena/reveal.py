@@ -45,9 +45,10 @@ class RunningAgreement:
 class Reveal:
     """Builds the reveal of a stored vote: the pool's public metadata for each side and the scores."""
 
-    def __init__(self, pool: Sequence[PoolClip], agreement: RunningAgreement) -> None:
+    def __init__(self, pool: Sequence[PoolClip], agreement: RunningAgreement, loudness_lufs: float) -> None:
         self._by_id = {c.clip_id: c for c in pool}
         self.agreement = agreement
+        self.loudness_lufs = loudness_lufs
 
     def __call__(self, vote: Vote, rule: str | None, rule_text: str | None) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Reveal:
             "a": self._clip(vote.clip_a, vote.system_a, vote.scores_a),
             "b": self._clip(vote.clip_b, vote.system_b, vote.scores_b),
             "running_agreement": self.agreement.to_dict(),
+            "loudness_lufs": self.loudness_lufs,   # both clips were played at this loudness (apex_demo.arena.loudness)
         }
 
     def _clip(self, clip_id: str, system: str, scores: Mapping[str, float] | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Mapping
 
-from apex_demo.arena.blind import probe_duration
+from apex_demo.arena.blind import SERVED_TAIL_MAX_S, probe_duration
 from apex_demo.arena.records import Battle, Refusal, VoteRefused
 from apex_demo.arena.store import VoteStore
 from apex_demo.config import Settings
@@ -106,7 +106,8 @@ class VoteRules:
 
     def check_listening(self, battle: Battle, listened: tuple[float, float]) -> None:
         """Both clips heard for at least the minimum, no sooner than that after serving, and no
-        longer than each clip lasts (plus slack for pauses and replays)."""
+        longer than the served copies last (both are as long as the longer clip plus a silent tail,
+        apex_demo.arena.blind), plus slack for pauses and replays."""
         need = self._settings.min_listen_s
         if self._clock() - battle.served_at < need:
             raise VoteRefused(Refusal.TOO_EARLY, f"Votes open {need:g} s after the battle starts; "
@@ -114,11 +115,11 @@ class VoteRules:
         if min(listened) < need:
             raise VoteRefused(Refusal.NOT_LISTENED, f"Listen to each clip for at least {need:g} s before "
                               f"voting (A: {listened[0]:.1f} s, B: {listened[1]:.1f} s so far).")
-        for side, seconds, path in (("A", listened[0], battle.path_a), ("B", listened[1], battle.path_b)):
-            most = self._duration(path) + LISTEN_SLACK_S
+        most = max(self._duration(battle.path_a), self._duration(battle.path_b)) + SERVED_TAIL_MAX_S + LISTEN_SLACK_S
+        for side, seconds in (("A", listened[0]), ("B", listened[1])):
             if seconds > most:
                 raise VoteRefused(Refusal.BAD_LISTEN_TIME, f"Listening time for {side} ({seconds:g} s) is "
-                                  f"longer than the clip plus {LISTEN_SLACK_S:g} s ({most:.0f} s); "
+                                  f"longer than the clips plus {LISTEN_SLACK_S:g} s ({most:.0f} s); "
                                   "report the time you actually listened.")
 
     def _duration(self, path: str) -> float:

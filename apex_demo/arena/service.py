@@ -2,7 +2,7 @@
 
 `Arena` does the sequence (who asks -> the rules -> the store -> the reveal) and leaves each step
 to its part: salted pseudonyms (arena.pseudonyms), the vote rules and rate limits (arena.rules),
-the model's clip scores (arena.clip_scores), the anomaly check (arena.anomaly), the reveal and the
+the model's clip scores (arena.clip_scores), voter trust (arena.trust), pairing (arena.pairing), the reveal and the
 running agreement (arena.reveal), blind copies (arena.blind) and the background leaderboard
 (arena.board). A battle id is a 192-bit `secrets.token_urlsafe`, bound to the session it was served
 to and usable once. Raw session ids, addresses and user names are never stored. A vote never runs
@@ -19,19 +19,20 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from apex_demo.arena.anomaly import AnomalyCheck
-from apex_demo.arena.blind import BlindClips
+from apex_demo.arena.blind import BlindClips, served_channels
 from apex_demo.arena.board import SNAPSHOT_FILENAME, BoardRefresher
 from apex_demo.arena.clip_scores import ClipScores, ScoreFn
 from apex_demo.arena.picks import FIXED_RULE, FIXED_RULE_TEXT, model_pick
-from apex_demo.arena.pool import HUB_POOL_DIRNAME, PoolClip, draw_pair, load_pool
+from apex_demo.arena.pairing import Intervals, Pairing, battle_kind
+from apex_demo.arena.pool import HUB_POOL_DIRNAME, PoolClip, load_pool
 from apex_demo.arena.pseudonyms import Pseudonyms
 from apex_demo.arena.records import (SOURCE_POOL, SOURCE_UPLOAD, Battle, Choice, Visitor, Vote, VoteRefused,
                                      counts_for_leaderboard)
 from apex_demo.arena.reveal import Reveal, RunningAgreement
 from apex_demo.arena.rules import BATTLE_TTL_S, Clock, VoteRules, listen_seconds
-from apex_demo.arena.stats import MIN_VOTES_LISTED, ArenaStats, arena_stats
+from apex_demo.arena.stats import ArenaStats, arena_stats
 from apex_demo.arena.store import VoteStore
+from apex_demo.arena.trust import TrustCheck
 from apex_demo.config import Settings
 from apex_demo.engine import file_sha256
 from apex_demo.errors import ApexError, ErrorCode, VoteError
@@ -54,13 +55,16 @@ class Arena:
         self.model_name = model_name
         self._clock = clock
         self._rng = rng or random.SystemRandom()
-        self.blind = BlindClips(max_seconds=settings.max_seconds)
+        self.blind = BlindClips(max_seconds=settings.max_seconds, target_lufs=settings.arena_loudness_lufs,
+                                channels=served_channels([c.channels for c in self.pool if c.channels]))
         self.pseudonyms = Pseudonyms(settings.vote_salt)
         durations = {str(c.path): c.duration_s for c in self.pool if c.duration_s is not None}
         self.rules = VoteRules(settings, store, durations, clock, ttl_s)
         self.clip_scores = ClipScores(score_fn)
-        self.anomalies = AnomalyCheck(store, clock)
-        self.reveal = Reveal(self.pool, RunningAgreement(store.votes()))
+        stored = store.votes()
+        self.trust = TrustCheck(store, clock, settings.min_listen_s, stored)
+        self.reveal = Reveal(self.pool, RunningAgreement(stored), settings.arena_loudness_lufs)
+        self.pairing = Pairing(self.pool, stored, intervals=self._intervals)
         self.board = BoardRefresher(store.votes, store.count, store.remote_count,
                                     sync=store.pull_from_hub if store.syncs_with_hub else None,
                                     snapshot_path=store.path.parent / SNAPSHOT_FILENAME,
@@ -75,10 +79,17 @@ class Arena:
 
     # -- battles ---------------------------------------------------------------------------
     def new_battle(self, who: Visitor | str) -> Battle:
-        """A random blind pair from the pool, persisted before it is returned."""
+        """A blind pair from the pool (apex_demo.arena.pairing: votes go where they teach most),
+        persisted before it is returned."""
         session = self._admit_battle(_visitor(who))
-        a, b = draw_pair(self.pool, self._rng)
-        return self._serve(session, SOURCE_POOL, (a.clip_id, a.system, a.path), (b.clip_id, b.system, b.path))
+        a, b = self.pairing.draw(self._rng)
+        return self._serve(session, SOURCE_POOL, (a.clip_id, a.system, a.path), (b.clip_id, b.system, b.path),
+                           battle_kind(a, b))
+
+    def _intervals(self) -> Intervals:
+        """The systems' 95 % intervals on the latest leaderboard (none before the first one)."""
+        board = self.board.latest()
+        return {} if board is None else {r.item: (r.ci_low, r.ci_high) for r in board.stats.systems}
 
     def new_upload_battle(self, who: Visitor | str, path_1: Path | str, path_2: Path | str) -> Battle:
         """'Bring your own pair': two uploaded takes in random, hidden order."""
@@ -93,9 +104,10 @@ class Arena:
             takes.reverse()
         return self._serve(session, SOURCE_UPLOAD, takes[0], takes[1])
 
-    def _serve(self, session: str, source: str, a: tuple[str, str, Path], b: tuple[str, str, Path]) -> Battle:
+    def _serve(self, session: str, source: str, a: tuple[str, str, Path], b: tuple[str, str, Path],
+               instrumental: bool | None = None) -> Battle:
         battle = Battle(secrets.token_urlsafe(BATTLE_ID_BYTES), session, source, a[0], b[0], a[1], b[1],
-                        str(a[2]), str(b[2]), self._clock())
+                        str(a[2]), str(b[2]), self._clock(), instrumental)
         self.store.add_battle(battle)
         return battle
 
@@ -134,10 +146,11 @@ class Arena:
         vote = Vote(battle.battle_id, verdict, battle.session, battle.source, battle.clip_a, battle.clip_b,
                     battle.system_a, battle.system_b, listened[0], listened[1], battle.served_at,
                     self._clock(), pick, scores_a, scores_b, self.model_name if pick else None,
-                    client=client, signed_in=bool(visitor.user))
+                    client=client, signed_in=bool(visitor.user), instrumental=battle.instrumental, model_rule=rule)
         self.store.add_vote(vote)  # committed (or refused as already_voted) before we answer
         self.reveal.agreement.count(vote)
-        self.check_anomalies()
+        self.pairing.count(vote)
+        self.check_trust(vote)
         return self.reveal(vote, rule, self._rule_text(rule))
 
     def vote_reply(self, who: Visitor | str, battle_id: str, choice: object,
@@ -162,9 +175,9 @@ class Arena:
             return None
         return board.learned.rule_text(rule) if board is not None else FIXED_RULE_TEXT
 
-    def check_anomalies(self) -> int:
-        """Run the anomaly check (apex_demo.arena.anomaly); the board is recomputed when it flagged."""
-        flagged = self.anomalies.run()
+    def check_trust(self, vote: Vote) -> int:
+        """Judge the voter (apex_demo.arena.trust); the board is recomputed when votes were flagged."""
+        flagged = self.trust.observe(vote)
         if flagged:
             self.board.invalidate()  # the vote count is unchanged, but the counted votes are not
         return flagged
@@ -190,10 +203,10 @@ class Arena:
         only = self.settings.arena_signed_in_only
         return [v for v in self.store.votes() if counts_for_leaderboard(v, only)]
 
-    def stats(self, min_votes: int = MIN_VOTES_LISTED) -> ArenaStats:
+    def stats(self, min_votes: int | None = None) -> ArenaStats:
         """Fresh statistics for scripts and tests: the background board when it counts every vote,
         else computed now. Pages use `board.latest()`, which never computes."""
-        if min_votes != MIN_VOTES_LISTED:
+        if min_votes is not None:
             return arena_stats(self.leaderboard_votes(), min_votes=min_votes)
         board = self.board.latest()
         if board is None or board.votes != self.store.count():

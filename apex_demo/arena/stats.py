@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,7 +25,11 @@ RATING_SCALE = 400.0
 BT_C = 1.0                 # mild L2 prior: keeps ratings finite when one side always wins
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
-MIN_VOTES_LISTED = 5
+# Ranked from (why: docs/arena-statistics.md): a system from 30 votes (Music Arena's rule; its 95 % interval
+# is then about +-125 points), a clip from 10 (a share of its system's votes; about +-215 points).
+MIN_SYSTEM_VOTES = 30
+MIN_CLIP_VOTES = 10
+KINDS = {"instrumental": True, "vocal": False}   # the separate boards, by the battle's kind (both clips alike)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class Proportion:
 class RatingRow:
     """One leaderboard line."""
 
-    rank: int
+    rank: int           # position by rating (1 = highest)
     item: str
     rating: float
     ci_low: float
@@ -55,9 +59,10 @@ class RatingRow:
     wins: int
     ties: int
     losses: int
+    tier: int = 0       # shared rank: 1 + the number of entries clearly better (interval entirely above)
 
     def to_dict(self) -> dict[str, float | int | str]:
-        return {"rank": self.rank, "item": self.item, "rating": round(self.rating, 1),
+        return {"rank": self.rank, "tier": self.tier, "item": self.item, "rating": round(self.rating, 1),
                 "ci_low": round(self.ci_low, 1), "ci_high": round(self.ci_high, 1),
                 "votes": self.votes, "wins": self.wins, "ties": self.ties, "losses": self.losses}
 
@@ -163,12 +168,19 @@ def _fit(cells: Cells, n_items: int) -> np.ndarray:
         return np.full(n_items, RATING_BASE)
     from sklearn.linear_model import LogisticRegression  # here, not at the top: see arena.stats.roc_auc
 
-    model = LogisticRegression(fit_intercept=False, C=BT_C, tol=1e-7, max_iter=500, solver="lbfgs")
+    model = LogisticRegression(fit_intercept=False, C=BT_C, tol=1e-7, max_iter=500, solver="newton-cg")
     model.fit(x, y, sample_weight=w)
     return RATING_SCALE * model.coef_[0] / math.log(10) + RATING_BASE
 
 
-def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN_VOTES_LISTED,
+def tiers(rows: Sequence[RatingRow]) -> list[RatingRow]:
+    """Each row with its shared rank: one more than the number of rows whose whole 95 % interval lies
+    above this row's (clearly better). Rows whose intervals overlap are not clearly apart, so they can
+    share a rank (as LMArena ranks its board)."""
+    return [replace(r, tier=1 + sum(o.ci_low > r.ci_high for o in rows)) for r in rows]
+
+
+def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN_SYSTEM_VOTES,
                   rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> list[RatingRow]:
     """Leaderboard from (item_a, item_b, choice) battles; BOTH_BAD is dropped, ties are half wins.
 
@@ -195,8 +207,8 @@ def bradley_terry(pairs: Sequence[tuple[str, str, Choice]], min_votes: int = MIN
         low, high = (np.percentile(column, [2.5, 97.5]) if column.size else (ratings[i], ratings[i]))
         rows.append((item, float(ratings[i]), float(low), float(high), wins, ties, losses))
     rows.sort(key=lambda r: (-r[1], r[0]))
-    return [RatingRow(rank, item, rating, low, high, w + t + lost, w, t, lost)
-            for rank, (item, rating, low, high, w, t, lost) in enumerate(rows, start=1)]
+    return tiers([RatingRow(rank, item, rating, low, high, w + t + lost, w, t, lost)
+                  for rank, (item, rating, low, high, w, t, lost) in enumerate(rows, start=1)])
 
 
 def _bootstrap(cells: Cells, n_items: int, rounds: int, seed: int) -> np.ndarray:
@@ -233,14 +245,23 @@ def _tally(pairs: Iterable[tuple[str, str, Choice]]) -> dict[str, tuple[int, int
     return {i: (wins[i], ties[i], losses[i]) for i in items}
 
 
-def system_leaderboard(votes: Iterable[Vote], **kwargs: int) -> list[RatingRow]:
-    """Bradley-Terry over pool systems (uploaded pairs have no system and are left out)."""
-    return bradley_terry([(v.system_a, v.system_b, v.choice) for v in votes if v.source == SOURCE_POOL], **kwargs)
+def system_pairs(votes: Iterable[Vote], instrumental: bool | None = None) -> list[tuple[str, str, Choice]]:
+    """Pool battles as (system a, system b, verdict) (uploaded pairs have no system and are left out); with
+    `instrumental`, only battles of that kind (both clips instrumental, or both with vocals)."""
+    return [(v.system_a, v.system_b, v.choice) for v in votes
+            if v.source == SOURCE_POOL and (instrumental is None or v.instrumental is instrumental)]
 
 
-def clip_leaderboard(votes: Iterable[Vote], **kwargs: int) -> list[RatingRow]:
-    """Bradley-Terry over pool clips."""
-    return bradley_terry([(v.clip_a, v.clip_b, v.choice) for v in votes if v.source == SOURCE_POOL], **kwargs)
+def clip_pairs(votes: Iterable[Vote]) -> list[tuple[str, str, Choice]]:
+    """Pool battles as (clip a, clip b, verdict)."""
+    return [(v.clip_a, v.clip_b, v.choice) for v in votes if v.source == SOURCE_POOL]
+
+
+def most_votes(pairs: Sequence[tuple[str, str, Choice]]) -> int:
+    """The most battles any item of a board has (BOTH_BAD left out, as in the fit): what an empty
+    board says it is waiting for."""
+    counted = _tally([p for p in pairs if p[2] in _OUTCOME])
+    return max((sum(t) for t in counted.values()), default=0)
 
 
 @dataclass(frozen=True)
@@ -253,6 +274,9 @@ class ArenaStats:
     per_score: dict[str, Proportion]
     systems: list[RatingRow]
     clips: list[RatingRow]
+    by_kind: dict[str, list[RatingRow]] = field(default_factory=dict)   # "instrumental", "vocal": systems
+    min_votes: dict[str, int] = field(default_factory=dict)             # "systems", "clips": ranked from
+    most_votes: dict[str, int] = field(default_factory=dict)            # per board: the most any item has
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -262,19 +286,33 @@ class ArenaStats:
             "model_pick_definition": MODEL_PICK_DEFINITION,
             "per_score_agreement": {k: p.to_dict() for k, p in self.per_score.items()},
             "systems": [r.to_dict() for r in self.systems],
+            **{f"systems_{kind}": [r.to_dict() for r in rows] for kind, rows in self.by_kind.items()},
             "clips": [r.to_dict() for r in self.clips],
+            "min_votes": self.min_votes,
+            "most_votes": self.most_votes,
         }
 
 
-def arena_stats(votes: Sequence[Vote], min_votes: int = MIN_VOTES_LISTED,
+def arena_stats(votes: Sequence[Vote], min_votes: int | None = None,
                 rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> ArenaStats:
-    """All statistics at once from a list of votes."""
+    """All statistics at once from a list of votes. Systems are ranked from MIN_SYSTEM_VOTES votes and
+    clips from MIN_CLIP_VOTES, unless `min_votes` sets one minimum for both. The kind boards exist for
+    the kinds the votes have (battles whose clips the pool labels alike)."""
     counts = Counter(v.choice.value for v in votes)
+    least = {"systems": min_votes or MIN_SYSTEM_VOTES, "clips": min_votes or MIN_CLIP_VOTES}
+    boards = {"systems": system_pairs(votes), "clips": clip_pairs(votes)}
+    boards |= {f"systems_{kind}": system_pairs(votes, flag) for kind, flag in KINDS.items()
+               if any(v.instrumental is flag for v in votes)}
+    ranked = {key: bradley_terry(pairs, min_votes=least["clips" if key == "clips" else "systems"], rounds=rounds,
+                                 seed=seed) for key, pairs in boards.items()}
     return ArenaStats(
         total_votes=len(votes),
         choice_counts={c.value: counts.get(c.value, 0) for c in Choice},
         agreement=agreement(votes),
         per_score=per_score_agreement(votes),
-        systems=system_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
-        clips=clip_leaderboard(votes, min_votes=min_votes, rounds=rounds, seed=seed),
+        systems=ranked["systems"],
+        clips=ranked["clips"],
+        by_kind={kind: ranked[f"systems_{kind}"] for kind in KINDS if f"systems_{kind}" in ranked},
+        min_votes=least,
+        most_votes={key: most_votes(pairs) for key, pairs in boards.items()},
     )

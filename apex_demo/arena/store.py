@@ -9,7 +9,7 @@ mode only survives process crashes). A UNIQUE constraint on `votes.battle_id`
 makes a second vote for the same battle impossible even when two requests
 race past the arena's checks at the same time.
 
-When `Settings.votes_repo` is set, every committed vote (and every anomaly flag set
+When `Settings.votes_repo` is set, every committed vote (and every trust flag set
 later) also goes to the Hub vote log (apex_demo.arena.hub_log), and an empty local
 store is restored from it at start (Spaces disks are ephemeral). The restore never
 decides whether the app starts: a Hub that cannot be reached is logged, and the
@@ -29,11 +29,12 @@ import logging
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from apex_demo.arena.hub_log import HUB_FOLDER, HubVoteLog, LogSeal, Restored, restore_from_hub
-from apex_demo.arena.records import (BATTLE_COLUMNS, VOTE_COLUMNS, Battle, Outcome, Refusal, Vote, VoteRefused)
+from apex_demo.arena.records import (BATTLE_COLUMNS, VOTE_COLUMNS, Battle, Refusal, Vote, VoteRefused)
 from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ErrorCode, VoteError
 
@@ -73,6 +74,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE votes ADD COLUMN flag TEXT",
         "CREATE INDEX IF NOT EXISTS votes_session ON votes (session, served_at)",
         "CREATE INDEX IF NOT EXISTS battles_served_at ON battles (served_at)",
+    ),
+    (   # the battle's kind (vocal and instrumental boards), the rule behind the model's pick (the data
+        # release), and the trust check's look at one client's recent votes
+        "ALTER TABLE battles ADD COLUMN instrumental INTEGER",
+        "ALTER TABLE votes ADD COLUMN instrumental INTEGER",
+        "ALTER TABLE votes ADD COLUMN model_rule TEXT",
+        "CREATE INDEX IF NOT EXISTS votes_client ON votes (client, voted_at)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -300,7 +308,10 @@ class VoteStore:
         with self._db():
             row = self._conn.execute(f"SELECT {','.join(BATTLE_COLUMNS)} FROM battles WHERE battle_id = ?",
                                      (battle_id,)).fetchone()
-        return Battle(*row) if row else None
+        if not row:
+            return None
+        battle = Battle(*row)
+        return battle if battle.instrumental is None else replace(battle, instrumental=bool(battle.instrumental))
 
     def prune_battles(self, served_before: float) -> int:
         """Delete battles served before this time (expired: they can no longer be voted on, and
@@ -382,16 +393,6 @@ class VoteStore:
     def reader(self) -> VoteReader:
         """Every vote as one snapshot on a connection of its own (for long reads: exports)."""
         return VoteReader(self.path)
-
-    def fresh_outcomes(self, voted_since: float, first_seen_since: float, source: str) -> list[Outcome]:
-        """Votes cast since `voted_since` by sessions whose first voted battle was served since
-        `first_seen_since` (fresh sessions), as light rows for the anomaly check."""
-        with self._db():
-            rows = self._conn.execute(
-                "SELECT battle_id, system_a, system_b, choice, flag FROM votes v WHERE voted_at >= ? "
-                "AND source = ? AND (SELECT MIN(served_at) FROM votes w WHERE w.session = v.session) >= ? "
-                "ORDER BY id", (voted_since, source, first_seen_since)).fetchall()
-        return [Outcome(*r) for r in rows]
 
     def flag_votes(self, battle_ids: Iterable[str], flag: str) -> int:
         """Mark votes as left out of the leaderboard (they stay stored); returns how many changed.

@@ -1,6 +1,7 @@
-"""`eval BATTLES.csv`: the APEX authors' Music Arena table (APEX_arena_experiment.ipynb) for any battles.
+"""`eval BATTLES.csv|RELEASE.parquet`: the APEX authors' Music Arena table (APEX_arena_experiment.ipynb)
+for any battles, also for this arena's own data release (`votes export --format dataset`).
 
-The csv has one battle per row, a `user_preference` (or `preference`) column with A,
+The csv (or Parquet) has one battle per row, a `user_preference` (or `preference`) column with A,
 B, TIE or BOTH_BAD, an optional `is_instrumental` column (true/false), and either
 the notebook's score columns `pred_streams_a` ... `pred_naturalness_b` (used as
 they are) or audio columns `audio_a`, `audio_b` (paths relative to the csv, scored
@@ -8,7 +9,8 @@ first; the embedding cache makes reruns fast). Only decisive battles (A or B) ar
 evaluated. It prints the notebook's table (five "lower score wins" rule rows,
 LogisticRegression and SVM on the notebook's features with 10-fold stratified CV,
 seed 42: ROC AUC and F1 overall / instrumental / with vocals) and cell 4's
-"higher score wins" accuracy. Files that fail to score are listed, not fatal.
+"higher score wins" accuracy. Files that fail to score are listed, not fatal. Rows with a `left_out`
+reason (the release's votes that the arena's trust check keeps off its leaderboard) are skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ PREFERENCE_COLUMNS = ("user_preference", "preference")
 AUDIO_COLUMNS = ("audio_a", "audio_b")
 INSTRUMENTAL_COLUMN = "is_instrumental"
 ID_COLUMN = "battle_uuid"
+LEFT_OUT_COLUMN = "left_out"
+PARQUET_SUFFIX = ".parquet"
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f", ""})
 FORMATS = ("table", "json", "csv")
@@ -44,7 +48,8 @@ NO_INSTRUMENTAL_NOTE = "no is_instrumental column: every battle counts as non-in
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("eval", help="the APEX Music Arena table (ROC AUC, F1) for labelled battles",
                        description=__doc__)
-    p.add_argument("battles", type=Path, help="csv of battles (notebook score columns or audio paths)")
+    p.add_argument("battles", type=Path, help="csv or Parquet of battles (notebook score columns or audio "
+                                                 "paths), e.g. this arena's data release")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--output", type=Path, help="write to this file instead of standard output")
     p.add_argument("--folds", type=int, default=CV_FOLDS, help=f"cross-validation folds (default: {CV_FOLDS})")
@@ -60,14 +65,37 @@ def score_column(name: str, side: str) -> str:
     return f"pred_{name}_{side}"
 
 
+def _cell(value: object) -> str:
+    """A Parquet value as the csv would hold it: empty for null, true/false for booleans."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _read_parquet(path: Path) -> tuple[list[dict[str, str]], list[str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:   # pyarrow's errors derive from these
+        raise ApexError(f"{path.name} cannot be read as Parquet ({exc}).", ErrorCode.BAD_REQUEST) from exc
+    return [{k: _cell(v) for k, v in row.items()} for row in table.to_pylist()], list(table.column_names)
+
+
 def read_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """The csv's rows and header; a clear error when it is missing or has neither kind of columns."""
+    """The file's rows and header (csv, or Parquet by its suffix); a clear error when it is missing or has
+    neither kind of columns."""
     if not path.is_file():
         raise ApexError(f"battle file {path} not found.", ErrorCode.FILE_NOT_FOUND)
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
+    if path.suffix.lower() == PARQUET_SUFFIX:
+        rows, header = _read_parquet(path)
+    else:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
     has_scores = all(score_column(n, s) in header for n in ("streams", "likes") for s in "ab")
     has_audio = all(c in header for c in AUDIO_COLUMNS)
     preference = next((c for c in PREFERENCE_COLUMNS if c in header), None)
@@ -124,7 +152,9 @@ def build_table(rows: Sequence[dict[str, str]], header: Sequence[str]) -> tuple[
         except VoteRefused:
             skipped.append({ID_COLUMN: ident, "why": f"unknown preference {row.get(preference)!r}"})
             continue
-        if choice not in (Choice.A, Choice.B):
+        if row.get(LEFT_OUT_COLUMN):
+            skipped.append({ID_COLUMN: ident, "why": f"left out of the leaderboard ({row[LEFT_OUT_COLUMN]})"})
+        elif choice not in (Choice.A, Choice.B):
             skipped.append({ID_COLUMN: ident, "why": f"{choice.value} is not decisive"})
         elif any(math.isnan(_number(row.get(score_column(n, s)))) for n in ("streams", "likes") for s in "ab"):
             skipped.append({ID_COLUMN: ident, "why": "no scores for a clip"})

@@ -1,4 +1,5 @@
-"""`votes export|stats`: the arena's raw votes (CSV/JSONL) and their statistics as a table.
+"""`votes export|stats`: the arena's raw votes (CSV/JSONL), the data release (Parquet, optionally pushed to a
+Hub dataset) and the votes' statistics as a table.
 
 Reads the local store under APEX_DATA_DIR directly (never the Hub, never creating
 an empty store by accident), so it is safe to run next to a live app: SQLite WAL
@@ -17,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from apex_demo.arena import (CV_FOLDS, CV_SEED, DB_FILENAME, EXPORT_FORMATS, MIN_DECISIVE_VOTES, MIN_VOTES_LISTED,
-                             SNAPSHOT_FILENAME, VoteStore, compute_board, export_votes, format_auc, read_snapshot,
-                             store_files)
+from apex_demo.arena import (CV_FOLDS, CV_SEED, DATASET_FORMAT, DB_FILENAME, EXPORT_FORMATS, MIN_CLIP_VOTES,
+                             MIN_DECISIVE_VOTES, MIN_SYSTEM_VOTES, SNAPSHOT_FILENAME, Vote, VoteStore, compute_board,
+                             export_votes, format_auc, push_dataset, read_snapshot, store_files, write_dataset)
 from apex_demo.cli.exits import EXIT_OK
 from apex_demo.cli.outputs import check_output, output_errors
 from apex_demo.config import Settings
@@ -30,19 +31,25 @@ STATS_FORMATS = ("table", "json")
 MISSING = "-"
 SOURCE_SNAPSHOT = "(the running app's statistics, computed {time} in the background; --fresh recomputes)"
 SOURCE_COMPUTED = "(computed now from the vote store)"
-EXPORT_EXAMPLE = "votes.{fmt}"
+EXPORT_SUFFIX = {"csv": "csv", "jsonl": "jsonl", "dataset": "parquet"}  # the file each format is
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("votes", help="export arena votes or show their statistics", description=__doc__)
     actions = p.add_subparsers(dest="votes_command", required=True, metavar="ACTION")
-    export = actions.add_parser("export", help="write every vote as CSV or JSONL")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="csv", help="output format (default: csv)")
+    export = actions.add_parser("export", help="write every vote as CSV or JSONL, or the data release as Parquet")
+    export.add_argument("--format", choices=(*EXPORT_FORMATS, DATASET_FORMAT), default="csv",
+                        help="output format (default: csv); dataset: the documented release as Parquet "
+                             "(docs/arena-data.md), which `eval` reads back; it needs --output FILE.parquet")
     export.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    export.add_argument("--push-to", metavar="OWNER/NAME",
+                        help="with --format dataset: also upload the release to this (private) Hub dataset "
+                             "(needs HF_TOKEN with write access)")
     stats = actions.add_parser("stats", help="model agreement and the Bradley-Terry leaderboards")
     stats.add_argument("--format", choices=STATS_FORMATS, default="table", help="output format (default: table)")
-    stats.add_argument("--min-votes", type=int, default=MIN_VOTES_LISTED,
-                       help=f"battles an item needs to be listed (default: {MIN_VOTES_LISTED})")
+    stats.add_argument("--min-votes", type=int, default=None,
+                       help=f"battles an item needs to be ranked (default: {MIN_SYSTEM_VOTES} for a system, "
+                            f"{MIN_CLIP_VOTES} for a clip)")
     stats.add_argument("--fresh", action="store_true",
                        help="recompute now instead of reading the running app's snapshot (slow with many votes)")
     p.set_defaults(func=run)
@@ -57,12 +64,12 @@ def open_existing_store(settings: Settings) -> VoteStore:
     return VoteStore(path)
 
 
-def board_dict(settings: Settings, store: VoteStore, min_votes: int, fresh: bool) -> tuple[dict[str, Any], str]:
+def board_dict(settings: Settings, store: VoteStore, min_votes: int | None, fresh: bool) -> tuple[dict[str, Any], str]:
     """The statistics as a dict and where they come from: the running app's snapshot when it
     counts exactly the votes in the store (instant, even with 100,000 votes), else computed now."""
     count = store.count()
     snapshot = read_snapshot(Path(settings.data_dir) / SNAPSHOT_FILENAME)
-    if not fresh and min_votes == MIN_VOTES_LISTED and snapshot and snapshot.get("stored_votes") == count:
+    if not fresh and min_votes is None and snapshot and snapshot.get("stored_votes") == count:
         stamp = datetime.fromtimestamp(snapshot["computed_at"], timezone.utc).isoformat(timespec="seconds")
         return snapshot, SOURCE_SNAPSHOT.format(time=stamp)
     board = compute_board(store.votes(), store.remote_count(), min_votes=min_votes,
@@ -73,9 +80,11 @@ def board_dict(settings: Settings, store: VoteStore, min_votes: int, fresh: bool
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.votes_command == "export" and args.output is not None:  # before the store is even opened
         check_output(args.output, store_files(Path(settings.data_dir)), "one of the vote store's own files",
-                     EXPORT_EXAMPLE.format(fmt=args.format))
+                     export_example(args.format))
     store = open_existing_store(settings)
     try:
+        if args.votes_command == "export" and args.format == DATASET_FORMAT:
+            return _release(store.votes(), args.output, args.push_to, settings)
         if args.votes_command == "export":
             return _export(store, args.format, args.output)
         stats, source = board_dict(settings, store, args.min_votes, args.fresh)
@@ -103,11 +112,29 @@ def _export(store: VoteStore, fmt: str, output: Path | None) -> int:
         if output is None:
             export_votes(votes, fmt, sys.stdout)
             return EXIT_OK
-        with output_errors(output, EXPORT_EXAMPLE.format(fmt=fmt)):
+        with output_errors(output, export_example(fmt)):
             output.parent.mkdir(parents=True, exist_ok=True)
             with output.open("w", encoding="utf-8", newline="") as handle:
                 count = export_votes(votes, fmt, handle)
     print(f"wrote {count} votes to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_example(fmt: str) -> str:
+    """An --output name to suggest for `fmt` (in the messages of the output guard)."""
+    return f"votes.{EXPORT_SUFFIX.get(fmt, fmt)}"
+
+
+def _release(votes: Sequence[Vote], output: Path | None, push_to: str | None, settings: Settings) -> int:
+    """The data release: Parquet at `output`, then the Hub dataset when asked."""
+    if output is None or output.suffix.lower() != ".parquet":
+        raise ApexError("--format dataset writes Parquet: give --output FILE.parquet.", ErrorCode.BAD_REQUEST)
+    with output_errors(output, export_example(DATASET_FORMAT)):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        count = write_dataset(votes, output, settings.vote_salt)
+    print(f"wrote {count} votes to {output}", file=sys.stderr)
+    if push_to:
+        print(f"pushed to {push_dataset(output, count, push_to, settings.hf_token)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -131,7 +158,7 @@ def _board(title: str, rows: Sequence[Mapping[str, Any]], out: list[str]) -> Non
         out.append("  (nothing listed yet: too few votes)")
         return
     _table(["rank", "item", "rating", "95% CI", "votes", "W-T-L"],
-           [[r["rank"], r["item"], f"{r['rating']:.0f}", f"{r['ci_low']:.0f}-{r['ci_high']:.0f}", r["votes"],
+           [[r.get("tier") or r["rank"], r["item"], f"{r['rating']:.0f}", f"{r['ci_low']:.0f}-{r['ci_high']:.0f}", r["votes"],
              f"{r['wins']}-{r['ties']}-{r['losses']}"] for r in rows], out)
 
 
@@ -165,6 +192,12 @@ def render_stats_table(stats: Mapping[str, Any], source: str = "") -> str:
     _table(["score", "agreement [95% CI] (k/n)"],
            [[OUTPUT_BY_KEY[k].label, _pct(p)] for k, p in stats["per_score_agreement"].items()], out)
     _learned(stats["learned_model"], out)
-    _board("systems (Bradley-Terry, 95% bootstrap CI):", stats["systems"], out)
-    _board("clips (Bradley-Terry, 95% bootstrap CI):", stats["clips"], out)
+    least = stats.get("min_votes") or {}
+    shared = "shared ranks: 95% intervals overlap"
+    for key, title in (("systems", "systems"), ("systems_instrumental", "systems, instrumental battles"),
+                       ("systems_vocal", "systems, battles with vocals"), ("clips", "clips")):
+        if key in stats:
+            kind = "clips" if key == "clips" else "systems"
+            _board(f"{title} (Bradley-Terry, 95% bootstrap CI; ranked from {least.get(kind, '?')} votes; {shared}):",
+                   stats[key], out)
     return "\n".join(out)

@@ -11,12 +11,12 @@ above 0.5 are not evidence that a higher score means a better song.
 from __future__ import annotations
 
 SOURCE = ("the APEX authors' Music Arena experiment (APEX_arena_experiment.ipynb in "
-          "github.com/AMAAI-Lab/apex): 1,259 blind pairwise votes on songs from 11 music generators "
-          "that APEX never saw in training")
+          "github.com/AMAAI-Lab/apex)")
+VOTES = "1,259 blind pairwise votes on songs from 11 music generators that APEX never saw in training"
 
 FINDINGS = (
-    f"When {SOURCE} were checked, the simple rule \"the clip with the higher score wins\" agreed with "
-    "the listener no more often than a coin flip: 45.4 % of battles for all seven scores together, "
+    f"In {SOURCE}, APEX was checked against {VOTES}. The simple rule \"the clip with the higher score wins\" "
+    "agreed with the listener no more often than a coin flip: 45.4 % of battles for all seven scores together, "
     "48.8 % for likes + streams, 50.3 % for likes alone. The ROC AUCs of 0.52-0.56 that the authors "
     "report for single scores come from the reversed rule (the clip with the *lower* score is predicted "
     "to win), so they do not mean that a higher score is a better song. Only models fitted to those votes "
@@ -35,8 +35,8 @@ ARENA_WARNING = (
     "way: see the Leaderboard."
 )
 LEADERBOARD_CONTEXT = (
-    "<small>For comparison: " + FINDINGS + " The statistics below do the same with this arena's votes."
-    "</small>"
+    "<small>For comparison: " + FINDINGS + " This page's agreement and learned-model numbers do the same with "
+    "this arena's votes.</small>"
 )
 # One plain sentence for wherever a score is shown (Analyze, Compare, the API, the CLI, the MCP tools).
 SCORE_CAVEAT = (

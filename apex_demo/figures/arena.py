@@ -14,23 +14,31 @@ from apex_demo.figures.style import (BASELINE_COLOR, GRID_COLOR, MUTED_COLOR, NE
 from apex_demo.scores import OUTPUT_BY_KEY
 
 COEFFICIENT_TITLE = "Which scores listeners follow here"
-COEFFICIENT_AXIS = "effect on the odds of preferring a clip, per standard deviation of the score difference"
+COEFFICIENT_AXIS = "effect per standard deviation"
 ROW_HEIGHT = 34
 BASE_HEIGHT = 120
 MIN_HEIGHT = 240
 AXIS_TITLE_MARGIN = 56  # room under the plot for the x axis title
 LEADERBOARD_COLOR = "#4f46e5"
 NO_VOTES_TEXT = "No decisive votes yet:<br>vote in the Arena tab."
-NO_RATINGS_TEXT = "Nobody has enough votes to be listed yet."
+NO_RATINGS_TEXT = "Nobody has enough votes to be ranked yet."
+RATING_TICKS = 3        # few, unrotated ticks: they fit a 390 px phone
+
+
+def agreement_label(label: str, rate: float) -> str:
+    """A row's label with its value, so every bar is labelled (a 0 % bar has no length to carry text)
+    and no interval line crosses a value written inside the plot."""
+    return f"{label} {100 * rate:.0f}%"
 
 
 def agreement_figure(overall: tuple[float | None, float | None, float | None, int],
                      per_score: Sequence[tuple[str, float | None, float | None, float | None, int]],
-                     title: str = "How often the model picks what listeners picked") -> go.Figure:
+                     title: str = "Agreement with the listener (95% interval)") -> go.Figure:
     """Agreement with decisive votes (A or B), with 95% Wilson intervals, against the 50% chance line.
 
     `overall` is (rate, low, high, n); `per_score` rows are (score key, rate, low, high, n).
-    Rates are 0-1 and drawn as percentages.
+    Rates are 0-1 and drawn as percentages; each value is written in its row's label, the vote
+    count and interval in the hover text.
     """
     rows = [("Overall pick", overall[0], overall[1], overall[2], overall[3], NEUTRAL_COLOR)]
     rows += [(OUTPUT_BY_KEY[k].label, r, lo, hi, n, OUTPUT_BY_KEY[k].color) for k, r, lo, hi, n in per_score]
@@ -39,13 +47,14 @@ def agreement_figure(overall: tuple[float | None, float | None, float | None, in
         return message_figure(title, NO_VOTES_TEXT)
     rates = [100 * r[1] for r in rows]  # type: ignore[operator]  # None rates are filtered out above
     fig = go.Figure(go.Bar(
-        x=rates, y=[r[0] for r in rows], orientation="h", marker_color=[r[5] for r in rows],
+        x=rates, y=[agreement_label(r[0], r[1]) for r in rows], orientation="h",  # type: ignore[arg-type]
+        marker_color=[r[5] for r in rows],
         error_x={"type": "data", "symmetric": False, "color": MUTED_COLOR,
                  "array": [100 * r[3] - v for r, v in zip(rows, rates)],  # type: ignore[operator]
                  "arrayminus": [v - 100 * r[2] for r, v in zip(rows, rates)]},  # type: ignore[operator]
-        text=[f"{v:.0f}% (n={r[4]})" for r, v in zip(rows, rates)], textposition="inside",
-        insidetextanchor="start",
-        hovertemplate="%{y}: %{x:.1f}%<extra></extra>", name="agreement",
+        customdata=[[r[4], 100 * r[2], 100 * r[3]] for r in rows],  # type: ignore[operator]
+        hovertemplate="%{y} of %{customdata[0]} decisive votes (95% interval %{customdata[1]:.0f}-"
+                      "%{customdata[2]:.0f}%)<extra></extra>", name="agreement",
     ))
     fig.add_vline(x=50, line={"color": BASELINE_COLOR, "dash": "dash"}, annotation_text="chance",
                   annotation_position="top")
@@ -56,8 +65,9 @@ def agreement_figure(overall: tuple[float | None, float | None, float | None, in
 
 
 def leaderboard_figure(items: Sequence[str], ratings: Sequence[float], lows: Sequence[float],
-                       highs: Sequence[float], title: str = "Bradley-Terry rating (95% CI)") -> go.Figure:
-    """Ratings as dots with bootstrap intervals, best at the top, and the 1000 baseline."""
+                       highs: Sequence[float], title: str = "Rating and 95% interval (1000 = average)") -> go.Figure:
+    """Ratings as dots with bootstrap intervals, best at the top, and the 1000 baseline; no axis title
+    and a few unrotated ticks, so nothing is cut or crossed on a phone."""
     if not items:
         return message_figure(title, NO_RATINGS_TEXT)
     fig = go.Figure(go.Scatter(
@@ -69,7 +79,7 @@ def leaderboard_figure(items: Sequence[str], ratings: Sequence[float], lows: Seq
         hovertemplate="%{y}: %{x:.0f}<extra></extra>", name="rating",
     ))
     fig.add_vline(x=1000, line={"color": BASELINE_COLOR, "dash": "dot"})
-    fig.update_xaxes(gridcolor=GRID_COLOR, zeroline=False, title_text="rating (1000 = average)")
+    fig.update_xaxes(gridcolor=GRID_COLOR, zeroline=False, nticks=RATING_TICKS, tickangle=0)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(showlegend=False)
     return base_layout(fig, title, max(MIN_HEIGHT, 110 + 36 * len(items)))
@@ -84,10 +94,9 @@ def coefficient_figure(coefficients: Mapping[str, float], title: str = COEFFICIE
     """
     keys = sorted(coefficients, key=lambda k: -abs(coefficients[k]))
     fig = go.Figure(go.Bar(
-        x=[coefficients[k] for k in keys], y=[OUTPUT_BY_KEY[k].label for k in keys], orientation="h",
-        marker_color=[OUTPUT_BY_KEY[k].color for k in keys],
-        text=[f"{coefficients[k]:+.2f}" for k in keys], textposition="outside",
-        hovertemplate="%{y}: %{x:+.3f}<extra></extra>",
+        x=[coefficients[k] for k in keys], y=[f"{OUTPUT_BY_KEY[k].label} {coefficients[k]:+.2f}" for k in keys],
+        orientation="h", marker_color=[OUTPUT_BY_KEY[k].color for k in keys],
+        hovertemplate="%{y}: %{x:+.3f}<extra></extra>",       # values in the labels: nothing written over a bar
     ))
     fig.add_vline(x=0, line={"color": BASELINE_COLOR})
     fig.update_xaxes(gridcolor=GRID_COLOR, zeroline=False, title_text=COEFFICIENT_AXIS, title_font={"size": 11})

@@ -1,7 +1,8 @@
 """The arena against an attacker: nothing but a battle's blind copies is served, a script cannot tell
-clips apart before voting from anything but the decoded audio, rate limits bind per address,
-stuffing is flagged, and the arena's small guards (bad database, listening time, pruning, votes
-never running the model) hold. Attack files are generated here; the app runs in-process."""
+clips apart before voting from anything but the decoded audio (not from names, sizes, hashes, timings,
+cache headers, STREAMINFO or a byte range of a file's tail), rate limits bind per address, and the
+arena's small guards (bad database, listening time, pruning, votes never running the model) hold.
+Attack files are generated here; the app runs in-process."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from apex_demo.arena.store import DB_FILENAME
 from tests.support.app import running_app
 from tests.support.fakes import FakeScorer
 from tests.support.arena import bare_arena, FakeClock, pool_copy
+from tests.support.flac import last_frame, metadata_blocks, stream_info
 from tests.support.http import RestClient, new_battles
 from tests.support.hub import pool_download
 
@@ -39,6 +41,8 @@ from tests.support.hub import pool_download
 BATTLES = 60                       # battles the stuffing script studies
 CHANCE_SIGMAS = 3.0                # "beats chance": accuracy above 0.5 + 3 standard errors
 FLAC_MD5 = slice(26, 42)           # "fLaC" + 4-byte block header + 18 bytes into STREAMINFO (RFC 9639 8.2)
+TAIL_BYTES = 4096                  # the Range read of a file's end an attacker tried
+CACHE_HEADERS = ("etag", "content-disposition", "cache-control")
 SECRET_ENV = "APEX_TEST_SECRET_TOKEN"
 
 
@@ -98,7 +102,8 @@ def test_nothing_outside_the_blind_copies_is_served(tmp_path: Path, monkeypatch:
 # -- blind to scripts ------------------------------------------------------------------
 def test_blind_copies_decode_elsewhere_and_carry_no_per_clip_header(tmp_path: Path) -> None:
     """ffmpeg (another decoder, another process) reads the padded copies without complaint; the
-    STREAMINFO MD5 (a per-clip hash readable without decoding) is zeroed; every copy is new."""
+    STREAMINFO MD5 (a per-clip hash readable without decoding) is zeroed; every copy is new, and as long
+    as the clip plus a silent tail of 0.5-1.5 s."""
     from apex_demo.arena.blind import BlindClips
 
     blind = BlindClips()
@@ -110,7 +115,7 @@ def test_blind_copies_decode_elsewhere_and_carry_no_per_clip_header(tmp_path: Pa
                                    capture_output=True, text=True, check=False)
             assert check.returncode == 0 and check.stderr == ""
             assert copy.read_bytes()[FLAC_MD5] == bytes(16)
-            assert ffprobe_duration(copy) == pytest.approx(ffprobe_duration(source), abs=0.01)
+            assert 0.5 - 0.01 <= ffprobe_duration(copy) - ffprobe_duration(source) <= 1.5 + 0.01
         assert len({hashlib.sha256(c.read_bytes()).hexdigest() for c in copies}) == 3
     finally:
         blind.cleanup()
@@ -124,11 +129,18 @@ def _play(client: RestClient, http: httpx.Client) -> dict[str, Any]:
     sides = [("a", audio_a), ("b", audio_b)]
     random.shuffle(sides)  # a script fetches in either order; a fixed order would time the first fetch
     for side, audio in sides:
+        tail = http.get(audio["url"], headers={"Range": f"bytes=-{TAIL_BYTES}"})   # the end only, no decoding
+        assert tail.status_code == 206 and len(tail.content) == TAIL_BYTES
         start = time.monotonic()
-        body = http.get(audio["url"]).content
+        reply = http.get(audio["url"])
+        body = reply.content
+        header = stream_info(metadata_blocks(body)[0][1])
         seen[side] = {"url": audio["url"], "folder": Path(audio["path"]).parent.name, "name": audio["orig_name"],
                       "size": audio["size"], "bytes": len(body), "sha": hashlib.sha256(body).hexdigest(),
-                      "fetch_s": time.monotonic() - start, "body": body}
+                      "fetch_s": time.monotonic() - start, "body": body, "tail": tail.content,
+                      "last_frame": last_frame(tail.content, header.max_block),
+                      "streaminfo": metadata_blocks(body)[0][1],
+                      **{name: reply.headers.get(name) for name in CACHE_HEADERS}}
     (reply,) = client.predict("arena_vote", info["battle_id"], "A", 1.0, 1.0)
     seen["truth"] = (reply["a"]["clip_id"], reply["b"]["clip_id"])
     return seen
@@ -144,13 +156,14 @@ def _beats_chance(correct: int, truth: list[bool]) -> bool:
 
 def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path) -> None:
     """The script studies BATTLES battles (with every reveal) and tries to tell which side holds which
-    clip from names, URLs, sizes, ids and timings: no rule beats chance and no lookup ever hits. From
-    the decoded audio it can (that is what listening is), which shows the script itself works."""
+    clip from names, URLs, sizes, ids, timings, cache headers, STREAMINFO and a Range read of each file's
+    last 4 KiB (its bytes, and the last frame header's sample position, RFC 9639 9.1): no rule beats
+    chance and no lookup ever hits. From the decoded audio it can (that is what listening is), which shows
+    the script itself works."""
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", min_listen_s=0.0,
                         votes_per_minute=0, vote_salt="s")
     with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
         pool_bytes = {c.clip_id: c.path.stat().st_size for c in ctx.arena.pool}
-        pool_audio = {c.clip_id: sf.read(str(c.path), dtype="float32")[0] for c in ctx.arena.pool}
         client, http = RestClient(url, Counter()), httpx.Client(timeout=60)
         battles = [_play(client, http) for _ in range(BATTLES)]
         client.close()
@@ -162,14 +175,21 @@ def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path)
              "bytes": lambda b: b["a"]["bytes"] > b["b"]["bytes"],
              "fetch time": lambda b: b["a"]["fetch_s"] > b["b"]["fetch_s"],
              "folder": lambda b: b["a"]["folder"] > b["b"]["folder"],
+             "tail bytes": lambda b: b["a"]["tail"] > b["b"]["tail"],
+             "last frame": lambda b: b["a"]["last_frame"] > b["b"]["last_frame"],
+             "etag": lambda b: str(b["a"]["etag"]) > str(b["b"]["etag"]),
              "reply time": lambda b: b["reply_s"] > sorted(x["reply_s"] for x in battles)[BATTLES // 2]}
     for name, rule in rules.items():
         correct = sum(rule(b) == t for b, t in zip(battles, truth))
         assert not _beats_chance(correct, truth), (name, correct, sum(truth))
     assert all(b["a"]["name"] == "A.flac" and b["b"]["name"] == "B.flac" for b in battles)
+    assert all(b["a"]["streaminfo"] == b["b"]["streaminfo"] and b["a"]["last_frame"] == b["b"]["last_frame"]
+               for b in battles)                            # the header and the tail's frame position: one per battle
 
     # lookups: anything seen with a revealed clip in an earlier battle, seen again later
-    for key in ("folder", "sha", "url", "size"):
+    assert all(b[s]["content-disposition"] == f'inline; filename="{s.upper()}.flac"' for b in battles for s in "ab")
+    assert {b[s]["cache-control"] for b in battles for s in "ab"} == {None}     # no cache header to key on
+    for key in ("folder", "sha", "url", "size", "tail", "last_frame", "streaminfo", "etag"):
         table: dict[object, str] = {}
         hits = 0
         for b in battles:
@@ -178,15 +198,29 @@ def test_a_stuffing_script_cannot_tell_clips_apart_before_voting(tmp_path: Path)
                 table[b[side][key]] = clip
         assert hits <= (2 if key == "size" else 0), (key, hits)    # sizes: 1 in 64 Ki values may repeat
 
-    # the decoded audio does identify the clip (allowed: that is what a listener hears)
-    def heard(body: bytes) -> str:
-        samples = sf.read(_as_file(tmp_path, body), dtype="float32")[0]
-        return next(clip for clip, ref in pool_audio.items()
-                    if ref.shape == samples.shape and np.abs(ref - samples).max() < 1e-3)
+    # the decoded audio does identify a clip heard revealed before (allowed: that is what a listener does)
+    heard: dict[str, np.ndarray] = {}
 
-    assert sum(heard(b["a"]["body"]) == b["truth"][0] for b in battles) == BATTLES
-    by_ear = [pool_bytes[heard(b["a"]["body"])] > pool_bytes[heard(b["b"]["body"])] for b in battles]
-    assert _beats_chance(sum(e == t for e, t in zip(by_ear, truth)), truth)  # the yardstick catches a real leak
+    def recognise(body: bytes) -> str | None:
+        samples = sf.read(_as_file(tmp_path, body), dtype="int16", always_2d=True)[0].astype(int)
+        def same(ref: np.ndarray) -> bool:             # the first half: music, not the padded tail
+            half = min(len(ref), len(samples)) // 2
+            return bool(np.abs(ref[:half] - samples[:half]).max() <= 2)
+
+        return next((clip for clip, ref in heard.items() if same(ref)), None)
+
+    recognised = []
+    for b in battles:
+        guesses = [recognise(b[side]["body"]) for side in "ab"]
+        recognised.append(guesses)
+        for side, clip in zip("ab", b["truth"]):
+            heard.setdefault(clip, sf.read(_as_file(tmp_path, b[side]["body"]), dtype="int16",
+                                           always_2d=True)[0].astype(int))
+    guessed = [(g, b["truth"]) for g, b in zip(recognised, battles) if None not in g]
+    assert all(tuple(g) == t for g, t in guessed) and len(guessed) >= BATTLES - 2 * len(pool_bytes)
+    by_ear = [pool_bytes[g[0]] > pool_bytes[g[1]] for g, _ in guessed]
+    told = [pool_bytes[t[0]] > pool_bytes[t[1]] for _, t in guessed]
+    assert _beats_chance(sum(e == t for e, t in zip(by_ear, told)), told)  # the yardstick catches a real leak
 
 
 def _as_file(folder: Path, body: bytes) -> str:
@@ -195,7 +229,7 @@ def _as_file(folder: Path, body: bytes) -> str:
     return str(path)
 
 
-# -- limits key on the address; signed-in only; anomaly check -------------------------
+# -- limits key on the address; signed-in only --------------------------------------
 
 
 def test_forged_forwarded_for_and_new_sessions_do_not_escape_the_limit_over_http(
@@ -238,14 +272,14 @@ def test_listening_time_is_at_most_the_clip_plus_a_minute(tmp_path: Path) -> Non
     arena = bare_arena(tmp_path, clock, pool=load_pool(str(pool_copy(tmp_path / "pool"))))
     battle = arena.new_battle("s1")
     clock.advance(6)
-    most = {side: ffprobe_duration(Path(path)) + LISTEN_SLACK_S
-            for side, path in (("a", battle.path_a), ("b", battle.path_b))}
-    for listened in ((1e308, 6), (most["a"] + 1, 6), (6, most["b"] + 1)):
+    # both served copies last as long as the longer clip plus at most 1.5 s of silence
+    most = max(ffprobe_duration(Path(battle.path_a)), ffprobe_duration(Path(battle.path_b))) + 1.5 + LISTEN_SLACK_S
+    for listened in ((1e308, 6), (most + 1, 6), (6, most + 1)):
         with pytest.raises(VoteRefused) as info:
             arena.vote("s1", battle.battle_id, "A", *listened)
         assert info.value.reason.value == "bad_listen_time"
     assert arena.store.count() == 0
-    assert arena.vote("s1", battle.battle_id, "A", most["a"] - 1, most["b"] - 1)["accepted"]
+    assert arena.vote("s1", battle.battle_id, "A", most - 1, most - 1)["accepted"]
     arena.close()
 
 
@@ -292,7 +326,8 @@ def test_an_m4a_take_is_served_blind_through_ffmpeg(tmp_path: Path) -> None:
     copies = arena.blind_copies(battle)
     served = copies[[battle.path_a, battle.path_b].index(str(take))]
     assert served.read_bytes()[:4] == b"fLaC"
-    assert ffprobe_duration(served) == pytest.approx(ffprobe_duration(take), abs=0.05)
+    longer = max(ffprobe_duration(take), ffprobe_duration(DEFAULT_POOL_DIR / "garzul_loop.ogg"))
+    assert 0.5 - 0.05 <= ffprobe_duration(served) - longer <= 1.5 + 0.05     # the longer clip plus a silent tail
     arena.close()
     pool = tmp_path / "m4a-pool"                                          # an .m4a pool clip loads too
     pool.mkdir()

@@ -74,7 +74,7 @@ def test_page_load_reads_the_board(big_arena: Arena) -> None:
     started = time.perf_counter()
     outputs = load()                          # the first load after a new board renders its figures
     check("first Leaderboard page load after a refresh", time.perf_counter() - started)
-    assert f"**{VOTES} votes**" in outputs[0]
+    assert f"**{VOTES} votes counted**" in outputs[0]
     check("later Leaderboard page loads", timed(load))
 
 

@@ -18,7 +18,7 @@ from apex_demo.config import Settings
 from apex_demo.ui.context import AppContext
 from tests.support.app import chromium, running_app
 from tests.support.fakes import FakeScorer
-from tests.support.arena import db_value, make_votes
+from tests.support.arena import db_value, pool_votes
 from tests.support import REPO
 
 pytestmark = pytest.mark.browser  # skipped, with the reason, without Chromium (tests/conftest.py)
@@ -121,32 +121,76 @@ def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None
         browser.quit()
 
 
-def test_leaderboard_shows_what_the_votes_taught(tmp_path: Path) -> None:
-    """300 earlier votes in which listeners followed the LOWER likes: the Leaderboard tab shows the
-    learned model's AUC, the coefficient bars and both fixed rules, and no empty boxes."""
-    from selenium.webdriver.common.by import By
+OVERLAPS_JS = """
+const boxes = (root, selector) => [...root.querySelectorAll(selector)].map(e => e.getBoundingClientRect())
+  .filter(r => r.width > 0 && r.height > 0);
+const crossing = [];
+for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+  if (!plot.offsetParent) continue;
+  const labels = [...boxes(plot, '.ytick text'), ...boxes(plot, '.bartext')];     // every written label or value
+  for (const line of [...boxes(plot, '.errorbar path'), ...boxes(plot, '.g-xtitle')]) {
+    for (const label of labels) {
+      if (line.left < label.right - 1 && label.left < line.right - 1 && line.top < label.bottom - 1
+          && label.top < line.bottom - 1) crossing.push(plot.querySelector('.gtitle')?.textContent);
+    }
+  }
+}
+return crossing;
+"""
 
+
+def test_leaderboard_shows_what_the_votes_taught(tmp_path: Path) -> None:
+    """600 earlier votes on the pool: the Leaderboard tab glosses its terms, ranks systems overall and by kind
+    with shared ranks, shows the learned model and both fixed rules, labels every agreement bar, and on a
+    desktop and a 390 px phone no interval line crosses a label and nothing is wider than the screen."""
     from apex_demo.arena.store import VoteStore
 
     settings = Settings(device="cpu", cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
                         min_listen_s=MIN_LISTEN_S)
     store = VoteStore.open(settings)
-    store.import_votes(make_votes(300, {"score_likes": -2.0}, seed=4))
+    store.import_votes(pool_votes(600, seed=3))
     store.close()
     with running_app(settings, load=lambda s: FakeScorer()) as (ctx, url):
-        wait_for(lambda: ctx.arena.board.latest() is not None)        # the background board's first pass
-        browser = chromium()
-        try:
-            browser.get(url)
-            wait_for(lambda: [b for b in browser.find_elements(By.XPATH, "//button[contains(., 'Leaderboard')]")
-                              if b.is_displayed()])[0].click()
-            wait_for(lambda: "Learned from this arena" in browser.page_source)
-            wait_for(lambda: "Which scores listeners follow here" in browser.page_source)   # plotly draws later
-            assert "Lower wins" in browser.page_source and "300 votes" in browser.page_source
-            assert "300 of them from other replicas" in browser.page_source
-            browser.save_screenshot(str(tmp_path / "leaderboard_desktop.png"))
-        finally:
-            browser.quit()
+        ctx.arena.board.refresh()         # what the background thread does, here without a deadline
+        for phone in (False, True):
+            browser = chromium(PHONE if phone else None)
+            try:
+                check_leaderboard(browser, url, PHONE[0] if phone else 1280)
+                full_page_screenshot(browser, tmp_path / f"leaderboard_{'phone' if phone else 'desktop'}.png")
+            finally:
+                browser.quit()
+
+
+def check_leaderboard(browser, url: str, width: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(url)
+    wait_for(lambda: [b for b in browser.find_elements(By.XPATH, "//button[contains(., 'Leaderboard')]")
+                      if b.is_displayed()])[0].click()
+    wait_for(lambda: "Learned from this arena" in browser.page_source)
+    wait_for(lambda: "Which scores listeners follow here" in browser.page_source)   # plotly draws later
+    text = browser.find_element(By.TAG_NAME, "body").text
+    for shown in ("Bradley-Terry", "bootstrap", "Wilson interval", "ROC AUC", "Systems, all battles",
+                  "Systems, instrumental battles", "Systems, battles with vocals", "Lower score wins",
+                  "600 votes counted", "600 of them from other replicas"):
+        assert shown in text, shown
+    assert "The statistics below" not in text
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .errorbar path")) > 10)
+    assert browser.execute_script(OVERLAPS_JS) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    bars = browser.execute_script("return [...document.querySelectorAll('.js-plotly-plot')].find(p => "
+                                  "p.querySelector('.gtitle')?.textContent.includes('Agreement with'))"
+                                  ".querySelectorAll('.ytick text').length")
+    assert bars == 8                                 # the overall pick and seven scores, each labelled
+
+
+def full_page_screenshot(browser, path: Path) -> None:
+    """The whole page in one picture (a phone's viewport is one screen high)."""
+    width = browser.execute_script("return window.innerWidth")
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+    browser.save_screenshot(str(path))
 
 
 def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:

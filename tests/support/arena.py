@@ -140,3 +140,25 @@ def pool_copy(folder: Path, names: tuple[str, ...] = ("garzul_loop", "sorohanro_
         entries.append({"id": name, "file": f"{name}.ogg", "system": f"system-{i}"})
     (folder / "manifest.json").write_text(json.dumps({"clips": entries}))
     return folder
+
+
+def pool_votes(n: int, seed: int = 0, spread: float = 60.0) -> list[Vote]:
+    """Earlier votes on the bundled pool (from elsewhere: their battles were not served here): systems rated
+    1000, 1060, ... in name order, listeners following Bradley-Terry with one vote in ten a TIE, both
+    clips scored by the stand-in engine, the battle's kind from the manifest."""
+    pool = load_pool()
+    truth = {s: 1000.0 + spread * i for i, s in enumerate(sorted({c.system for c in pool}))}
+    rng = random.Random(seed)
+    votes = []
+    while len(votes) < n:
+        a, b = rng.sample(pool, 2)
+        if a.system == b.system:
+            continue
+        p = 1 / (1 + 10 ** ((truth[b.system] - truth[a.system]) / 400))
+        choice = Choice.TIE if rng.random() < 0.1 else Choice.A if rng.random() < p else Choice.B
+        kind = a.instrumental if a.instrumental == b.instrumental else None
+        i = len(votes)
+        votes.append(Vote(f"earlier-{seed}-{i}", choice, "e" * 32, "pool", a.clip_id, b.clip_id, a.system, b.system,
+                          9.0, 9.0, 1000.0 + i, 1010.0 + i, None, dict(fake_scores(a.path)), dict(fake_scores(b.path)),
+                          "tiny", client=f"earlier-client-{i % 40}", instrumental=kind))
+    return votes

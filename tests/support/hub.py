@@ -108,3 +108,33 @@ POISON = [  # (lines of a poisoned replica file, the reason each is skipped when
     (b"x" * 100_000 + b"\n", "line longer than 64 KiB"),
     (_line(["a", "list"]), "not a JSON object"),
 ]
+
+
+CREATE_REPO_SIGNATURE = inspect.signature(huggingface_hub.create_repo)
+UPLOAD_FILE_SIGNATURE = inspect.signature(huggingface_hub.upload_file)
+
+
+class FakeDatasetRepos:
+    """Hub dataset repos in a folder, for `create_repo` and `upload_file` (the data release's push); every
+    call is bound to the real function's signature first, so a wrong argument fails here as it would there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.created: list[dict[str, Any]] = []
+
+    def create_repo(self, *args: Any, **kwargs: Any) -> str:
+        bound = CREATE_REPO_SIGNATURE.bind(*args, **kwargs)
+        bound.apply_defaults()
+        self.created.append(dict(bound.arguments))
+        (self.root / bound.arguments["repo_id"]).mkdir(parents=True, exist_ok=bound.arguments["exist_ok"])
+        return f"https://huggingface.co/datasets/{bound.arguments['repo_id']}"
+
+    def upload_file(self, *args: Any, **kwargs: Any) -> None:
+        bound = UPLOAD_FILE_SIGNATURE.bind(*args, **kwargs)
+        repo = self.root / bound.arguments["repo_id"]
+        assert repo.is_dir(), "upload_file into a repo that was never created"
+        assert bound.arguments.get("repo_type") == "dataset"
+        target = repo / bound.arguments["path_in_repo"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = bound.arguments["path_or_fileobj"]
+        target.write_bytes(data if isinstance(data, bytes) else Path(data).read_bytes())

@@ -46,6 +46,7 @@ SCORING_PROGRESS = "Scoring take {i} of 2"
 LISTEN_TICK_S = 1.0
 CHOICE_WORDS = {"A": "A is better", "B": "B is better", "TIE": "tie", "BOTH_BAD": "both bad"}
 SIDES = ("a", "b")
+SAME_LOUDNESS = "Both clips were played at the same loudness ({lufs:g} LUFS), so neither won by being louder."
 SIGNED_IN_ONLY_NOTE = ("Only votes from visitors signed in with Hugging Face count for the leaderboard; you can "
                        "vote without signing in, but your vote is then kept out of it.")
 
@@ -92,6 +93,8 @@ def reveal_markdown(reply: Mapping[str, Any], take_names: Mapping[str, str] | No
     names = take_names or {}
     lines = [f"### You said: {CHOICE_WORDS[reply['choice']]}", _clip_line("a", reply["a"], names),
              _clip_line("b", reply["b"], names), ""]
+    if reply.get("loudness_lufs") is not None:
+        lines += [SAME_LOUDNESS.format(lufs=reply["loudness_lufs"]), ""]
     if reply["model_choice"] is None:
         lines.append(NO_MODEL_PICK)
     else:

@@ -1,80 +1,158 @@
-"""Leaderboard tab: what this arena's votes say about APEX, Bradley-Terry ratings, raw vote downloads.
+"""Leaderboard tab: which systems listeners prefer here (overall, instrumental, with vocals), which clips,
+how often APEX picks what listeners picked, and raw vote downloads, in words a musician reads.
 
-Every number comes from the arena's background board (apex_demo.arena.board:
-recomputed off the request path, at most once a minute), so a page load only
-formats a ready snapshot, even with 100,000 votes. Figures and tables stay hidden
-until there is something to draw; the early state is one line. The raw vote
-downloads are files built once per vote count in the background and shared by
-every visitor who asks (apex_demo.arena.export_files).
+Every number comes from the arena's background board (apex_demo.arena.board: recomputed off the request
+path, at most once a minute), so a page load only formats a ready snapshot, even with 100,000 votes. The
+terms (rating, interval, rank, agreement, ROC AUC) are glossed once, in one line each, above the numbers;
+a board that ranks nobody yet says how many votes it is waiting for instead of staying empty. The raw vote
+downloads are files built once per vote count in the background and shared by every visitor who asks
+(apex_demo.arena.export_files).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import gradio as gr
-import pandas as pd
 
 from apex_demo import figures
-from apex_demo.arena import (CV_FOLDS, CV_SEED, MIN_VOTES_LISTED, Arena, ArenaStats, Board, ExportFiles, LearnedPick,
-                             Proportion, RatingRow, format_auc)
+from apex_demo.arena import (CV_FOLDS, CV_SEED, Arena, ArenaStats, Board, ExportFiles, LearnedPick, Proportion,
+                             RatingRow, format_auc)
 from apex_demo.engine import LEADERBOARD_CONTEXT, OVERALL_DEFINITION
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 from apex_demo.ui.arena_host import arena_errors, arena_or_notice
 from apex_demo.ui.context import AppContext
 
-INTRO = ("What this arena's votes say about APEX: how often its pick matches the listener (decisive A/B votes "
-         "only), a model learned from the votes, and a Bradley-Terry leaderboard of the pool (ties count half a "
-         "win each, \"both bad\" votes are left out, 95% bootstrap intervals; items need {min_votes} votes to be "
-         "listed). Recomputed in the background at most once a minute.")
+INTRO = ("Which systems listeners prefer in this arena's blind battles (both clips played at the same loudness), "
+         "and how often APEX picks what the listener picked. Recomputed in the background at most once a minute.")
+GLOSSARY = (
+    "<small>**How to read it.** "
+    "**Rating**: a score from head-to-head votes (the Bradley-Terry model, as chess Elo): 1000 is average, and "
+    "100 points ahead means winning about 64 % of battles against that one. "
+    "**95 % interval**: where the rating would likely land with other listeners; found by recomputing it 200 "
+    "times from votes drawn at random from the real ones (a *bootstrap*). "
+    "**Rank**: one more than the number of entries clearly ahead (their whole interval above this one's); "
+    "entries whose intervals overlap are not clearly apart and share a rank. "
+    "**Agreement**: the share of A/B votes where APEX picked the listener's clip, with its 95 % range (a "
+    "*Wilson interval*, which stays honest with few votes); 50 % is a coin flip. "
+    "**ROC AUC**: how well a score sorts the preferred clip above the other: 0.5 is a coin flip, 1.0 always "
+    "right, below 0.5 backwards.</small>")
 COMPUTING = "⏳ The statistics are being computed in the background; press **Refresh** in a moment."
 EMPTY = "No votes yet: be the first in the Arena tab."
-NEEDED = " · the learned model appears after **{needed} more** decisive votes"
 FROM_ELSEWHERE = ", {n} of them from other replicas or earlier runs"
 UPDATED = " · updated {time} UTC"
-AGREEMENT = (" · the fixed rule (higher overall score wins) matched **{rate:.0f}%** of {n} decisive votes "
-             "(95% Wilson interval {low:.0f}-{high:.0f}%; chance is 50%)")
-LEARNED = ("**Learned from this arena's {n} decisive votes** (logistic regression on the standardised score "
-           "differences A - B, stratified {folds}-fold cross-validation, seed {seed}): ROC AUC **{auc:.3f}** out of "
-           "fold (95% bootstrap interval {low:.3f}-{high:.3f}; 0.5 is a coin flip). The fixed rule \"higher overall "
-           "score wins\" has ROC AUC {fixed} on the same votes, so the arena's model pick now uses **{rule}**.")
+LEFT_OUT = " · left out by the trust check: {parts}"
+SIGNAL_WORDS = {"stuffing": "stuffing", "coordinated": "coordinated", "one_sided": "always one side",
+                "too_fast": "too fast to have listened", "burst": "burst", "not_signed_in": "not signed in"}
+RANKED_FROM = "Ranked from **{least} votes** each; the number before a name is its rank (shared where intervals overlap). "
+WAITING = "Ranked from **{least} votes** each; no {what} has that many yet (the most so far: {most})."
+TABLES_TITLE = "All numbers (tables)"
+AGREEMENT_TITLE = "### How often APEX picks what the listener picked"
+AGREEMENT = ("The fixed rule (higher overall score wins) matched **{rate:.0f}%** of {n} A/B votes "
+             "(95% interval {low:.0f}-{high:.0f}%; a coin flip is 50%).")
+NO_AGREEMENT = "No A/B vote with a model pick yet."
+NEEDED = " The model learned from this arena's votes appears after **{needed} more** A/B votes."
+LEARNED = ("**Learned from this arena's {n} A/B votes** (logistic regression on the score differences A - B, "
+           "checked on votes it was not fitted to: {folds}-fold cross-validation, seed {seed}): ROC AUC "
+           "**{auc:.3f}** (95% interval {low:.3f}-{high:.3f}). The fixed rule \"higher overall score wins\" has ROC "
+           "AUC {fixed} on the same votes, so the arena's model pick now uses **{rule}**. In the figure, a bar to the "
+           "right means listeners here prefer the clip with the higher value of that score, to the left the lower "
+           "value; its length is the effect on the odds per standard deviation of the score difference.")
 RULE_LEARNED = "the learned model"
 RULE_FIXED = "the fixed rule"
-RULES_HEADER = ("| Score alone | Higher wins: agreement (95% CI) | AUC | Lower wins: agreement (95% CI) | AUC |\n"
-                "|---|---|---|---|---|")
-BOARD_COLUMNS = ["rank", "item", "rating", "ci_low", "ci_high", "votes", "wins", "ties", "losses"]
-SYSTEMS_TITLE = "Systems: Bradley-Terry rating (95% CI)"
-CLIPS_TITLE = "Clips: Bradley-Terry rating (95% CI)"
+RULES_HEADER = ("| Score alone | Higher score wins | Lower score wins |\n|---|---|---|")
+BOARD_HEADER = "| Rank | {what} | Rating (95% interval) | Votes (won-tied-lost) |\n|---|---|---|---|"
 CSV_NAME = "apex_arena_votes.csv"
 JSONL_NAME = "apex_arena_votes.jsonl"
 MISSING = "-"
 
 
-LEFT_OUT = (" {n} stored votes are left out of these numbers (flagged by the anomaly check, or not signed in "
-            "where only signed-in votes count); `votes stats` lists them.")
+@dataclass(frozen=True)
+class BoardView:
+    """One board on the page: which rows of the statistics, and what they rank."""
+
+    key: str          # systems, systems_instrumental, systems_vocal, clips
+    title: str
+    what: str         # "system" or "clip"
+
+
+BOARDS = (BoardView("systems", "Systems, all battles", "system"),
+          BoardView("systems_instrumental", "Systems, instrumental battles", "system"),
+          BoardView("systems_vocal", "Systems, battles with vocals", "system"),
+          BoardView("clips", "Clips", "clip"))
+
+
+def rows_of(stats: ArenaStats, key: str) -> list[RatingRow] | None:
+    """A board's ranked rows; None when the board does not exist (the pool does not label that kind)."""
+    if key == "systems":
+        return stats.systems
+    if key == "clips":
+        return stats.clips
+    return stats.by_kind.get(key.removeprefix("systems_"))
+
+
+def left_out_words(excluded: dict[str, Any]) -> str:
+    """The votes kept but left out of the numbers, by reason, in words (empty when none)."""
+    parts = [f"{n} {SIGNAL_WORDS.get(signal, signal)}" for signal, n in sorted(excluded.get("flagged", {}).items())]
+    if excluded.get("not_signed_in"):
+        parts.append(f"{excluded['not_signed_in']} {SIGNAL_WORDS['not_signed_in']}")
+    return LEFT_OUT.format(parts=", ".join(parts)) if parts else ""
 
 
 def summary_markdown(board: Board | None) -> str:
-    """One line: totals, where votes came from, the fixed rule's agreement, what is still needed."""
+    """One line: totals, where votes came from, what was left out and why, when it was computed."""
     if board is None:
         return COMPUTING
     stats = board.stats
-    if stats.total_votes == 0:
+    if stats.total_votes == 0 and not board.votes:
         return EMPTY
     counts = ", ".join(f"{k} {v}" for k, v in stats.choice_counts.items())
-    line = f"**{stats.total_votes} votes** ({counts}" + (
+    line = f"**{stats.total_votes} vote{'' if stats.total_votes == 1 else 's'} counted** ({counts}" + (
         FROM_ELSEWHERE.format(n=board.remote_votes) if board.remote_votes else "") + ")"
-    a = stats.agreement
-    if a.rate is not None:
-        line += AGREEMENT.format(rate=100 * a.rate, n=a.n, low=100 * a.low, high=100 * a.high)  # type: ignore[operator]
-    if board.learned.needed:
-        line += NEEDED.format(needed=board.learned.needed)
-    left_out = sum(board.excluded.get("flagged", {}).values()) + board.excluded.get("not_signed_in", 0)
-    if left_out:
-        line += LEFT_OUT.format(n=left_out)
     stamp = datetime.fromtimestamp(board.computed_at, timezone.utc).strftime("%H:%M:%S")
-    return line + UPDATED.format(time=stamp)
+    return line + left_out_words(board.excluded) + UPDATED.format(time=stamp)
+
+
+def _name(item: str) -> str:
+    return item.replace("|", "\\|")
+
+
+def board_markdown(stats: ArenaStats, view: BoardView) -> str:
+    """A board's heading and its minimum, or what it waits for (the figure below shows the ranks)."""
+    rows = rows_of(stats, view.key) or []
+    least = stats.min_votes.get("clips" if view.what == "clip" else "systems", 0)
+    text = RANKED_FROM.format(least=least) if rows else WAITING.format(least=least, what=view.what,
+                                                                         most=stats.most_votes.get(view.key, 0))
+    return f"### {view.title}\n\n{text}"
+
+
+def board_table(rows: Sequence[RatingRow], view: BoardView) -> str:
+    """A board as a table: shared rank, name, rating with its interval, votes won-tied-lost."""
+    lines = [f"**{view.title}**", "", BOARD_HEADER.format(what=view.what.capitalize())]
+    lines += [f"| {r.tier} | {_name(r.item)} | {r.rating:.0f} ({r.ci_low:.0f}-{r.ci_high:.0f}) | "
+              f"{r.votes} ({r.wins}-{r.ties}-{r.losses}) |" for r in rows]
+    return "\n".join(lines)
+
+
+def tables_markdown(stats: ArenaStats) -> str:
+    return "\n\n".join(board_table(rows, view) for view in BOARDS if (rows := rows_of(stats, view.key)))
+
+
+def board_plot(rows: Sequence[RatingRow]):
+    return figures.leaderboard_figure([f"{r.tier}. {r.item}" for r in rows], [r.rating for r in rows],
+                                      [r.ci_low for r in rows], [r.ci_high for r in rows])
+
+
+def agreement_markdown(board: Board) -> str:
+    """The fixed rule's agreement in a sentence, and how many votes the learned model still needs."""
+    a = board.stats.agreement
+    text = NO_AGREEMENT if a.rate is None else AGREEMENT.format(
+        rate=100 * a.rate, n=a.n, low=100 * a.low, high=100 * a.high)  # type: ignore[operator]
+    if board.learned.needed:
+        text += NEEDED.format(needed=board.learned.needed)
+    return AGREEMENT_TITLE + "\n\n" + text
 
 
 def learned_markdown(learned: LearnedPick) -> str:
@@ -86,19 +164,21 @@ def learned_markdown(learned: LearnedPick) -> str:
                           rule=RULE_LEARNED if learned.beats_fixed else RULE_FIXED)
 
 
-def _share(p: Proportion) -> str:
+def _share(p: Proportion, auc: float | None) -> str:
     if p.rate is None:
         return MISSING
-    return f"{100 * p.rate:.0f}% ({100 * p.low:.0f}-{100 * p.high:.0f}%, n={p.n})"  # type: ignore[operator]
+    return f"{100 * p.rate:.0f}% ({100 * p.low:.0f}-{100 * p.high:.0f}%) · AUC {format_auc(auc)}"  # type: ignore[operator]
 
 
 def rules_markdown(learned: LearnedPick) -> str:
-    """Both fixed rules (higher wins, lower wins) for every output, as a table."""
+    """Both fixed rules (higher wins, lower wins) for every output: agreement, its interval, and ROC AUC."""
     if not learned.rules:
         return ""
-    rows = [f"| {OUTPUT_BY_KEY[r.key].label} | {_share(r.higher)} | {format_auc(r.higher_auc)} | {_share(r.lower)} | "
-            f"{format_auc(r.lower_auc)} |" for r in learned.rules]
-    return "\n".join([RULES_HEADER, *rows, "", f"<small>{OVERALL_DEFINITION}</small>"])
+    n = max(r.higher.n for r in learned.rules)
+    rows = [f"| {OUTPUT_BY_KEY[r.key].label} | {_share(r.higher, r.higher_auc)} | {_share(r.lower, r.lower_auc)} |"
+            for r in learned.rules]
+    return "\n".join([f"Each score used alone as the pick, over {n} A/B votes:", "", RULES_HEADER, *rows, "",
+                      f"<small>{OVERALL_DEFINITION}</small>"])
 
 
 def agreement_plot(stats: ArenaStats):
@@ -107,33 +187,26 @@ def agreement_plot(stats: ArenaStats):
     return figures.agreement_figure((a.rate, a.low, a.high, a.n), per)
 
 
-def board_plot(rows: Sequence[RatingRow], title: str):
-    return figures.leaderboard_figure([r.item for r in rows], [r.rating for r in rows], [r.ci_low for r in rows],
-                                    [r.ci_high for r in rows], title=title)
-
-
-def board_table(rows: Sequence[RatingRow]) -> pd.DataFrame:
-    return pd.DataFrame([r.to_dict() for r in rows], columns=BOARD_COLUMNS)
-
-
 def page(board: Board | None) -> tuple[Any, ...]:
     """Every leaderboard component from one snapshot; only formatting, nothing is computed here."""
-    if board is None or board.stats.total_votes == 0:
-        hidden = gr.update(visible=False)
-        return (summary_markdown(board), hidden, hidden, hidden, hidden, hidden, hidden, hidden,
-                gr.update(value=None), gr.update(value=None))
+    hidden = gr.update(visible=False)
+    if board is None or (board.stats.total_votes == 0 and not board.votes):
+        return (summary_markdown(board), *[hidden] * (2 * len(BOARDS)), hidden, hidden, hidden, hidden, hidden,
+                hidden, gr.update(value=""))
     stats, learned = board.stats, board.learned
-    return (summary_markdown(board),
+    boards: list[Any] = []
+    for view in BOARDS:
+        rows = rows_of(stats, view.key)
+        boards.append(gr.update(value=board_markdown(stats, view), visible=rows is not None))
+        boards.append(gr.update(value=board_plot(rows) if rows else None, visible=bool(rows)))
+    return (summary_markdown(board), *boards,
+            gr.update(value=agreement_markdown(board), visible=True),
+            gr.update(value=agreement_plot(stats) if stats.agreement.n else None, visible=stats.agreement.n > 0),
+            gr.update(value=rules_markdown(learned), visible=bool(learned.rules)),
             gr.update(value=learned_markdown(learned), visible=learned.ready),
             gr.update(value=figures.coefficient_figure(learned.coefficients) if learned.ready else None,
                       visible=learned.ready),
-            gr.update(value=rules_markdown(learned), visible=bool(learned.rules)),
-            gr.update(value=agreement_plot(stats) if stats.agreement.n else None, visible=stats.agreement.n > 0),
-            gr.update(value=board_plot(stats.systems, SYSTEMS_TITLE) if stats.systems else None,
-                      visible=bool(stats.systems)),
-            gr.update(value=board_plot(stats.clips, CLIPS_TITLE) if stats.clips else None, visible=bool(stats.clips)),
-            gr.update(visible=bool(stats.systems or stats.clips)),
-            board_table(stats.systems), board_table(stats.clips))
+            gr.update(visible=bool(stats.systems or stats.clips)), gr.update(value=tables_markdown(stats)))
 
 
 def make_refresh(arena: Arena):
@@ -164,26 +237,26 @@ def build(ctx: AppContext) -> None:
     arena = arena_or_notice(ctx)
     if arena is None:
         return
-    gr.Markdown(INTRO.format(min_votes=MIN_VOTES_LISTED))
+    gr.Markdown(INTRO)
+    gr.Markdown(GLOSSARY)
     summary = gr.Markdown(COMPUTING)
+    boards: list[Any] = []
+    for _ in BOARDS:
+        boards += [gr.Markdown(visible=False), gr.Plot(show_label=False, visible=False)]
+    agreement_text = gr.Markdown(visible=False)
+    agreement = gr.Plot(show_label=False, visible=False)
+    rules = gr.Markdown(visible=False)
     learned = gr.Markdown(visible=False)
     coefficients = gr.Plot(show_label=False, visible=False)
-    rules = gr.Markdown(visible=False)
-    agreement = gr.Plot(show_label=False, visible=False)
-    with gr.Row(equal_height=True):
-        systems_plot = gr.Plot(show_label=False, visible=False)
-        clips_plot = gr.Plot(show_label=False, visible=False)
-    with gr.Accordion("Tables", open=False, visible=False) as tables:
-        systems_table = gr.Dataframe(label="Systems", interactive=False)
-        clips_table = gr.Dataframe(label="Clips", interactive=False)
+    with gr.Accordion(TABLES_TITLE, open=False, visible=False) as tables_box:
+        tables = gr.Markdown()
     gr.Markdown(LEADERBOARD_CONTEXT)
     with gr.Row():
         refresh = gr.Button("↻ Refresh")
         csv_button = gr.Button("Download votes (CSV)")
         jsonl_button = gr.Button("Download votes (JSONL)")
     file_out = gr.File(label="Raw votes", interactive=False, visible=False)
-    outputs = [summary, learned, coefficients, rules, agreement, systems_plot, clips_plot, tables,
-               systems_table, clips_table]
+    outputs = [summary, *boards, agreement_text, agreement, rules, learned, coefficients, tables_box, tables]
     refresh_fn = make_refresh(arena)
     private: dict[str, Any] = {"api_visibility": "private"}
     refresh.click(refresh_fn, inputs=None, outputs=outputs, api_name="ui_leaderboard_refresh", **private)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 
 from apex_demo.arena.pool import DEFAULT_POOL_DIR
-from apex_demo.arena.pool import PoolClip, draw_pair, load_pool
+from apex_demo.arena.pool import load_pool
 from apex_demo.errors import ApexError, ErrorCode
 from tests.support.arena import pool_copy
 
@@ -86,17 +85,6 @@ def test_pool_with_too_few_clips_is_a_clear_error(tmp_path: Path) -> None:
     assert info.value.code is ErrorCode.ARENA_EMPTY
     with pytest.raises(ApexError):
         load_pool(str(tmp_path / "does-not-exist"))
-
-
-def test_pairs_are_different_systems_in_random_order() -> None:
-    clips = load_pool()
-    rng = random.Random(1)
-    pairs = [draw_pair(clips, rng) for _ in range(300)]
-    assert all(a.system != b.system for a, b in pairs)
-    first = {a.clip_id for a, _ in pairs}
-    assert first == {c.clip_id for c in clips}          # every clip shows up as A
-    one_system = [PoolClip(c.clip_id, c.path, "same") for c in clips[:3]]
-    assert all(a.clip_id != b.clip_id for a, b in (draw_pair(one_system, rng) for _ in range(50)))
 
 
 # -- battles and sessions ------------------------------------------------------------------

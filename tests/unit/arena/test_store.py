@@ -29,12 +29,12 @@ SEAL = LogSeal(SALT)   # what a replica with this vote salt seals its Hub log li
 
 def test_schema_wal_and_idempotent_migration(tmp_path: Path) -> None:
     store = VoteStore(tmp_path / "v.db")
-    assert db_value(store.path, "PRAGMA user_version") == SCHEMA_VERSION == 2
+    assert db_value(store.path, "PRAGMA user_version") == SCHEMA_VERSION == 3
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
     store.add_vote(vote())
     store.close()
     again = VoteStore(tmp_path / "v.db")        # reopening migrates nothing and keeps the data
-    assert db_value(again.path, "PRAGMA user_version") == 2 and again.count() == 1
+    assert db_value(again.path, "PRAGMA user_version") == 3 and again.count() == 1
     raw = sqlite3.connect(tmp_path / "v.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -279,7 +279,7 @@ def test_votes_cli_export_and_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["votes", "stats", "--min-votes", "1"]) == 0
     table = capsys.readouterr().out
     assert "votes: 6" in table and "s1" in table and "Coherence" in table
-    assert main(["votes", "stats", "--format", "json"]) == 0
+    assert main(["votes", "stats", "--format", "json", "--min-votes", "1"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["total_votes"] == 6 and stats["systems"][0]["item"] == "s1"
 

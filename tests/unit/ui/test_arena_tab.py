@@ -56,6 +56,7 @@ def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> 
     text = arena_tab.reveal_markdown(reply)
     assert reply["a"]["system"] in text and reply["b"]["system"] in text
     assert text.startswith("### You said: A is better") and "overall" in text
+    assert f"same loudness ({arena.settings.arena_loudness_lufs:g} LUFS)" in text
     assert "The model's pick: " in text and "higher overall score" in text     # the rule that made the pick
     tie = dict(reply, choice="TIE", agreed=None)
     assert arena_tab.reveal_markdown(tie).startswith("### You said: tie")
@@ -66,8 +67,8 @@ def test_reveal_text_and_leaderboard_summary(arena: Arena, clock: FakeClock) -> 
     assert len(figure.data) == 1
     board = arena.board.refresh()
     line = leaderboard_tab.summary_markdown(board)
-    assert "**1 votes**" in line and "49 more" in line and "\n" not in line     # one compact line
-    assert list(leaderboard_tab.board_table(board.stats.systems).columns) == leaderboard_tab.BOARD_COLUMNS
+    assert "**1 vote counted**" in line and "\n" not in line     # one compact line
+    assert "49 more" in leaderboard_tab.agreement_markdown(board)
     assert leaderboard_tab.summary_markdown(compute_board([])) == leaderboard_tab.EMPTY
     assert leaderboard_tab.summary_markdown(None) == leaderboard_tab.COMPUTING
 
