@@ -16,7 +16,7 @@ from apex_demo.cli.exits import EXIT_OK, EXIT_SOME_FAILED
 from apex_demo.cli.options import add_model_options, add_pipeline_options, model_settings
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
-from apex_demo.engine import flat_row
+from apex_demo.engine import flat_row, song_record
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
@@ -54,8 +54,8 @@ def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings
 
 
 def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
-    """path -> its JSON record, with the file named as the user gave it."""
-    return lambda path: scorer.score_file(path, display_name=path).to_record(with_embedding)
+    """path -> its JSON record (numbers and `report`), with the file named as the user gave it."""
+    return lambda path: song_record(scorer.score_file(path, display_name=path), with_embedding)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,6 +24,8 @@ from .ranking import RankedTake as RankedTake
 from .ranking import gap_points as gap_points
 from .ranking import overall_score as overall_score
 from .ranking import rank_takes as rank_takes
+from .records import ranking_record as ranking_record
+from .records import song_record as song_record
 from .report import SongReport as SongReport
 from .report import song_report as song_report
 from .report import TakesReport as TakesReport

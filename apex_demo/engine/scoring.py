@@ -49,7 +49,7 @@ class Scorer:
         self.max_seconds = max_seconds
         self.mode = encoder.mode
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
-                                    head_revision=head.revision, mode=self.mode)
+                                    head_revision=head.revision, mode=self.mode, mode_note=encoder.choice.why)
 
     def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True,
                    proceed: Proceed | None = None) -> ScoreResult:

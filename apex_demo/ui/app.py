@@ -81,10 +81,12 @@ def theme() -> gr.themes.Base:
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `Blocks.launch()` that every launcher must pass."""
+    """Keyword arguments for `Blocks.launch()` that every launcher must pass (APEX_MCP: Gradio's MCP
+    server at /gradio_api/mcp/, its tools the public API endpoints: ui/api.py, ui/arena_api.py)."""
     return {"theme": theme(), "css": CSS, "js": PAGE_JS.read_text(encoding="utf-8"),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024),
-            "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings)}
+            "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings),
+            "mcp_server": settings.mcp}
 
 
 def header_status(ctx: AppContext) -> str:

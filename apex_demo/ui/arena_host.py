@@ -38,7 +38,7 @@ def loaded_score_fn(ctx: AppContext):
     def score(path: Any) -> Mapping[str, float]:
         if ctx.loader.state is not LoadState.READY:
             raise ModelError("models still loading", ErrorCode.MODEL_NOT_FOUND)
-        return ctx.loader.wait(0).score_file(path).scores.as_dict()
+        return ctx.scorer(0).score_file(path).scores.as_dict()
 
     return score
 

@@ -60,14 +60,14 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
     cannot be loaded (the API words it: ui/api.py)."""
     if progress is not None and ctx.loader.state is LoadState.LOADING:
         progress(0.0, desc="Loading models (first request only)…")
-    scorer = ctx.loader.wait(MODEL_WAIT_S)
+    scorer = ctx.scorer(MODEL_WAIT_S)
     return private_view(scorer, ctx.seen, current_visitor(ctx.settings.behind_proxy))
 
 
 def tab_scorer(ctx: AppContext) -> Any:
     """The shared scorer for a tab's handler: waits for models still loading; raises ApexError
     (the tab words it for the visitor in its message panel, apex_demo.ui.messages)."""
-    return ctx.loader.wait(MODEL_WAIT_S)
+    return ctx.scorer(MODEL_WAIT_S)
 
 
 def model_events(demo: gr.Blocks) -> list[Any]:

@@ -80,6 +80,9 @@ def build(ctx: AppContext) -> None:
     gr.Markdown(models_markdown(ctx))
     with gr.Accordion("For the site's owner", open=False):
         gr.Markdown(OWNER_NOTES)
-        gr.Markdown(value=ctx.loader.owner_note, elem_id="about-owner-note")
+        owner_note = gr.Markdown(elem_id="about-owner-note")
         gr.Markdown(MODEL_FILES_TITLE)
-        gr.Markdown(value=ctx.loader.model_facts, elem_id="about-model-files")
+        model_files = gr.Markdown(elem_id="about-model-files")
+    # filled on every page load; a page event, not an API endpoint or an MCP tool
+    gr.on(triggers=None, fn=lambda: (ctx.loader.owner_note(), ctx.loader.model_facts()), inputs=None,
+          outputs=[owner_note, model_files], api_visibility="private", queue=False, show_progress="hidden")

@@ -164,6 +164,8 @@ def build(ctx: AppContext) -> None:
     if arena is None:
         return
     gr.Markdown(INTRO.format(min_votes=MIN_VOTES_LISTED))
+    if (storage_note := ctx.settings.storage_note()) is not None:
+        gr.Markdown(f"⚠️ {storage_note}", elem_id="leaderboard-storage-note")
     summary = gr.Markdown(COMPUTING)
     learned = gr.Markdown(visible=False)
     coefficients = gr.Plot(show_label=False, visible=False)
