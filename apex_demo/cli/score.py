@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from apex_demo.engine import Scorer
 
 TABLE_MISSING = "-"
-FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.01 on 1-5 scores, "
-             "~0.2 on 0-100; docs/benchmark.md) and labelled mode=fast")
+MODE_NOTE = "note: fast mode was asked for; {note}"  # which mode runs, why, and its error (engine/modes.py)
 TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
                  "status": "status"}
 
@@ -68,12 +67,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     paths = find_audio(args.audio, args.recursive)
     if args.output is not None:
         check_output(args.output, paths)  # before any scoring: minutes of work must not end in a traceback
-    if settings.fast:
-        print(FAST_NOTE, file=sys.stderr)
     if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
         with output_errors(args.output):
             return run_batch(paths, args.output, settings)
     scorer = get_scorer(settings)
+    say_mode(scorer, settings)
     records = list(score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
     if args.output:
@@ -86,6 +84,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
     return EXIT_SOME_FAILED if any("error" in r for r in records) else EXIT_OK
+
+
+def say_mode(scorer: "Scorer", settings: Settings) -> None:
+    """When fast mode was asked for: whether it runs, why (decided when the models loaded), and its error."""
+    if settings.fast:
+        print(MODE_NOTE.format(note=scorer.model_info.mode_note), file=sys.stderr)
 
 
 def check_output(output: Path, inputs: Sequence[str]) -> None:
@@ -141,6 +145,7 @@ def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
         from apex_demo.folder import batch_size_for, score_folder, with_progress, write_records
 
         scorer = get_scorer(settings)
+        say_mode(scorer, settings)
         size = batch_size_for(scorer.encoder.device, settings.batch_size)
         summary = write_records(paths, output, lambda todo: with_progress(score_folder(scorer, todo, size, pool),
                                                                            len(todo)))

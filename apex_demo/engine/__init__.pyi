@@ -12,6 +12,7 @@ from .doctor import describe_loaded as describe_loaded
 from .doctor import format_report as format_report
 from .doctor import public_summary as public_summary
 from .doctor import run_doctor as run_doctor
+from .licences import licences_markdown as licences_markdown
 from .models import get_scorer as get_scorer
 from .models import load_scorer as load_scorer
 from .ranking import OVERALL_DEFINITION as OVERALL_DEFINITION

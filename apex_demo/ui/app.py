@@ -26,7 +26,7 @@ SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/
             "predictions and five aesthetic dimensions, for the whole song and every 30 seconds of it.")
 STATUS_POLL_S = 2.0
 STATUS_READY = "✓ Models ready: {mert} + {head}."
-STATUS_FAST = " ⚡ Fast mode: reduced precision, numbers differ slightly from the reference."
+STATUS_MODE = " ⚡ Fast mode was asked for (APEX_FAST): {note}"  # why it runs or not, its error: engine/modes.py
 STATUS_LOADING = "… Loading the models ({mert} + {head})… Look around meanwhile; scoring starts when they are ready."
 STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
                  "details on the About tab and in the server log.")
@@ -95,7 +95,8 @@ def header_status(ctx: AppContext) -> str:
     names = {"mert": model_name(ctx.settings.mert), "head": model_name(ctx.settings.head)}
     state = ctx.loader.state
     if state is LoadState.READY:
-        return STATUS_READY.format(**names) + (STATUS_FAST if ctx.loader.fast else "")
+        note = ctx.loader.mode_note if ctx.settings.fast else ""
+        return STATUS_READY.format(**names) + (STATUS_MODE.format(note=note) if note else "")
     if state is LoadState.FAILED:
         return STATUS_FAILED
     return STATUS_LOADING.format(**names)

@@ -130,6 +130,12 @@ class ModelLoader:
         """True when the loaded scorer runs in reduced precision (labelled in the header)."""
         return getattr(self._scorer, "mode", "exact") == "fast"
 
+    @property
+    def mode_note(self) -> str:
+        """Which mode the loaded models run in and why (engine/modes.py); empty before they load."""
+        info = getattr(self._scorer, "model_info", None)
+        return str(getattr(info, "mode_note", "")) if self._done.is_set() and self._error is None else ""
+
     def wait(self, timeout: float | None = None) -> Any:
         """The scorer, once loaded; raises the load error, or ModelError on timeout."""
         self.start()

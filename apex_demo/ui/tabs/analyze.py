@@ -18,7 +18,7 @@ import pandas as pd
 
 from apex_demo import figures
 from apex_demo.engine import (SAME_TOLERANCE, ScoreResult, SegmentScore, SongReport, format_time, segments,
-                              song_report)
+                              song_record, song_report)
 from apex_demo.errors import ApexError
 from apex_demo.scores import OUTPUTS, OutputSpec, Scores
 from apex_demo.ui.common import (MODEL_CONCURRENCY_ID, MODEL_CONCURRENCY_LIMIT, display_name, escape_markdown,
@@ -48,8 +48,7 @@ TRY_LOW = "**What to try for {label}:** {to_try}"
 EXTREMES = "**Strongest:** {high.spec.label} {high.value:.2f} / 5 · **weakest:** {low.spec.label} {low.value:.2f} / 5"
 POPULARITY_LINE = "**{label} {value:.0f} / 100**: {words} on the model's scale"
 FAST_MODE = "fast"
-FAST_MODE_NOTE = ("**Fast mode is on** (APEX_FAST): MERT ran in reduced precision, so these numbers differ "
-                  "slightly from the reference (measured up to about 0.004 on the 1-5 scale and 0.2 on 0-100).")
+FAST_MODE_NOTE = "**Fast mode is on** (APEX_FAST): {note}"  # the note: why, and its error (engine/modes.py)
 
 
 def weakest_part_text(report: SongReport) -> list[str]:
@@ -104,7 +103,7 @@ def summary_markdown(result: ScoreResult, name: str) -> str:
         lines.append(TRY_LOW.format(label=report.advice.spec.label, to_try=report.advice.spec.to_try))
     lines.extend(weakest_part_text(report))
     if result.model.mode == FAST_MODE:
-        lines.append(FAST_MODE_NOTE)
+        lines.append(FAST_MODE_NOTE.format(note=result.model.mode_note))
     lines.append(explanations_markdown(result.scores))
     lines.append(f"<small>{POPULARITY_NOTE}</small>")
     return "\n\n".join(lines)
@@ -134,7 +133,7 @@ def render(ctx: AppContext, result: ScoreResult, name: str) -> tuple[Any, ...]:
     json_path = None
     if result.complete:
         json_path = ctx.downloads.write_text(f"{Path(name).stem}.apex.json",
-                                             json.dumps(result.to_record(), indent=2))
+                                             json.dumps(song_record(result), indent=2))
     chart_text = "\n\n".join([figures.radar_summary(takes), figures.popularity_summary(takes),
                                figures.timeline_summary(result.segments)])
     return (summary_markdown(result, name), gr.update(value=figures.radar_figure(takes), visible=True),

@@ -170,6 +170,9 @@ def test_fast_mode_is_labelled_in_the_reading() -> None:
     scores = Scores(50.0, 60.0, 3.0, 3.0, 3.0, 3.0, 3.0)
     result = ScoreResult("a.wav", 10.0, 44100, 2, scores, (), np.zeros(4, np.float32),
                          ModelInfo("m", "h", mode="exact"), total_segments=1)
-    assert FAST_MODE_NOTE not in summary_markdown(result, "a.wav")
-    fast = replace(result, model=ModelInfo("m", "h", mode="fast"))
-    assert FAST_MODE_NOTE in summary_markdown(fast, "a.wav")
+    from apex_demo.engine.modes import FAST_ERROR
+
+    note = FAST_MODE_NOTE.format(note="fast: bf16 ... " + FAST_ERROR)
+    assert "Fast mode" not in summary_markdown(result, "a.wav")
+    fast = replace(result, model=ModelInfo("m", "h", mode="fast", mode_note="fast: bf16 ... " + FAST_ERROR))
+    assert note in summary_markdown(fast, "a.wav")  # the mode's note, with its error against exact
