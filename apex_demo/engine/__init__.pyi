@@ -38,5 +38,7 @@ from .result import SegmentScore as SegmentScore
 from .result import error_record as error_record
 from .result import flat_row as flat_row
 from .scoring import Scorer as Scorer
+from .scoring import check_proceed as check_proceed
+from .scoring import last_result as last_result
 from .segments import SHORT_TAIL_S as SHORT_TAIL_S
 from .segments import format_time as format_time

@@ -24,7 +24,6 @@ GPU Space and a laptop.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,9 @@ from typing import Any, Callable, Generator, Iterator
 
 import spaces
 
-from apex_demo.engine import ScoreResult, audio, segments
-from apex_demo.errors import ApexError, ScoringStopped
+from apex_demo.engine import ScoreResult, audio, check_proceed, last_result, segments
+from apex_demo.errors import ApexError
 
-LOG = logging.getLogger(__name__)
-STOPPED_LOG = "stopped scoring %s after %d part(s): nobody is waiting for it any more"
 # What one file costs on a ZeroGPU slice: the worker's start (forking, moving ~380 MB of weights to
 # the GPU) and decoding on its CPU, then each 30 s part. MERT-v1-95M encodes a 30 s part in well under
 # a second on the H200 slices ZeroGPU hands out; the margin covers a cold worker and a slow decode.
@@ -108,7 +105,7 @@ class GpuScorer:
         """Partial results (when `partial`) and the complete one last; ScoringStopped once `proceed` says no
         (asked before the GPU is requested and after every part)."""
         name = display_name if display_name is not None else str(path)
-        _check(proceed, name, 0)
+        check_proceed(proceed, name, 0)
         job = ScoreJob(str(path), display_name, self._slot.max_seconds, read_cache)
         results = self._slot.run(job)
         try:
@@ -118,28 +115,18 @@ class GpuScorer:
                     return
                 if partial:
                     yield result
-                _check(proceed, name, len(result.segments))
+                check_proceed(proceed, name, len(result.segments))
         finally:
             results.close()  # on ZeroGPU this tells the worker to stop after the part in work
 
     def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True,
                    proceed: Callable[[], bool] | None = None) -> ScoreResult:
         """The complete result (raises AudioError/ModelError; ScoringStopped when `proceed` says no)."""
-        result = None
-        for result in self.iter_score(path, display_name, partial=False,  # noqa: B007 (the last one is kept)
-                                      read_cache=read_cache, proceed=proceed):
-            pass
-        assert result is not None and result.complete
-        return result
+        return last_result(self.iter_score(path, display_name, partial=False, read_cache=read_cache, proceed=proceed))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._scorer, name)
 
-
-def _check(proceed: Callable[[], bool] | None, name: str, done: int) -> None:
-    if proceed is not None and not proceed():
-        LOG.info(STOPPED_LOG, name, done)
-        raise ScoringStopped(name)
 
 
 def on_zero_gpu() -> bool:
