@@ -1,6 +1,6 @@
 """Benchmark what a user sees: each scoring method as its own fresh process, on the same recordings.
 
-    python bench/bench_scoring.py [--rounds 3] [--quick] [--device cpu|cuda] [--json PATH]
+    python bench/bench_scoring.py [--rounds 3] [--quick] [--device cpu|cuda] [--cold-start] [--json PATH]
 
 Methods (every run is a new Python process, as a user runs it):
 
@@ -31,7 +31,8 @@ Cold start: every round also starts the web app (`python app.py`, its own proces
 cache off) and times it from the start of the process to the first `/score` result on the
 1-segment file (a gradio_client call sent as soon as the page answers, as a visitor arriving at a
 freshly started Space), beside the 1-segment processes of (b) and (c), which do the same work:
-start, load, decode, one segment.
+start, load, decode, one segment. --cold-start runs only those three, interleaved, for a short
+quiet window on a shared machine.
 
 --quick writes tiny-width models instead (a smoke run of the whole harness, seconds per
 process; its timings mean nothing).
@@ -207,11 +208,12 @@ def run_process(command: list[str], env: dict[str, str], log: Path) -> tuple[flo
 
 
 def run_rounds(methods: tuple[Method, ...], models: Models, files: dict[int, Path], rounds: int,
-               env: dict[str, str], log: Path) -> tuple[list[ProcessRun], list[dict[str, float]]]:
+               env: dict[str, str], log: Path,
+               lengths: tuple[int, ...] = (SHORT_SEGMENTS, LONG_SEGMENTS)) -> tuple[list[ProcessRun], list[dict[str, float]]]:
     """Every method on the 1- and 4-segment files each round, and the app's cold start (first in
     forward rounds, last in reversed ones); odd rounds run in reverse order."""
     jobs: list[tuple[Method | None, int]] = [(None, SHORT_SEGMENTS)]  # None: the app's cold start
-    jobs += [(m, n) for m in methods for n in (SHORT_SEGMENTS, LONG_SEGMENTS)]
+    jobs += [(m, n) for m in methods for n in lengths]
     runs, apps = [], []
     for round_ in range(rounds):
         for method, segments in (jobs if round_ % 2 == 0 else jobs[::-1]):
@@ -277,12 +279,17 @@ def _wait_for_page(url: str, proc: subprocess.Popen, start: float, httpx: Any) -
     raise SystemExit(f"python app.py did not answer within {APP_START_TIMEOUT_S:.0f} s")
 
 
-def cold_start(rows: list[dict[str, Any]], apps: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """The cold-start rows: (b) and (c) from their 1-segment processes, (e) the app's first /score."""
+def cold_start(runs: list[ProcessRun], rows: list[dict[str, Any]], apps: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """The cold-start rows: (b) and (c) from their 1-segment processes (medians; start+load when the
+    per-30 s rows were measured too), (e) the app's first /score."""
     by_key = {row["key"]: row for row in rows}
-    out = [{"method": by_key[key]["method"], "first_score_s": by_key[key]["wall_s_1_segment"],
-            "startup_and_load_s": by_key[key]["startup_and_load_s"]} for key in (STOCK_ID, "c")]
+    out = []
+    for method in (m for m in METHODS if m.key in (STOCK_ID, "c")):
+        walls = [r.wall_s for r in runs if r.method == method.key and r.segments == SHORT_SEGMENTS]
+        out.append({"method": method.label, "first_score_s": statistics.median(walls), "first_score_s_rounds": walls,
+                    "startup_and_load_s": by_key[method.key]["startup_and_load_s"] if method.key in by_key else None})
     out.append({"method": APP_LABEL, "first_score_s": statistics.median(a["first_score_s"] for a in apps),
+                "first_score_s_rounds": [a["first_score_s"] for a in apps],
                 "page_up_s": statistics.median(a["page_up_s"] for a in apps)})
     return out
 
@@ -357,6 +364,15 @@ def fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def render_head(meta: dict[str, Any]) -> list[str]:
+    m = meta["machine"]
+    return [f"{meta['size']} MERT-v1-95M-shaped encoder, {meta['rounds']} round(s), {m['cpu']} x{m['cpus']} "
+            f"(torch {m['torch']}, {m['torch_threads']} threads, transformers {m['transformers']}, device "
+            f"{meta['device']})",
+            f"load average (1 min) before {meta['loadavg_before']:.2f}, after {meta['loadavg_after']:.2f}, "
+            f"at process starts {meta['loadavg_min']:.2f}-{meta['loadavg_max']:.2f}"]
+
+
 def render_cold_start(cold: list[dict[str, Any]]) -> list[str]:
     header = f"{'cold start (30 s file, fresh process)':40s} {'first score s':>13s} {'start+load s':>12s} {'page up s':>9s}"
     lines = ["", header, "-" * len(header)]
@@ -370,11 +386,7 @@ def render_cold_start(cold: list[dict[str, Any]]) -> list[str]:
 
 def render(rows: list[dict[str, Any]], first: dict[str, float], meta: dict[str, Any],
            cold: list[dict[str, Any]]) -> str:
-    m = meta["machine"]
-    lines = [f"{meta['size']} MERT-v1-95M-shaped encoder, {meta['rounds']} round(s), {m['cpu']} x{m['cpus']} "
-             f"(torch {m['torch']}, {m['torch_threads']} threads, transformers {m['transformers']})",
-             f"load average (1 min) before {meta['loadavg_before']:.2f}, after {meta['loadavg_after']:.2f}, "
-             f"at process starts {meta['loadavg_min']:.2f}-{meta['loadavg_max']:.2f}", ""]
+    lines = render_head(meta) + [""]
     header = (f"{'method':30s} {'mode':18s} {'s/30s':>7s} {'start+load s':>12s} {'vs (a)':>7s} {'vs (b)':>7s} "
               f"{'max|d| 1-5':>10s} {'max|d| 0-100':>12s} {'peak RSS MiB':>12s}")
     lines += [header, "-" * len(header)]
@@ -398,6 +410,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds of every method (medians over them)")
     p.add_argument("--quick", action="store_true", help="tiny-width models: a smoke run, timings meaningless")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where MERT runs, for every method")
+    p.add_argument("--cold-start", action="store_true", help="only the cold starts: (b), (c) and the app on the "
+                                                             "1-segment file")
     p.add_argument("--json", type=Path, help="also write the table and every run as JSON here")
     args = p.parse_args(argv)
     if args.rounds < 1:
@@ -417,17 +431,25 @@ def main(argv: list[str] | None = None) -> int:
         models, files = write_models(root, args.quick, args.device), write_recordings(root)
         env, log = child_env(root), root / "stderr.log"
         try:
-            runs, apps = run_rounds(METHODS, models, files, args.rounds, env, log)
-            first = first_result(models, files[SONG_S], env, log)
+            if args.cold_start:  # the three cold starts only, on the 1-segment file: minutes, not a quarter hour
+                cold_methods = tuple(m for m in METHODS if m.key in (STOCK_ID, "c"))
+                runs, apps = run_rounds(cold_methods, models, files, args.rounds, env, log, (SHORT_SEGMENTS,))
+            else:
+                runs, apps = run_rounds(METHODS, models, files, args.rounds, env, log)
+                first = first_result(models, files[SONG_S], env, log)
         except SystemExit:
             sys.stderr.write(log.read_text()[-4000:] if log.exists() else "")
             raise
     meta["loadavg_after"] = os.getloadavg()[0]
     loads = [r.loadavg_1m for r in runs] + [a["loadavg_1m"] for a in apps]
     meta["loadavg_min"], meta["loadavg_max"] = min(loads), max(loads)
-    rows = summarise(METHODS, runs)
-    cold = cold_start(rows, apps)
-    print(render(rows, first, meta, cold))
+    rows = [] if args.cold_start else summarise(METHODS, runs)
+    cold = cold_start(runs, rows, apps)
+    if args.cold_start:
+        print("\n".join(render_head(meta) + render_cold_start(cold)))
+        first = {}
+    else:
+        print(render(rows, first, meta, cold))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "rows": rows, "first_result": first, "cold_start": cold,
