@@ -78,6 +78,15 @@ LOGIN_WITHOUT_OAUTH = ("APEX_ARENA_LOGIN is on (set, or implied by OAUTH_CLIENT_
                        "machine's own Hugging Face account. Unset APEX_ARENA_LOGIN and OAUTH_CLIENT_ID, or run the "
                        "app on a Space whose README sets `hf_oauth: true`.")
 AUTO = "auto"  # the value of an optional count that means "chosen for this machine" (None in Settings)
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("0", "false", "no", "off")
+# Where Hugging Face Spaces mounts persistent storage when the Space has it (it survives restarts; the
+# rest of a Space's disk does not). Votes and the embedding cache go under it by default.
+SPACES_PERSISTENT_STORAGE = Path("/data")
+PERSISTENT_SUBDIR = "apex_demo"
+VOTES_LOST_ON_RESTART = (
+    "Votes are lost when this Space restarts: {why}, and APEX_VOTES_REPO is not set. Add persistent storage "
+    "in the Space's settings, or set APEX_VOTES_REPO (and HF_TOKEN) to keep them in a Hugging Face dataset.")
 
 
 def _default_cache_dir() -> Path:
@@ -118,6 +127,9 @@ class Settings:
     arena_signed_in_only: bool = False  # only signed-in visitors' votes count for the leaderboard
     behind_proxy: bool = False          # the client address is in X-Forwarded-For (the Spaces proxy sets it)
     proxy_hops: int = 1                 # trusted proxies that append to X-Forwarded-For (Spaces: one)
+    mcp: bool = False                   # serve the MCP tools at /gradio_api/mcp/ (default: on on Spaces)
+    space_id: str | None = None         # set on Hugging Face Spaces (SPACE_ID)
+    persistent_storage: Path | None = None  # the Space's persistent storage, when it has one (/data)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -134,8 +146,14 @@ class Settings:
                                 f"(default {_default_text(name)}) or unset it.", ErrorCode.BAD_SETTING)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Build settings from the environment (or a given mapping, for tests)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 persistent_storage: Path = SPACES_PERSISTENT_STORAGE) -> "Settings":
+        """Build settings from the environment (or a given mapping, for tests).
+
+        On a Space (SPACE_ID set) whose persistent storage is mounted at `persistent_storage` (a
+        folder; tests pass their own), the vote store and the embedding cache default to a folder
+        inside it, so they survive restarts; APEX_DATA_DIR and APEX_CACHE_DIR still win.
+        """
         env = os.environ if environ is None else environ
 
         def text(name: str) -> str | None:
@@ -166,12 +184,26 @@ class Settings:
             return whole(name, 1)
 
         def flag(name: str) -> bool:
-            return (text(name) or "0").lower() in ("1", "true", "yes", "on")
+            return (text(name) or "0").lower() in SWITCH_ON
+
+        def switch(name: str, default: bool) -> bool:
+            """An on/off setting; anything but the words for on or off stops the start, naming it."""
+            raw = (text(name) or "").lower()
+            if not raw:
+                return default
+            if raw not in SWITCH_ON + SWITCH_OFF:
+                raise ApexError(f"{name}={text(name)!r} is not on or off; set it to 1 or 0 (or unset it for "
+                                f"the default, {'on' if default else 'off'} here).", ErrorCode.BAD_SETTING)
+            return raw in SWITCH_ON
 
         base = cls()
         login = flag("APEX_ARENA_LOGIN") or text("OAUTH_CLIENT_ID") is not None
         if login:
             _check_real_oauth(env)
+        space_id = text("SPACE_ID")
+        storage = persistent_storage if space_id is not None and persistent_storage.is_dir() else None
+        data_default = storage / PERSISTENT_SUBDIR if storage is not None else base.data_dir
+        cache_default = data_default / "cache" if storage is not None else base.cache_dir
         return cls(
             mert=text("APEX_MERT") or DEFAULT_MERT,
             mert_revision=text("APEX_MERT_REVISION"),
@@ -182,7 +214,7 @@ class Settings:
             device=(text("APEX_DEVICE") or "auto").lower(),
             precision=(text("APEX_PRECISION") or "fp32").lower(),
             fast=flag("APEX_FAST"),
-            cache_dir=Path(text("APEX_CACHE_DIR") or base.cache_dir).expanduser(),
+            cache_dir=Path(text("APEX_CACHE_DIR") or cache_default).expanduser(),
             cache_max_mb=number("APEX_CACHE_MAX_MB", base.cache_max_mb),
             use_cache=not flag("APEX_NO_CACHE"),
             max_seconds=number("APEX_MAX_SECONDS", base.max_seconds),
@@ -190,7 +222,7 @@ class Settings:
             compare_max_seconds=number("APEX_COMPARE_MAX_SECONDS", base.compare_max_seconds),
             batch_size=count("APEX_BATCH_SIZE"),
             decode_workers=count("APEX_DECODE_WORKERS"),
-            data_dir=Path(text("APEX_DATA_DIR") or base.data_dir).expanduser(),
+            data_dir=Path(text("APEX_DATA_DIR") or data_default).expanduser(),
             min_listen_s=number("APEX_MIN_LISTEN_S", base.min_listen_s),
             arena_loudness_lufs=number("APEX_ARENA_LOUDNESS", base.arena_loudness_lufs),
             arena_pool=text("APEX_ARENA_POOL"),
@@ -200,8 +232,11 @@ class Settings:
             votes_per_minute=whole("APEX_VOTES_PER_MINUTE", base.votes_per_minute),
             arena_login=login,
             arena_signed_in_only=flag("APEX_ARENA_SIGNED_IN_ONLY"),
-            behind_proxy=flag("APEX_BEHIND_PROXY") or text("SPACE_ID") is not None,
+            behind_proxy=flag("APEX_BEHIND_PROXY") or space_id is not None,
             proxy_hops=whole("APEX_PROXY_HOPS", base.proxy_hops),
+            mcp=switch("APEX_MCP", space_id is not None),
+            space_id=space_id,
+            persistent_storage=storage,
         )
 
     @property
@@ -209,6 +244,19 @@ class Settings:
         """How many X-Forwarded-For hops, counted from the end, were appended by proxies the app trusts
         (0: the app is not behind a proxy, so the connection's peer is the client)."""
         return self.proxy_hops if self.behind_proxy else 0
+
+    def storage_note(self) -> str | None:
+        """Why votes will not survive a restart, or None: on a Space, votes kept neither in its
+        persistent storage nor in a Hub dataset (APEX_VOTES_REPO) are lost when it restarts.
+        A disk elsewhere keeps the data folder, so no note there."""
+        if self.space_id is None or self.votes_repo is not None:
+            return None
+        storage = self.persistent_storage
+        if storage is not None and Path(self.data_dir).resolve().is_relative_to(storage.resolve()):
+            return None
+        why = (f"APEX_DATA_DIR points outside its persistent storage ({storage})" if storage is not None
+               else f"it has no persistent storage (nothing is mounted at {SPACES_PERSISTENT_STORAGE})")
+        return VOTES_LOST_ON_RESTART.format(why=why)
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with some fields replaced (CLI flags win over the environment)."""

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("mert", type=Path)
     p.add_argument("head", type=Path)
     p.add_argument("audio", type=Path)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from apex_demo.engine import audio
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from apex_demo.config import Settings
     from apex_demo.engine.models import get_scorer
 
-    settings = Settings(mert=str(args.mert), head=str(args.head), device="cpu", use_cache=False)
+    settings = Settings(mert=str(args.mert), head=str(args.head), device=args.device, use_cache=False)
     start = time.perf_counter()
     scorer = get_scorer(settings)
     load_s = time.perf_counter() - start

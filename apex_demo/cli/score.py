@@ -15,7 +15,7 @@ from apex_demo.cli.options import add_model_options, add_pipeline_options, model
 from apex_demo.cli.outputs import check_output, output_errors
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
-from apex_demo.engine import NOT_JUDGED_CODES, flat_row
+from apex_demo.engine import NOT_JUDGED_CODES, flat_row, song_record
 from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 
 FORMATS = ("table", "json", "csv")
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     from apex_demo.engine import Scorer
 
 TABLE_MISSING = "-"
-FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.01 on 1-5 scores, "
-             "~0.2 on 0-100; docs/benchmark.md) and labelled mode=fast")
+MODE_NOTE = "note: fast mode was asked for; {note}"  # which mode runs, why, and its error (engine/modes.py)
 TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
                  "status": "status"}
 
@@ -52,8 +51,8 @@ def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings
 
 
 def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str], dict[str, Any]]:
-    """path -> its JSON record, with the file named as the user gave it."""
-    return lambda path: scorer.score_file(path, display_name=path).to_record(with_embedding)
+    """path -> its JSON record (numbers and `report`), with the file named as the user gave it."""
+    return lambda path: song_record(scorer.score_file(path, display_name=path), with_embedding)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,12 +66,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.output is not None:
         # before any scoring: minutes of work must not end in a traceback or overwrite a song
         check_output(args.output, paths, "one of the audio files being scored", "results.csv")
-    if settings.fast:
-        print(FAST_NOTE, file=sys.stderr)
     if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
         with output_errors(args.output):
             return run_batch(paths, args.output, settings)
     scorer = get_scorer(settings)
+    say_mode(scorer, settings)
     records = list(score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
     if args.output:
@@ -85,6 +83,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for warning in record.get("warnings", []):
             print(f"warning [{warning['code']}] {record['file']}: {warning['message']}", file=sys.stderr)
     return EXIT_SOME_FAILED if any("error" in r for r in records) else EXIT_OK
+
+
+def say_mode(scorer: "Scorer", settings: Settings) -> None:
+    """When fast mode was asked for: whether it runs, why (decided when the models loaded), and its error."""
+    if settings.fast:
+        print(MODE_NOTE.format(note=scorer.model_info.mode_note), file=sys.stderr)
 
 
 def output_format(args: argparse.Namespace) -> str:
@@ -108,6 +112,7 @@ def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
         from apex_demo.folder import batch_size_for, score_folder, with_progress, write_records
 
         scorer = get_scorer(settings)
+        say_mode(scorer, settings)
         size = batch_size_for(scorer.encoder.device, settings.batch_size)
         summary = write_records(paths, output, lambda todo: with_progress(score_folder(scorer, todo, size, pool),
                                                                            len(todo)))

@@ -12,6 +12,7 @@ from .doctor import describe_loaded as describe_loaded
 from .doctor import format_report as format_report
 from .doctor import public_summary as public_summary
 from .doctor import run_doctor as run_doctor
+from .licences import licences_markdown as licences_markdown
 from .models import get_scorer as get_scorer
 from .models import load_scorer as load_scorer
 from .ranking import OVERALL_DEFINITION as OVERALL_DEFINITION
@@ -26,6 +27,8 @@ from .ranking import overall_score as overall_score
 from .ranking import rank_takes as rank_takes
 from .report import NOT_JUDGED_CODES as NOT_JUDGED_CODES
 from .report import NotJudged as NotJudged
+from .records import ranking_record as ranking_record
+from .records import song_record as song_record
 from .report import SongReport as SongReport
 from .report import not_judged as not_judged
 from .report import song_report as song_report
@@ -38,5 +41,7 @@ from .result import SegmentScore as SegmentScore
 from .result import error_record as error_record
 from .result import flat_row as flat_row
 from .scoring import Scorer as Scorer
+from .scoring import check_proceed as check_proceed
+from .scoring import last_result as last_result
 from .segments import SHORT_TAIL_S as SHORT_TAIL_S
 from .segments import format_time as format_time

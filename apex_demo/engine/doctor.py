@@ -57,6 +57,7 @@ class DoctorReport:
     runtime: dict[str, str] = field(default_factory=dict)
     probe: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a failure (e.g. votes lost on restart)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ def run_doctor(settings: Settings) -> DoctorReport:
                           sources={"mert": settings.mert, "mert_revision": settings.mert_revision,
                                    "mert_file": settings.mert_file, "head": settings.head,
                                    "head_revision": settings.head_revision, "head_file": settings.head_file})
+    report.notes += [note for note in (settings.storage_note(),) if note is not None]
     try:
         scorer = get_scorer(dataclasses.replace(settings, use_cache=False))
     except ApexError as exc:
@@ -100,9 +102,9 @@ def describe_models(report: DoctorReport, scorer: Any) -> None:
     report.files = [file_fact("mert", p) for p in encoder.files]
     if head.path is not None:
         report.files.append(file_fact("head", head.path))
-    config = encoder.model.config
-    report.mert = {"hidden_size": config.hidden_size, "layers": config.num_hidden_layers,
-                   "attention_heads": config.num_attention_heads,
+    shape = encoder.shape
+    report.mert = {"hidden_size": shape.hidden_size, "layers": shape.num_hidden_layers,
+                   "attention_heads": shape.num_attention_heads,
                    "sampling_rate": encoder.features.sampling_rate, "do_normalize": encoder.features.do_normalize}
     cfg = head.head.config
     report.head = {"task": cfg.task, "input_dim": cfg.input_dim, "shared": list(cfg.shared_dims),
@@ -112,7 +114,8 @@ def describe_models(report: DoctorReport, scorer: Any) -> None:
                    "checkpoint": {k: v for k, v in head.metadata.items() if k in ("epoch", "val_loss", "mode", "loss")}}
     runner = encoder.cpu_runner
     report.runtime = {"device": str(encoder.device), "mode": scorer.mode, "numerics": encoder.numerics,
-                      "cpu_backend": runner.backend if runner is not None else "transformers forward"}
+                      "cpu_backend": runner.backend if runner is not None else "transformers forward",
+                      "why": encoder.choice.why}
 
 
 def file_fact(role: str, path: Path) -> FileFact:
@@ -174,6 +177,7 @@ def format_report(report: DoctorReport) -> str:
                          ("probe", {k: round(v, 3) for k, v in report.probe.items()})):
         if facts:
             lines.append(f"{title + ':':<10}" + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    lines += [f"NOTE:     {n}" for n in report.notes]
     lines += [f"PROBLEM:  {p}" for p in report.problems]
     lines.append("doctor: all checks passed" if report.ok else "doctor: FAILED (see PROBLEM lines)")
     return "\n".join(lines)

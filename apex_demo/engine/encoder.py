@@ -3,8 +3,11 @@
 MERT's remote code no longer runs on current transformers, but with MERT-v1's
 config transformers' own HubertModel computes the same hidden states with the
 same 211 state-dict keys (docs/reference.md, "Model files"). So we read
-MERT's config.json into a HubertConfig, refuse configs that HubertModel cannot
-reproduce, and never use trust_remote_code.
+MERT's config.json, refuse configs that HubertModel cannot reproduce, and never
+use trust_remote_code. On the CPU the fast runner (engine/fastpath.py) computes
+from the checkpoint's tensors directly, so transformers is not even imported
+there (about 2 s of start-up); CUDA and configs the runner cannot run build a
+HubertModel.
 
 The authors run MERT's feature extractor (Wav2Vec2FeatureExtractor, from
 preprocessor_config.json) on every segment: its sampling rate must be 24 kHz, and
@@ -21,15 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING, Mapping
+
 import numpy as np
 import torch
-from transformers import HubertConfig, HubertModel
 
 from apex_demo.engine import hub
-from apex_demo.engine.fastpath import CpuMertRunner, cpu_runner_for, release_layer_weights
+from apex_demo.engine.fastpath import OPTIONAL_KEYS, CpuMertRunner, EncoderShape, choose_runner, expected_shapes, \
+    unsupported_reason
+from apex_demo.engine.modes import EXACT, EXACT_NOTE, ModeChoice, cuda_mode, plain_forward_mode
 from apex_demo.engine.segments import SAMPLE_RATE
 from apex_demo.engine.weights import read_checkpoint, state_mismatch
 from apex_demo.errors import ErrorCode, ModelError
+
+if TYPE_CHECKING:
+    from transformers import HubertConfig, HubertModel
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,15 +55,25 @@ REQUIRED_VALUES: dict[str, Any] = {"feature_extractor_cqt": False, "deepnorm": F
 # Legacy weight-norm names (torch.nn.utils.weight_norm) -> parametrizations names.
 LEGACY_RENAMES = {".weight_g": ".parametrizations.weight.original0",
                   ".weight_v": ".parametrizations.weight.original1"}
-OPTIONAL_KEYS = frozenset({"masked_spec_embed"})  # training-only, unused in eval
 
 
-def hubert_config_from_mert(raw: dict[str, Any]) -> HubertConfig:
+def hubert_config_from_mert(raw: dict[str, Any]) -> "HubertConfig":
     """Translate a MERT-style config.json into a HubertConfig.
 
     MERT-only keys are dropped; values that change the computation in ways
     HubertModel cannot express are refused with the reason.
     """
+    from transformers import HubertConfig
+
+    check_mert_config(raw)
+    known = set(HubertConfig().to_dict())
+    kwargs = {k: v for k, v in raw.items() if k in known and k not in ("model_type", "architectures",
+                                                                         "auto_map", "transformers_version")}
+    return HubertConfig(**kwargs)
+
+
+def check_mert_config(raw: dict[str, Any]) -> None:
+    """Refuse, with the reason, MERT config values HubertModel (and so this pipeline) cannot reproduce."""
     for key, fine in REQUIRED_VALUES.items():
         if raw.get(key, fine) != fine:
             raise ModelError(f"This MERT config sets {key}={raw[key]!r}, which the transformers "
@@ -64,10 +83,6 @@ def hubert_config_from_mert(raw: dict[str, Any]) -> HubertConfig:
     if relax is not None and float(relax) > 0:
         raise ModelError(f"This MERT config sets attention_relax={relax}, which HubertModel cannot "
                          "reproduce. Use a checkpoint with attention_relax=-1.", ErrorCode.UNSUPPORTED_CONFIG)
-    known = set(HubertConfig().to_dict())
-    kwargs = {k: v for k, v in raw.items() if k in known and k not in ("model_type", "architectures",
-                                                                         "auto_map", "transformers_version")}
-    return HubertConfig(**kwargs)
 
 
 def rename_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -124,23 +139,27 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass
 class MertEncoder:
-    """A loaded MERT encoder that turns one 30 s segment into four layer means."""
+    """A loaded MERT encoder that turns one 30 s segment into four layer means.
 
-    model: HubertModel
+    On the CPU (configs the fast runner supports) only `cpu_runner` computes and `model` is None;
+    on CUDA, or for a config only transformers can run, `model` is the HubertModel.
+    """
+
+    model: "HubertModel | None"
     device: torch.device
     source: str
     revision: str | None
+    shape: EncoderShape
     autocast_dtype: torch.dtype | None = None
     features: FeatureExtractorConfig = FeatureExtractorConfig()
     files: tuple[Path, ...] = ()  # the config and weights files read (for `doctor`)
-    # Same numbers, faster on CPU (apex_demo/fastpath.py); None on CUDA or for configs it cannot run.
-    # When set, `model`'s transformer layers are released (meta device): only the runner computes.
-    cpu_runner: CpuMertRunner | None = None
+    cpu_runner: CpuMertRunner | None = None  # same numbers as the model, faster on CPU (engine/fastpath.py)
+    choice: ModeChoice = ModeChoice(EXACT, EXACT_NOTE)  # the mode that runs and why (engine/modes.py)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        return self.shape.hidden_size
 
     @property
     def mode(self) -> str:
@@ -181,6 +200,7 @@ class MertEncoder:
     def _layer_means(self, segments: torch.Tensor) -> torch.Tensor:
         if self.cpu_runner is not None:
             return self.cpu_runner.layer_means(segments)
+        assert self.model is not None
         inputs = segments.to(self.device, torch.float32)
         # cuDNN convolutions default to TF32 on recent GPUs; exact mode must keep fp32 numerics.
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False), \
@@ -193,34 +213,43 @@ class MertEncoder:
 def load_encoder(source: str, revision: str | None = None, device: str = "auto",
                  token: str | None = None, autocast_dtype: torch.dtype | None = None,
                  fast: bool = False, filename: str | None = None) -> MertEncoder:
-    """Resolve MERT (Hub id or folder), build a HubertModel from its config, load its weights.
+    """Resolve MERT (Hub id or folder), read its config and weights, and make the encoder.
 
-    `fast` (or a reduced autocast_dtype) selects the approximate mode: bf16 on CPU,
-    bf16 autocast on CUDA unless autocast_dtype says otherwise.
+    `fast` (or a reduced autocast_dtype) asks for the approximate mode: on the CPU bf16 where a
+    probe at load finds it faster (engine/modes.py), on CUDA fp16 autocast unless autocast_dtype
+    says otherwise.
     """
     if Path(source).expanduser().is_file():
         raise ModelError(f"MERT source {source} is a file; point {ENV_VAR} (or --mert) at a folder with "
                          "config.json and the weights, or at a Hub repo id.", ErrorCode.MODEL_NOT_FOUND)
     where = hub.Source(source, revision, "MERT encoder", ENV_VAR, FILE_ENV_VAR, FILE_FLAG, token)
     config_path = hub.resolve_file(where, hub.file_named(CONFIG_FILE), CONFIG_FILE)
-    config = hubert_config_from_mert(_read_json(config_path))
+    raw = _read_json(config_path)
+    check_mert_config(raw)
     preprocessor_path = _optional_file(where, PREPROCESSOR_FILE)
     features = feature_extractor_config(_read_json(preprocessor_path) if preprocessor_path else None,
                                         f"{source} {PREPROCESSOR_FILE}")
     weights_path = hub.resolve_weights(where, filename)  # after the small files: a bad config fails fast
-    model = _unfilled_model(config)
-    _load_weights(model, weights_path)
+    files = _present(config_path, preprocessor_path, weights_path)
     target = resolve_device(device)
+    approximate = fast or autocast_dtype is not None
+    shape = EncoderShape.from_json(raw)
+    if target.type == "cpu" and shape is not None and unsupported_reason(shape) is None:
+        state = _read_state(weights_path, expected_shapes(shape))
+        runner, choice = choose_runner(state, shape, MERT_LAYERS, approximate)
+        LOGGER.info("loaded MERT encoder %s (%s) for the CPU runner", source, weights_path.name)
+        return MertEncoder(None, target, source, revision, shape, None, features, files, runner, choice)
+    model = _hubert_model(hubert_config_from_mert(raw), weights_path)
     model.to(target).eval()
+    shape = EncoderShape.from_config(model.config)
     LOGGER.info("loaded MERT encoder %s (%s) on %s", source, weights_path.name, target)
     if target.type == "cuda":
-        return MertEncoder(model, target, source, revision, autocast_dtype or (torch.bfloat16 if fast else None),
-                           features, _present(config_path, preprocessor_path, weights_path))
-    runner = cpu_runner_for(model, MERT_LAYERS, approximate=fast or autocast_dtype is not None)
-    if runner is not None:
-        release_layer_weights(model)  # the runner holds its own packed copies (~340 MB at full size)
-    return MertEncoder(model, target, source, revision, None, features,
-                       _present(config_path, preprocessor_path, weights_path), runner)
+        dtype = autocast_dtype or (torch.float16 if fast else None)
+        return MertEncoder(model, target, source, revision, shape, dtype, features, files,
+                           choice=cuda_mode(dtype is not None))
+    return MertEncoder(model, target, source, revision, shape, None, features, files,
+                       choice=plain_forward_mode(approximate, unsupported_reason(shape) or "its config leaves "
+                                                 "values to transformers' defaults"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -248,30 +277,37 @@ def _optional_file(where: hub.Source, name: str) -> Path | None:
         raise
 
 
-def _unfilled_model(config: HubertConfig) -> HubertModel:
-    """A HubertModel whose tensors are allocated but not randomly initialised.
+def _hubert_model(config: "HubertConfig", weights_path: Path) -> "HubertModel":
+    """A transformers HubertModel holding the checkpoint's weights (CUDA; configs the CPU runner cannot run).
 
-    Every tensor is overwritten by `_load_weights` (strictly; the optional ones it zeroes), so the
-    random initialisation HubertModel(config) runs would be thrown away: about 1 s of start-up at
-    full size, most of `load_encoder`.
+    Allocated on the meta device, then filled: every tensor is overwritten by the checkpoint (strictly;
+    the optional ones are zeroed), so the random initialisation HubertModel(config) would run is skipped.
     """
+    from transformers import HubertModel
+
     with torch.device("meta"):
         model = HubertModel(config)
-    return model.to_empty(device="cpu")
-
-
-def _load_weights(model: HubertModel, path: Path) -> None:
-    """Load a MERT state dict strictly, naming any missing or unexpected tensors."""
-    state = read_checkpoint(path, "MERT encoder")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path} is not a plain MERT state dict of tensors.", ErrorCode.WEIGHTS_MISMATCH)
-    state = rename_legacy_keys(state)
-    mismatch = state_mismatch(model.state_dict(), state, optional=OPTIONAL_KEYS)
-    if mismatch:
-        raise ModelError(f"MERT weights {path} do not match its config.json ({mismatch}). Use the config and "
-                         "weights of the same MERT-v1 checkpoint.", ErrorCode.WEIGHTS_MISMATCH)
+    model = model.to_empty(device="cpu")
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    state = _read_state(weights_path, expected)
     model.load_state_dict(state, strict=False)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if name not in state:  # an optional, training-only tensor (OPTIONAL_KEYS): not left uninitialised
                 tensor.zero_()
+    return model
+
+
+def _read_state(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """A MERT state dict (legacy weight-norm names renamed), refused unless it fits `expected` exactly,
+    naming any missing, unexpected or mis-shaped tensors."""
+    state = read_checkpoint(path, "MERT encoder")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path} is not a plain MERT state dict of tensors.", ErrorCode.WEIGHTS_MISMATCH)
+    state = rename_legacy_keys(state)
+    meta = {name: torch.empty(size, device="meta") for name, size in expected.items()}
+    mismatch = state_mismatch(meta, state, optional=OPTIONAL_KEYS)
+    if mismatch:
+        raise ModelError(f"MERT weights {path} do not match its config.json ({mismatch}). Use the config and "
+                         "weights of the same MERT-v1 checkpoint.", ErrorCode.WEIGHTS_MISMATCH)
+    return state

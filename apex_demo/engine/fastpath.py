@@ -25,33 +25,94 @@ It handles exactly the MERT-v1 / HuBERT-base shape of model (group-norm feature
 extractor, post-layer-norm transformer, GELU); `unsupported_reason` says why
 another config falls back to the plain HubertModel forward.
 
-The optional fast mode (`approximate=True`) runs the GEMMs and convolutions in
-bfloat16 (oneDNN's AVX512_BF16 kernels; attention and the layer means stay
-fp32): about 1.4x faster again, with deviations of about 1e-2 (measured in
-bench/bench_scoring.py), so results are labelled mode "fast" and cached separately.
+It is built from the checkpoint's tensors and the config's numbers (`EncoderShape`), not from
+a transformers HubertModel: importing transformers' model code costs about 2 s of start-up
+(its import chain pulls in torch._dynamo, sympy and scipy), which the CPU path never needs.
+`expected_shapes` states the HubertModel state dict the runner reads (tests/engine/test_fastpath.py
+holds it against transformers' own).
+
+The optional fast mode runs the GEMMs and convolutions in bfloat16 (oneDNN's AVX512_BF16/AMX
+kernels; attention and the layer means stay fp32). Whether it is faster depends on the CPU (it was
+slower than exact on the Intel Xeon of docs/benchmark.md), so `choose_runner` times both on a short
+probe at load and runs bf16 only where it is measurably faster and close to exact
+(apex_demo/engine/modes.py decides and words it).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Sequence
+import time
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from transformers import HubertConfig, HubertModel
+
+from apex_demo.engine.modes import ModeChoice, Probe, decide_cpu_mode
+
+if TYPE_CHECKING:  # transformers is imported only where a HubertModel is built (encoder.py's fallback)
+    from transformers import HubertModel
 
 LOGGER = logging.getLogger(__name__)
 
-# Fast-mode self-check: bf16 must stay within this relative deviation of the exact forward on a
-# short probe, else the exact path runs. Measured here (AMD, AVX512_BF16): about 0.005; one Intel
-# Xeon's bf16 kernels gave about 0.25 on the test model, which this check turns into a fallback.
-FAST_MODE_MAX_REL_DEVIATION = 0.05
-PROBE_SAMPLES = 48_000  # 2 s at 24 kHz
+PROBE_SAMPLES = 72_000  # 3 s at 24 kHz: long enough for the GEMM shapes to time like a part's
 PROBE_SEED = 1234
+PROBE_REPEATS = 2  # timed passes of each path, after one untimed pass (oneDNN builds its kernels then)
 GELU = "gelu"  # the only activation the fused kernels reproduce exactly (erf GELU)
 BACKEND_ONEDNN = "onednn"
 BACKEND_ATEN = "aten"
+GROUP_NORM_EPS = 1e-5  # torch.nn.GroupNorm's default, which HuBERT's first conv layer uses
+OPTIONAL_KEYS = frozenset({"masked_spec_embed"})  # training-only, unused in eval
+POS_CONV = "encoder.pos_conv_embed.conv"
+WEIGHT_G = ".parametrizations.weight.original0"  # weight norm (dim 2): magnitude
+WEIGHT_V = ".parametrizations.weight.original1"  # and direction
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The numbers of a MERT/HuBERT config the runner reads (config.json names)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    conv_dim: tuple[int, ...]
+    conv_kernel: tuple[int, ...]
+    conv_stride: tuple[int, ...]
+    num_conv_pos_embeddings: int
+    num_conv_pos_embedding_groups: int
+    layer_norm_eps: float
+    feat_extract_norm: str
+    do_stable_layer_norm: bool
+    conv_bias: bool
+    hidden_act: str
+    feat_extract_activation: str
+    feat_proj_layer_norm: bool
+    conv_pos_batch_norm: bool
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "EncoderShape | None":
+        """From config.json, or None when it leaves a value to transformers' defaults (then the
+        HubertModel path reads it, defaults and all)."""
+        if any(f.name not in raw for f in fields(cls)):
+            return None
+        return cls.of(raw.get)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "EncoderShape":
+        """From a transformers HubertConfig (every value present)."""
+        return cls.of(lambda name: getattr(config, name, False))
+
+    @classmethod
+    def of(cls, value: Callable[[str], Any]) -> "EncoderShape":
+        kinds = {f.name: f.type for f in fields(cls)}
+        converted: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            raw = value(name)
+            converted[name] = (tuple(int(x) for x in raw) if "tuple" in str(kind) else
+                               int(raw) if kind in (int, "int") else float(raw) if kind in (float, "float") else
+                               bool(raw) if kind in (bool, "bool") else str(raw))
+        return cls(**converted)
 
 
 def onednn_available() -> bool:
@@ -66,69 +127,88 @@ def bf16_available() -> bool:
     return onednn_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def cpu_runner_for(model: HubertModel, hidden_state_indices: Sequence[int],
-                   approximate: bool = False) -> "CpuMertRunner | None":
-    """The fast CPU runner for this model, or None when only the plain forward can reproduce it.
-
-    approximate=True asks for the bf16 fast mode; where the CPU lacks bf16 kernels
-    the exact runner is used instead (bf16 emulation would be slower, not faster).
-    """
-    reason = unsupported_reason(model.config)
-    if reason is not None:
-        LOGGER.info("MERT runs through the plain HubertModel forward: %s", reason)
-        return None
-    if approximate and not bf16_available():
-        LOGGER.warning("fast mode: this CPU has no bf16 kernels; running the exact fp32 path")
-        approximate = False
-    if approximate:
-        runner = CpuMertRunner(model, hidden_state_indices, dtype=torch.bfloat16)
-        deviation = fast_mode_deviation(model, runner, hidden_state_indices)
-        if deviation <= FAST_MODE_MAX_REL_DEVIATION:
-            return runner
-        LOGGER.warning("fast mode: this CPU's bf16 kernels deviate %.3f (relative) from the exact forward, "
-                       "over the %.3f allowed; running the exact fp32 path", deviation, FAST_MODE_MAX_REL_DEVIATION)
-    return CpuMertRunner(model, hidden_state_indices, dtype=torch.float32)
-
-
-def release_layer_weights(model: HubertModel) -> None:
-    """Free the transformer layers' tensors of `model` once a CpuMertRunner has been built from it.
-
-    Why: the runner keeps its own pre-packed copies of every layer's GEMM weights (and
-    shares the small norms and biases), so the model's own copies would only sit in
-    memory: about 340 MB for MERT-v1-95M, which made `score` peak above the stock
-    transformers loop. The layers move to the meta device: the model keeps its config,
-    feature extractor and encoder norms, but can no longer run its own forward.
-    """
-    model.encoder.layers.to_empty(device="meta")
-
-
-@torch.inference_mode()
-def fast_mode_deviation(model: HubertModel, runner: "CpuMertRunner", hidden_state_indices: Sequence[int]) -> float:
-    """max |fast - exact| / max |exact| of the layer means on a fixed 2 s noise probe.
-
-    bf16 kernels differ between CPUs; checking on this machine, at load time,
-    is the only way to know that the labelled-approximate mode is still close.
-    """
-    probe = torch.randn(1, PROBE_SAMPLES, generator=torch.Generator().manual_seed(PROBE_SEED)) * 0.1
-    hidden = model(probe, output_hidden_states=True).hidden_states
-    exact = torch.stack([hidden[k].float().mean(dim=1) for k in hidden_state_indices], dim=1)
-    got = runner.layer_means(probe)
-    return float((got - exact).abs().max() / exact.abs().max().clamp_min(1e-12))
-
-
-def unsupported_reason(config: HubertConfig) -> str | None:
-    """Why this runner cannot reproduce HubertModel for `config` (None when it can)."""
+def unsupported_reason(shape: EncoderShape) -> str | None:
+    """Why this runner cannot reproduce HubertModel for this config (None when it can)."""
     checks = {
-        "feat_extract_norm must be 'group'": config.feat_extract_norm == "group",
-        "do_stable_layer_norm must be false": not config.do_stable_layer_norm,
-        "conv_bias must be false": not config.conv_bias,
-        "activations must be erf GELU": config.hidden_act == GELU and config.feat_extract_activation == GELU,
-        "feat_proj_layer_norm must be true": bool(config.feat_proj_layer_norm),
-        "positional conv must use weight norm": not getattr(config, "conv_pos_batch_norm", False),
-        "hidden_size must split evenly into heads": config.hidden_size % config.num_attention_heads == 0,
+        "feat_extract_norm must be 'group'": shape.feat_extract_norm == "group",
+        "do_stable_layer_norm must be false": not shape.do_stable_layer_norm,
+        "conv_bias must be false": not shape.conv_bias,
+        "activations must be erf GELU": shape.hidden_act == GELU and shape.feat_extract_activation == GELU,
+        "feat_proj_layer_norm must be true": shape.feat_proj_layer_norm,
+        "positional conv must use weight norm": not shape.conv_pos_batch_norm,
+        "hidden_size must split evenly into heads": shape.hidden_size % shape.num_attention_heads == 0,
     }
     failed = [text for text, ok in checks.items() if not ok]
     return "; ".join(failed) if failed else None
+
+
+def expected_shapes(shape: EncoderShape) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the HubertModel state dict this config makes, with its shape (weight norm
+    under its parametrization names); `masked_spec_embed` (OPTIONAL_KEYS) may be absent."""
+    hidden, inner, dims = shape.hidden_size, shape.intermediate_size, shape.conv_dim
+    out: dict[str, tuple[int, ...]] = {"masked_spec_embed": (hidden,)}
+    for i, (width, kernel) in enumerate(zip(dims, shape.conv_kernel)):
+        out[f"feature_extractor.conv_layers.{i}.conv.weight"] = (width, dims[i - 1] if i else 1, kernel)
+    out["feature_extractor.conv_layers.0.layer_norm.weight"] = out["feature_extractor.conv_layers.0.layer_norm.bias"] \
+        = (dims[0],)
+    out["feature_projection.layer_norm.weight"] = out["feature_projection.layer_norm.bias"] = (dims[-1],)
+    out["feature_projection.projection.weight"], out["feature_projection.projection.bias"] = (hidden, dims[-1]), (hidden,)
+    kernel, groups = shape.num_conv_pos_embeddings, shape.num_conv_pos_embedding_groups
+    out[POS_CONV + WEIGHT_G], out[POS_CONV + WEIGHT_V] = (1, 1, kernel), (hidden, hidden // groups, kernel)
+    out[POS_CONV + ".bias"] = (hidden,)
+    out["encoder.layer_norm.weight"] = out["encoder.layer_norm.bias"] = (hidden,)
+    for n in range(shape.num_hidden_layers):
+        layer = f"encoder.layers.{n}."
+        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            out[f"{layer}attention.{name}.weight"], out[f"{layer}attention.{name}.bias"] = (hidden, hidden), (hidden,)
+        for norm in ("layer_norm", "final_layer_norm"):
+            out[f"{layer}{norm}.weight"] = out[f"{layer}{norm}.bias"] = (hidden,)
+        out[f"{layer}feed_forward.intermediate_dense.weight"] = (inner, hidden)
+        out[f"{layer}feed_forward.intermediate_dense.bias"] = (inner,)
+        out[f"{layer}feed_forward.output_dense.weight"] = (hidden, inner)
+        out[f"{layer}feed_forward.output_dense.bias"] = (hidden,)
+    return out
+
+
+def choose_runner(state: Mapping[str, torch.Tensor], shape: EncoderShape, hidden_state_indices: Sequence[int],
+                  fast: bool) -> tuple["CpuMertRunner", ModeChoice]:
+    """The CPU runner to use and why: exact fp32, or bf16 when `fast` was asked for and a timed probe
+    of both on this machine, at load, found bf16 faster and close to exact (engine/modes.py)."""
+    exact = CpuMertRunner(state, shape, hidden_state_indices)
+    if not fast:
+        return exact, decide_cpu_mode(False, bf16=False, probe=None)
+    if not bf16_available():
+        return exact, decide_cpu_mode(True, bf16=False, probe=None)
+    reduced = CpuMertRunner(state, shape, hidden_state_indices, dtype=torch.bfloat16)
+    choice = decide_cpu_mode(True, bf16=True, probe=probe_both(exact, reduced))
+    LOGGER.info("MERT on the CPU: %s", choice.why)
+    return (reduced if choice.mode == "fast" else exact), choice
+
+
+@torch.inference_mode()
+def probe_both(exact: "CpuMertRunner", reduced: "CpuMertRunner") -> Probe:
+    """Both runners on a fixed 3 s noise probe, interleaved: the best of PROBE_REPEATS timed passes
+    each, and max |bf16 - exact| / max |exact| of the layer means.
+
+    bf16 kernels and their speed differ between CPUs; measuring here, at load, is the only way to
+    know that the labelled-approximate mode is both faster and still close.
+    """
+    probe = torch.randn(1, PROBE_SAMPLES, generator=torch.Generator().manual_seed(PROBE_SEED)) * 0.1
+    want, got = exact.layer_means(probe), reduced.layer_means(probe)  # untimed: oneDNN builds its kernels
+    times: dict[str, list[float]] = {"exact": [], "fast": []}
+    for _ in range(PROBE_REPEATS):
+        for name, runner in (("exact", exact), ("fast", reduced)):
+            start = time.perf_counter()
+            runner.layer_means(probe)
+            times[name].append(time.perf_counter() - start)
+    deviation = float((got - want).abs().max() / want.abs().max().clamp_min(1e-12))
+    return Probe(exact_s=min(times["exact"]), fast_s=min(times["fast"]), deviation=deviation,
+                 seconds=PROBE_SAMPLES / 24_000)
+
+
+def runner_for_model(model: "HubertModel", hidden_state_indices: Sequence[int], **options: Any) -> "CpuMertRunner":
+    """The runner for a loaded transformers HubertModel (tests compare the two)."""
+    return CpuMertRunner(model.state_dict(), EncoderShape.from_config(model.config), hidden_state_indices, **options)
 
 
 @dataclass(frozen=True)
@@ -158,47 +238,49 @@ class _Layer:
     scale: float
 
 
-def _norm(module: torch.nn.Module) -> _Norm:
-    return _Norm(module.weight.detach(), module.bias.detach(), float(module.eps))
+def _norm(state: Mapping[str, torch.Tensor], prefix: str, eps: float) -> _Norm:
+    return _Norm(state[prefix + ".weight"].detach(), state[prefix + ".bias"].detach(), eps)
 
 
 class CpuMertRunner:
     """Time means of selected hidden states of a HubertModel, computed fast on the CPU.
 
-    `hidden_state_indices` uses HubertModel's `hidden_states` numbering: 0 is the
-    transformer input, k the output of layer k, negative counts from the end.
+    Built from the model's state dict (`state`, HubertModel's names) and config numbers (`shape`).
+    `hidden_state_indices` uses HubertModel's `hidden_states` numbering: 0 is the transformer
+    input, k the output of layer k, negative counts from the end.
     """
 
-    def __init__(self, model: HubertModel, hidden_state_indices: Sequence[int],
+    def __init__(self, state: Mapping[str, torch.Tensor], shape: EncoderShape, hidden_state_indices: Sequence[int],
                  use_onednn: bool | None = None, dtype: torch.dtype = torch.float32) -> None:
-        config = model.config
-        reason = unsupported_reason(config)
+        reason = unsupported_reason(shape)
         if reason is not None:
             raise ValueError(f"CpuMertRunner cannot reproduce this HubertModel: {reason}")
-        n_layers = config.num_hidden_layers
+        n_layers = shape.num_hidden_layers
         self.indices = tuple(i % (n_layers + 1) for i in hidden_state_indices)
         self.backend = BACKEND_ONEDNN if (onednn_available() if use_onednn is None else use_onednn) else BACKEND_ATEN
         if dtype != torch.float32 and self.backend != BACKEND_ONEDNN:
             raise ValueError("reduced precision needs the oneDNN backend")
         self.dtype = dtype
-        self.heads = config.num_attention_heads
-        convs = model.feature_extractor.conv_layers
-        self.conv0_w = convs[0].conv.weight.detach()[:, 0, :].contiguous()       # [C, k0]
-        self.conv0_ks = (config.conv_kernel[0], config.conv_stride[0])
-        self.group_norm = convs[0].layer_norm
-        self.convs = [(self._conv_weight(layer.conv.weight), stride)
-                      for layer, stride in zip(convs[1:], config.conv_stride[1:])]
-        projection = model.feature_projection
-        self.proj_norm = _norm(projection.layer_norm)
-        self.proj_w = self._linear_weight(projection.projection.weight)
-        self.proj_b = self._vector(projection.projection.bias)
-        pos = model.encoder.pos_conv_embed
-        self.pos_w = self._conv_weight(pos.conv.weight)     # weight norm evaluated once, not per forward
-        self.pos_b = self._vector(pos.conv.bias)
-        self.pos_pad = config.num_conv_pos_embeddings // 2
-        self.pos_groups = config.num_conv_pos_embedding_groups
-        self.enc_norm = _norm(model.encoder.layer_norm)
-        self.layers = [self._layer(layer) for layer in model.encoder.layers]
+        self.heads = shape.num_attention_heads
+        eps = shape.layer_norm_eps
+        convs = "feature_extractor.conv_layers."
+        self.conv0_w = state[convs + "0.conv.weight"].detach()[:, 0, :].contiguous()       # [C, k0]
+        self.conv0_ks = (shape.conv_kernel[0], shape.conv_stride[0])
+        self.group_norm = _norm(state, convs + "0.layer_norm", GROUP_NORM_EPS)
+        self.convs = [(self._conv_weight(state[f"{convs}{i}.conv.weight"]), stride)
+                      for i, stride in enumerate(shape.conv_stride[1:], start=1)]
+        self.proj_norm = _norm(state, "feature_projection.layer_norm", eps)
+        self.proj_w = self._linear_weight(state["feature_projection.projection.weight"])
+        self.proj_b = self._vector(state["feature_projection.projection.bias"])
+        # weight norm evaluated once, not per forward (torch's own kernel, as the parametrization runs it)
+        pos_weight = torch._weight_norm(state[POS_CONV + WEIGHT_V], state[POS_CONV + WEIGHT_G], 2)
+        self.pos_w = self._conv_weight(pos_weight)
+        self.pos_b = self._vector(state[POS_CONV + ".bias"])
+        self.pos_pad = shape.num_conv_pos_embeddings // 2
+        self.pos_groups = shape.num_conv_pos_embedding_groups
+        self.enc_norm = _norm(state, "encoder.layer_norm", eps)
+        scale = (shape.hidden_size // shape.num_attention_heads) ** -0.5
+        self.layers = [self._layer(state, f"encoder.layers.{n}.", eps, scale) for n in range(n_layers)]
 
     # ----- weight preparation -------------------------------------------------
     def _vector(self, bias: torch.Tensor) -> torch.Tensor:
@@ -216,15 +298,16 @@ class CpuMertRunner:
             return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         return weight
 
-    def _layer(self, layer: torch.nn.Module) -> _Layer:
-        att, ff = layer.attention, layer.feed_forward
-        qkv_w = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]).detach()
-        qkv_b = torch.cat([att.q_proj.bias, att.k_proj.bias, att.v_proj.bias]).detach()
-        return _Layer(self._linear_weight(qkv_w), self._vector(qkv_b), self._linear_weight(att.out_proj.weight),
-                      self._vector(att.out_proj.bias), _norm(layer.layer_norm),
-                      self._linear_weight(ff.intermediate_dense.weight), self._vector(ff.intermediate_dense.bias),
-                      self._linear_weight(ff.output_dense.weight), self._vector(ff.output_dense.bias),
-                      _norm(layer.final_layer_norm), float(att.scaling))
+    def _layer(self, state: Mapping[str, torch.Tensor], prefix: str, eps: float, scale: float) -> _Layer:
+        att, ff = prefix + "attention.", prefix + "feed_forward."
+        qkv_w = torch.cat([state[f"{att}{n}_proj.weight"] for n in "qkv"])
+        qkv_b = torch.cat([state[f"{att}{n}_proj.bias"] for n in "qkv"])
+        return _Layer(self._linear_weight(qkv_w), self._vector(qkv_b), self._linear_weight(state[att + "out_proj.weight"]),
+                      self._vector(state[att + "out_proj.bias"]), _norm(state, prefix + "layer_norm", eps),
+                      self._linear_weight(state[ff + "intermediate_dense.weight"]),
+                      self._vector(state[ff + "intermediate_dense.bias"]),
+                      self._linear_weight(state[ff + "output_dense.weight"]), self._vector(state[ff + "output_dense.bias"]),
+                      _norm(state, prefix + "final_layer_norm", eps), scale)
 
     # ----- kernels --------------------------------------------------------------
     def _linear(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:

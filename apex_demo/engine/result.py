@@ -48,10 +48,11 @@ class ModelInfo:
     mert_revision: str | None = None
     head_revision: str | None = None
     mode: str = "exact"  # "exact" (reference numerics) or "fast" (approximate, labelled)
+    mode_note: str = ""  # why this mode runs and, for fast, its error against exact (engine/modes.py)
 
     def to_record(self) -> dict[str, Any]:
         return {"mert": self.mert, "head": self.head, "mert_revision": self.mert_revision,
-                "head_revision": self.head_revision, "mode": self.mode}
+                "head_revision": self.head_revision, "mode": self.mode, "mode_note": self.mode_note}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -32,10 +32,20 @@ STOPPED_LOG = "stopped scoring %s after %d segment(s): nobody is waiting for it 
 Proceed = Callable[[], bool]
 
 
-def _check(proceed: Proceed | None, name: str, done: int) -> None:
+def check_proceed(proceed: Proceed | None, name: str, done: int) -> None:
+    """Raise ScoringStopped (and log it) when `proceed` says nobody waits for `name` any more."""
     if proceed is not None and not proceed():
         LOG.info(STOPPED_LOG, name, done)
         raise ScoringStopped(name)
+
+
+def last_result(results: Iterable[ScoreResult]) -> ScoreResult:
+    """The complete result that ends a run of `iter_score(..., partial=False)`."""
+    result = None
+    for result in results:  # noqa: B007 (the last one is kept)
+        pass
+    assert result is not None and result.complete
+    return result
 
 
 class Scorer:
@@ -49,17 +59,12 @@ class Scorer:
         self.max_seconds = max_seconds
         self.mode = encoder.mode
         self.model_info = ModelInfo(mert=encoder.source, head=head.source, mert_revision=encoder.revision,
-                                    head_revision=head.revision, mode=self.mode)
+                                    head_revision=head.revision, mode=self.mode, mode_note=encoder.choice.why)
 
     def score_file(self, path: str | Path, display_name: str | None = None, read_cache: bool = True,
                    proceed: Proceed | None = None) -> ScoreResult:
         """Score one file completely (raises AudioError/ModelError; ScoringStopped when `proceed` says no)."""
-        result = None
-        for result in self.iter_score(path, display_name, partial=False,  # noqa: B007 (the last one is kept)
-                                      read_cache=read_cache, proceed=proceed):
-            pass
-        assert result is not None and result.complete
-        return result
+        return last_result(self.iter_score(path, display_name, partial=False, read_cache=read_cache, proceed=proceed))
 
     def iter_score(self, path: str | Path, display_name: str | None = None, partial: bool = True,
                    read_cache: bool = True, proceed: Proceed | None = None) -> Iterator[ScoreResult]:
@@ -75,7 +80,7 @@ class Scorer:
         """
         path = Path(path)
         name = display_name if display_name is not None else str(path)
-        _check(proceed, name, 0)
+        check_proceed(proceed, name, 0)
         audio.check_file(path)
         sha, key, entry = look_up(path, self.cache if read_cache else None, self.key_of)
         if entry is not None:
@@ -85,7 +90,7 @@ class Scorer:
         total = audio.segment_count(wave.numel())
         means: list[np.ndarray] = []
         for index in range(total):
-            _check(proceed, name, index)
+            check_proceed(proceed, name, index)
             means.append(self.encode_segment(audio.segment(wave, index)))
             if partial and index + 1 < total:
                 yield self.build_result(name, sha, np.stack(means), meta, total, complete=False)

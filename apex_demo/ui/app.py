@@ -29,7 +29,7 @@ SUBTITLE = ("Scores AI-generated songs with [APEX](https://github.com/AMAAI-Lab/
             "for comparing takes and finding weak parts, not a verdict.")
 STATUS_POLL_S = 2.0
 STATUS_READY = "✓ Models ready: you can score songs."
-STATUS_FAST = " ⚡ Fast mode: reduced precision, numbers differ slightly from the reference."
+STATUS_MODE = " ⚡ Fast mode was asked for (APEX_FAST): {note}"  # why it runs or not, its error: engine/modes.py
 STATUS_LOADING = "… Loading the models (a minute or two). Look around meanwhile."
 STATUS_FAILED = ("⚠ Scoring is unavailable: the models could not be loaded. The site's owner finds the "
                  "details on the About tab and in the server log.")
@@ -97,11 +97,13 @@ def theme() -> gr.themes.Base:
 def launch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` that every launcher must pass. Monitoring is off: Gradio's
     /monitoring/summary would tell anyone how often each endpoint is called. Uploads are moved to
-    private random names as they arrive (ui/guards/uploads.py)."""
+    private random names as they arrive (ui/guards/uploads.py). APEX_MCP: Gradio's MCP server at
+    /gradio_api/mcp/, its tools the public API endpoints (ui/api.py, ui/arena_api.py)."""
     return {"theme": theme(), "css": CSS, "js": PAGE_JS.read_text(encoding="utf-8"),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024),
             "allowed_paths": [str(EXAMPLES_DIR)], "blocked_paths": private_paths(settings),
-            "enable_monitoring": False, "app_kwargs": {"middleware": [Middleware(PrivateUploads)]}}
+            "enable_monitoring": False, "app_kwargs": {"middleware": [Middleware(PrivateUploads)]},
+            "mcp_server": settings.mcp}
 
 
 def header_status(ctx: AppContext) -> str:
@@ -109,7 +111,8 @@ def header_status(ctx: AppContext) -> str:
     how to fix a failed load is for the owner (About tab, log), not for visitors."""
     state = ctx.loader.state
     if state is LoadState.READY:
-        return STATUS_READY + (STATUS_FAST if ctx.loader.fast else "")
+        note = ctx.loader.mode_note if ctx.settings.fast else ""
+        return STATUS_READY + (STATUS_MODE.format(note=note) if note else "")
     if state is LoadState.FAILED:
         return STATUS_FAILED
     return STATUS_LOADING

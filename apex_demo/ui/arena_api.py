@@ -23,10 +23,6 @@ NEW_BATTLE_DESCRIPTION = ("Start a blind battle from the arena pool. Returns ({b
 VOTE_DESCRIPTION = ("Vote on a battle: battle_id, choice (A, B, TIE or BOTH_BAD), seconds listened to A and "
                     "to B. Returns {accepted, reason, message} and, when accepted, the reveal: model_choice, "
                     "agreed, both clips' systems and scores, running_agreement.")
-STATS_DESCRIPTION = ("Arena statistics (recomputed in the background at most once a minute): total votes, "
-                     "model agreement with a 95% Wilson interval, agreement of each score alone, Bradley-Terry "
-                     "leaderboards of systems and clips, the model learned from the votes (learned_model) and "
-                     "how many votes came from other replicas (votes_from_elsewhere).")
 ARENA_CONCURRENCY_ID = "apex-arena"
 # Arena calls are short (a few SQLite statements; clip scores come from the engine's cache,
 # warmed at start), so they run side by side instead of waiting in the shared queue, whose
@@ -57,6 +53,13 @@ def make_vote(arena: Arena):
 
 def make_stats(arena: Arena):
     def arena_stats() -> dict[str, Any]:
+        """Read how often APEX agrees with this arena's blind listening votes, and what the votes say.
+
+        Recomputed in the background at most once a minute. Returns total_votes and the vote counts; agreement: how often the model's pick (the higher overall score) matched the listener's choice on decisive A/B votes, with a 95% Wilson interval (chance is 0.5); per_score: the same for each score alone; Bradley-Terry leaderboards of the systems and clips (ties count half a win, "both bad" votes left out, 95% bootstrap intervals); learned_model: a logistic regression fitted to the votes once there are enough (its out-of-fold ROC AUC against the fixed rule); votes_from_elsewhere: votes from other replicas. The APEX authors found the fixed rule no better than chance on Music Arena's votes; this arena measures it again.
+
+        Returns:
+            The arena statistics as JSON.
+        """
         with arena_errors():
             return arena.board.latest_or_refresh().to_dict()  # computed in the background
 
@@ -78,9 +81,11 @@ def build(arena: Arena) -> None:
         stats_out = gr.JSON(label="stats")
         new_trigger, vote_trigger, stats_trigger = gr.Button("new"), gr.Button("vote"), gr.Button("stats")
     queue: dict[str, Any] = {"concurrency_id": ARENA_CONCURRENCY_ID, "concurrency_limit": ARENA_CONCURRENCY_LIMIT}
+    # Callable by scripts (docs/arena.md) but not offered to AI agents as MCP tools: a vote stands for a person
+    # who listened to both clips ("undocumented": off the API page and the MCP tool list, still callable).
+    listener_only: dict[str, Any] = {"api_visibility": "undocumented"}
     new_trigger.click(make_new_battle(arena), inputs=None, outputs=[info_out, audio_a, audio_b],
-                      api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue)
+                      api_name="arena_new_battle", api_description=NEW_BATTLE_DESCRIPTION, **queue, **listener_only)
     vote_trigger.click(make_vote(arena), inputs=[battle_in, choice_in, listened_a, listened_b], outputs=[vote_out],
-                       api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue)
-    stats_trigger.click(make_stats(arena), inputs=None, outputs=[stats_out], api_name="arena_stats",
-                        api_description=STATS_DESCRIPTION, **queue)
+                       api_name="arena_vote", api_description=VOTE_DESCRIPTION, **queue, **listener_only)
+    stats_trigger.click(make_stats(arena), inputs=None, outputs=[stats_out], api_name="arena_stats", **queue)

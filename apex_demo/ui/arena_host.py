@@ -42,7 +42,7 @@ def loaded_score_fn(ctx: AppContext):
     def score(path: Any) -> Mapping[str, float]:
         if ctx.loader.state is not LoadState.READY:
             raise ModelError("models still loading", ErrorCode.MODEL_NOT_FOUND)
-        scorer = private_view(ctx.loader.wait(0), ctx.seen, current_visitor(ctx.settings.trusted_hops))
+        scorer = private_view(ctx.scorer(0), ctx.seen, current_visitor(ctx.settings.trusted_hops))
         return scorer.score_file(path).scores.as_dict()
 
     return score

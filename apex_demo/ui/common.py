@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 import gradio as gr
 import pandas as pd
 
+from apex_demo.engine import song_record
 from apex_demo.errors import ApexError
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.loader import LoadState, model_name
@@ -62,14 +63,14 @@ def get_scorer(ctx: AppContext, progress: gr.Progress | None = None) -> Any:
     cannot be loaded (the API words it: ui/api.py)."""
     if progress is not None and ctx.loader.state is LoadState.LOADING:
         progress(0.0, desc="Loading models (first request only)…")
-    scorer = ctx.loader.wait(MODEL_WAIT_S)
+    scorer = ctx.scorer(MODEL_WAIT_S)
     return private_view(scorer, ctx.seen, current_visitor(ctx.settings.trusted_hops))
 
 
 def tab_scorer(ctx: AppContext) -> Any:
     """The shared scorer for a tab's handler: waits for models still loading; raises ApexError
     (the tab words it for the visitor in its message panel, apex_demo.ui.messages)."""
-    return ctx.loader.wait(MODEL_WAIT_S)
+    return ctx.scorer(MODEL_WAIT_S)
 
 
 def model_events(demo: gr.Blocks) -> list[Any]:
@@ -107,10 +108,11 @@ def escape_markdown(text: str) -> str:
     return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
 
 
-def public_record(result: Any) -> dict[str, Any]:
-    """A result's JSON record as visitors may see it (downloads, share links): the models named by Hub id
-    or file name (ui/loader.model_name), never by a path on this server."""
-    record = result.to_record()
+def public_record(result: Any, vocals: bool | None = None) -> dict[str, Any]:
+    """A result's JSON record with its verdicts (engine.song_record) as visitors may see it (downloads,
+    share links): the models named by Hub id or file name (ui/loader.model_name), never by a path on
+    this server."""
+    record = song_record(result, vocals=vocals)
     model = record["model"]
     record["model"] = model | {"mert": model_name(model["mert"]), "head": model_name(model["head"])}
     return record

@@ -16,6 +16,7 @@ from apex_demo.config import Settings
 from apex_demo.errors import ApexError, ScoringStopped
 from apex_demo.ui.downloads import DownloadDir
 from apex_demo.ui.guards.private_cache import SeenBy
+from apex_demo.ui.gpu import GpuScorer, GpuSlot, on_zero_gpu
 from apex_demo.ui.guards.user_first import UserFirst
 from apex_demo.ui.loader import Loader, LoadState, ModelLoader, default_loader
 from apex_demo.ui.progress import SegmentSpeed
@@ -44,9 +45,12 @@ class AppContext:
     speed: SegmentSpeed = field(default_factory=SegmentSpeed)  # measured scoring speed, for time-left estimates
     user_first: UserFirst = field(default_factory=UserFirst)
     shared: SharedResults = field(init=False)  # results visitors chose to share by link
+    gpu: GpuSlot | None = None  # the app's one @spaces.GPU function (ui/gpu.py); made with the context
 
     def __post_init__(self) -> None:
         self.shared = SharedResults(self.settings.data_dir / SHARED_FOLDER)  # nothing is written until a share
+        if self.gpu is None:
+            self.gpu = GpuSlot(lambda: self.loader.wait(0), self.settings.max_seconds)
 
     @classmethod
     def create(cls, settings: Settings, load: Loader = default_loader,
@@ -61,8 +65,16 @@ class AppContext:
         return self.loader.state in (LoadState.IDLE, LoadState.LOADING)
 
     def start(self) -> None:
-        """Start the background model load (idempotent)."""
-        self.loader.start()
+        """Start loading the models (idempotent): in the background, so the page is up at once; on
+        ZeroGPU in this thread, before launch, as `spaces` needs (it moves what was loaded to the GPU
+        worker it forks for each scoring call)."""
+        self.loader.start(here=on_zero_gpu())
+
+    def scorer(self, timeout: float | None) -> GpuScorer:
+        """The shared scorer, its model work run in the app's GPU function (ui/gpu.py); waits up to
+        `timeout` s for models still loading, raises ApexError when they cannot be loaded."""
+        assert self.gpu is not None
+        return GpuScorer(self.loader.wait(timeout), self.gpu)
 
     def run_in_background(self, name: str, target: Callable[[], None]) -> threading.Thread:
         """Start background work that `close()` waits for.
@@ -80,8 +92,8 @@ class AppContext:
         """Score one file into the engine's cache, giving way to user requests before every
         segment; True when it was scored. Failures are logged, never raised (background work)."""
         try:
-            self.loader.wait(0).score_file(path, Path(path).name,
-                                           proceed=lambda: self.user_first.wait_turn(self.stopping))
+            self.scorer(0).score_file(path, Path(path).name,
+                                      proceed=lambda: self.user_first.wait_turn(self.stopping))
         except ScoringStopped:
             return False
         except ApexError as exc:

@@ -77,13 +77,18 @@ class ModelLoader:
         self._facts = ""
         self._closed = threading.Event()
 
-    def start(self) -> None:
-        """Begin loading in the background (no-op when already started)."""
+    def start(self, here: bool = False) -> None:
+        """Begin loading in the background (no-op when already started); with `here`, load in this
+        thread and return when done (ZeroGPU: torch's CUDA emulation of `spaces` only covers the
+        thread that imported it, so the models must load there, before launch)."""
         with self._lock:
             if self._thread is not None:
                 return
             self._thread = threading.Thread(target=self._run, name="apex-model-loader", daemon=True)
-            self._thread.start()
+            if not here:
+                self._thread.start()
+        if here:
+            self._run()
 
     def _run(self) -> None:
         try:
@@ -121,9 +126,10 @@ class ModelLoader:
         return self._facts
 
     @property
-    def fast(self) -> bool:
-        """True when the loaded scorer runs in reduced precision (labelled in the header)."""
-        return getattr(self._scorer, "mode", "exact") == "fast"
+    def mode_note(self) -> str:
+        """Which mode the loaded models run in and why (engine/modes.py); empty before they load."""
+        info = getattr(self._scorer, "model_info", None)
+        return str(getattr(info, "mode_note", "")) if self._done.is_set() and self._error is None else ""
 
     def wait(self, timeout: float | None = None) -> Any:
         """The scorer, once loaded; raises the load error, or ModelError on timeout."""
@@ -139,5 +145,5 @@ class ModelLoader:
     def close(self, timeout: float | None = None) -> None:
         """Refuse further `wait()` calls (background work then drains fast) and wait for the load thread."""
         self._closed.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread.ident is not None:  # never started: loaded in place
             self._thread.join(timeout)

@@ -19,6 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 from apex_demo.config import Settings
+from apex_demo.engine import song_record
 from apex_demo.engine.models import get_scorer
 from tests.support.app import running_app
 
@@ -45,9 +46,9 @@ def client(app_settings: Settings) -> Iterator[Client]:
 
 
 def engine_record(settings: Settings, path: Path) -> dict:
-    """The engine's own record for a file, from a separate scorer without cache."""
+    """The engine's own record for a file (numbers and report), from a separate scorer without cache."""
     scorer = get_scorer(dataclasses.replace(settings, use_cache=False))
-    return scorer.score_file(path, path.name).to_record()
+    return song_record(scorer.score_file(path, path.name))
 
 
 def test_score_endpoint_equals_engine(client: Client, app_settings: Settings, audio_dir: Path) -> None:

@@ -26,6 +26,7 @@ HEADER_COLUMNS = ("method", "mode", "s/30s", "start+load s", "vs (a)", "vs (b)",
                   "peak RSS MiB")
 ROW_FIELDS = ("s_per_30s", "startup_and_load_s", "speedup_vs_a", "speedup_vs_b", "max_abs_diff_1_5",
               "max_abs_diff_0_100", "peak_rss_mb", "mode")
+APP_LABEL = "(e) python app.py, first /score"
 FIRST_RESULT_FIELDS = ("first_result_s", "first_result_warm_s", "decode_s", "segment_s", "load_s")
 EXACT_TOL_1_5 = 1e-4  # the engine's "identical numbers" bound on the 1-5 scale
 EXACT_TOL_0_100 = 100 / 4 * EXACT_TOL_1_5  # the same sigmoid deviation on the 0-100 scale (scale 100 vs 4)
@@ -91,6 +92,19 @@ def test_quick_bench_reports_time_to_first_result_of_a_3_minute_song(quick_run: 
     assert first["duration_s"] == pytest.approx(SONG_S, abs=0.01)
     assert all(first[name] > 0 for name in FIRST_RESULT_FIELDS)
     assert "time to first result" in quick_run[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
+def test_quick_bench_times_the_cold_start_of_the_app_against_the_stock_loop(quick_run: tuple[str, dict]) -> None:
+    stdout, result = quick_run
+    assert [row["method"] for row in result["cold_start"]] == [METHOD_LABELS[1], METHOD_LABELS[2], APP_LABEL]
+    assert all(row["first_score_s"] > 0 for row in result["cold_start"]) and "cold start" in stdout
+    (app,) = result["app_runs"]  # one round: the app started once, as its own process, and served /score
+    assert 0 < app["page_up_s"] < app["first_score_s"] and app["mode"] == "exact"
+    published = next(r["scores"] for r in result["runs"] if r["method"] == "a" and r["segments"] == 1)
+    for key, value in app["scores"].items():  # the app's first score is the published loop's, same file
+        assert abs(value - published[key]) <= (EXACT_TOL_0_100 if key.startswith("score_") else EXACT_TOL_1_5)
 
 
 # ----- bench/bench_folder.py ------------------------------------------------------------------

@@ -77,15 +77,17 @@ class SlowScorer:
 
     def __init__(self, settings: Settings) -> None:
         self._scorer = get_scorer(settings)
+        self.max_seconds = self._scorer.max_seconds
 
     def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True,
-                   proceed: Any = None) -> Iterator[Any]:
-        for result in self._scorer.iter_score(path, display_name, partial, proceed=proceed):
+                   read_cache: bool = True, proceed: Any = None) -> Iterator[Any]:
+        for result in self._scorer.iter_score(path, display_name, partial, read_cache, proceed=proceed):
             time.sleep(SEGMENT_DELAY_S)
             yield result
 
-    def score_file(self, path: Any, display_name: str | None = None, proceed: Any = None) -> Any:
-        return self._scorer.score_file(path, display_name, proceed=proceed)
+    def score_file(self, path: Any, display_name: str | None = None, read_cache: bool = True,
+                   proceed: Any = None) -> Any:
+        return self._scorer.score_file(path, display_name, read_cache, proceed=proceed)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from apex_demo.engine import hub
 from apex_demo.config import Settings
 from transformers import Wav2Vec2FeatureExtractor
 
-from apex_demo.engine.encoder import hubert_config_from_mert, load_encoder, normalize_segments, resolve_device
+from apex_demo.engine.encoder import (_hubert_model, hubert_config_from_mert, load_encoder, normalize_segments,
+                                      resolve_device)
 from apex_demo.errors import ErrorCode, ModelError
 from apex_demo.engine.head import load_head
 from apex_demo.engine.models import get_scorer
@@ -47,10 +48,12 @@ def test_unreproducible_configs_are_refused(key: str, value: object) -> None:
 def test_legacy_weight_norm_keys_load(tiny_mert_dir: Path) -> None:
     state = torch.load(tiny_mert_dir / "pytorch_model.bin", weights_only=True)
     assert "encoder.pos_conv_embed.conv.weight_g" in state and len(state) == 211
-    encoder = load_encoder(str(tiny_mert_dir), device="cpu")
-    conv = encoder.model.encoder.pos_conv_embed.conv
+    model = _hubert_model(hubert_config_from_mert(TINY_MERT_CONFIG), tiny_mert_dir / "pytorch_model.bin")
+    conv = model.encoder.pos_conv_embed.conv  # the HubertModel path (CUDA, configs the CPU runner cannot run)
     assert torch.equal(conv.parametrizations.weight.original1, state["encoder.pos_conv_embed.conv.weight_v"])
-    assert encoder.device.type == "cpu" and not encoder.model.training
+    runner = load_encoder(str(tiny_mert_dir), device="cpu").cpu_runner  # the CPU runner evaluates the same weight
+    assert runner is not None
+    assert torch.equal(runner.pos_w.squeeze(2), conv.weight.detach().to(runner.pos_w.dtype))
 
 
 def test_safetensors_is_preferred(tiny_mert_dir: Path, tmp_path: Path) -> None:
@@ -62,7 +65,7 @@ def test_safetensors_is_preferred(tiny_mert_dir: Path, tmp_path: Path) -> None:
     state["encoder.layer_norm.bias"] = torch.full_like(state["encoder.layer_norm.bias"], 0.125)
     save_file(state, str(folder / "model.safetensors"))
     encoder = load_encoder(str(folder), device="cpu")
-    assert torch.all(encoder.model.encoder.layer_norm.bias == 0.125)
+    assert encoder.cpu_runner is not None and torch.all(encoder.cpu_runner.enc_norm.bias == 0.125)
 
 
 def test_an_absent_optional_tensor_is_zero_not_uninitialised(tiny_mert_dir: Path, tmp_path: Path) -> None:
@@ -72,9 +75,10 @@ def test_an_absent_optional_tensor_is_zero_not_uninitialised(tiny_mert_dir: Path
     state = torch.load(folder / "pytorch_model.bin", weights_only=True)
     del state["masked_spec_embed"]
     torch.save(state, folder / "pytorch_model.bin")
-    encoder = load_encoder(str(folder), device="cpu")
-    assert torch.count_nonzero(encoder.model.masked_spec_embed) == 0
-    assert torch.equal(encoder.model.feature_projection.projection.bias, state["feature_projection.projection.bias"])
+    model = _hubert_model(hubert_config_from_mert(TINY_MERT_CONFIG), folder / "pytorch_model.bin")
+    assert torch.count_nonzero(model.masked_spec_embed) == 0
+    assert torch.equal(model.feature_projection.projection.bias, state["feature_projection.projection.bias"])
+    assert load_encoder(str(folder), device="cpu").cpu_runner is not None  # the CPU runner never reads it
 
 
 def test_cli_start_up_does_not_import_sklearn() -> None:

@@ -14,12 +14,15 @@ import torch.nn.functional as F
 import torchaudio
 from transformers import HubertModel
 
+from apex_demo.engine import fastpath
 from apex_demo.engine.encoder import MERT_LAYERS, hubert_config_from_mert, load_encoder
-from apex_demo.engine.fastpath import (BACKEND_ATEN, BACKEND_ONEDNN, CpuMertRunner, bf16_available, cpu_runner_for,
-                                onednn_available, unsupported_reason)
+from apex_demo.engine.fastpath import (BACKEND_ATEN, BACKEND_ONEDNN, EncoderShape, bf16_available, choose_runner,
+                                       expected_shapes, onednn_available, runner_for_model, unsupported_reason)
 from apex_demo.engine.models import get_scorer
+from apex_demo.engine.modes import FAST_ERROR, Probe
 from tests.support.models import TINY_MERT_CONFIG, build_mert_folder
 from reference.authors import SEGMENT_SEC, load_mert
+from reference.files import published_mert_files
 
 SEG = SEGMENT_SEC * 24_000
 CLIPS = ["Kevin_MacLeod_-_Vibe_Ace.ogg", "vocadito_10.wav"]  # 22.05 kHz mono (3 segments), 44.1 kHz
@@ -92,7 +95,7 @@ def test_both_backends_and_any_hidden_state_index(backend: str, perturbed_model:
     if backend == BACKEND_ONEDNN and not onednn_available():
         pytest.skip("this torch build has no oneDNN")
     segments = clip_segments[CLIPS[0]][:2]
-    runner = CpuMertRunner(perturbed_model, (0, 1, 7, -1), use_onednn=backend == BACKEND_ONEDNN)
+    runner = runner_for_model(perturbed_model, (0, 1, 7, -1), use_onednn=backend == BACKEND_ONEDNN)
     assert runner.backend == backend
     got = runner.layer_means(segments)  # a batch of two, too
     with torch.no_grad():
@@ -104,7 +107,7 @@ def test_both_backends_and_any_hidden_state_index(backend: str, perturbed_model:
 def test_silent_segment_matches(perturbed_model: HubertModel) -> None:
     """All-zero input: the folded GroupNorm must give the reference's beta-only output, not NaN."""
     silence = torch.zeros(1, SEG)
-    got = CpuMertRunner(perturbed_model, MERT_LAYERS).layer_means(silence)
+    got = runner_for_model(perturbed_model, MERT_LAYERS).layer_means(silence)
     want = reference_layer_means(perturbed_model, silence)
     assert torch.isfinite(got).all() and float(want.abs().max()) > 0.1
     assert relative_error(got, want) < REL_TOL
@@ -113,42 +116,76 @@ def test_silent_segment_matches(perturbed_model: HubertModel) -> None:
 def test_unsupported_config_falls_back_to_plain_forward(tmp_path: Path, clip_segments: dict) -> None:
     raw = dict(TINY_MERT_CONFIG, do_stable_layer_norm=True)  # same tensor names, pre-norm transformer
     folder = build_mert_folder(tmp_path / "stable-ln", do_stable_layer_norm=True)
-    assert "do_stable_layer_norm" in (unsupported_reason(hubert_config_from_mert(raw)) or "")
-    encoder = load_encoder(str(folder), device="cpu")
-    assert encoder.cpu_runner is None
+    shape = EncoderShape.from_json(raw)
+    assert shape is not None and "do_stable_layer_norm" in (unsupported_reason(shape) or "")
+    encoder = load_encoder(str(folder), device="cpu", fast=True)
+    assert encoder.cpu_runner is None and encoder.model is not None
+    assert encoder.mode == "exact" and "do_stable_layer_norm" in encoder.choice.why
     segment = clip_segments[CLIPS[1]][:1]
     want = reference_layer_means(load_mert(folder)[1], segment)
     assert relative_error(encoder.layer_means(segment), want) < REL_TOL
 
 
+@pytest.mark.parametrize("config", [TINY_MERT_CONFIG, published_mert_files()["config.json"]], ids=["tiny", "published"])
+def test_the_runner_reads_exactly_hubert_models_tensors(config: dict) -> None:
+    """The tensors the CPU runner reads (and the loader checks a checkpoint against) are transformers'
+    own HubertModel state dict for the same config, names and shapes."""
+    with torch.device("meta"):
+        model = HubertModel(hubert_config_from_mert(config))
+    want = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    shape = EncoderShape.from_json(config)
+    assert shape is not None and shape == EncoderShape.from_config(model.config)
+    assert expected_shapes(shape) == want
+
+
+def test_the_cpu_path_never_imports_transformers(tiny_mert_dir: Path) -> None:
+    """About 2 s of start-up: loading and running MERT on the CPU needs no transformers model code."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from apex_demo.engine.encoder import load_encoder; "
+            f"e = load_encoder({str(tiny_mert_dir)!r}, device='cpu'); e.layer_means(torch.zeros(1, 48000)); "
+            "print(e.cpu_runner is not None, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.skipif(not bf16_available(), reason="CPU without bf16 kernels: a bf16 runner cannot be built here")
+@pytest.mark.parametrize("fast_s, deviation, expected", [(0.5, 0.001, "fast"),    # faster and close: fast
+                                                         (1.2, 0.001, "exact"),   # slower: exact
+                                                         (0.95, 0.001, "exact"),  # not faster by 1.1x: exact
+                                                         (0.5, 0.3, "exact")])    # faster but off: exact
+def test_fast_mode_runs_only_where_the_probe_finds_it_faster(fast_s: float, deviation: float, expected: str,
+                                                              reference_model: HubertModel, monkeypatch) -> None:
+    monkeypatch.setattr(fastpath, "probe_both", lambda exact, reduced: Probe(1.0, fast_s, deviation, 3.0))
+    runner, choice = choose_runner(reference_model.state_dict(), EncoderShape.from_config(reference_model.config),
+                                   MERT_LAYERS, fast=True)
+    assert choice.mode == expected
+    assert runner.dtype == (torch.bfloat16 if expected == "fast" else torch.float32)
+    assert (FAST_ERROR in choice.why) == (expected == "fast")
+
+
+def test_fast_mode_on_a_cpu_without_bf16_kernels_runs_exact(reference_model: HubertModel, monkeypatch) -> None:
+    monkeypatch.setattr(fastpath, "bf16_available", lambda: False)
+    monkeypatch.setattr(fastpath, "probe_both", lambda *a: pytest.fail("no probe without bf16 kernels"))
+    runner, choice = choose_runner(reference_model.state_dict(), EncoderShape.from_config(reference_model.config),
+                                   MERT_LAYERS, fast=True)
+    assert runner.dtype == torch.float32 and choice.mode == "exact" and "no bf16 kernels" in choice.why
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not bf16_available(), reason="CPU without bf16 kernels: fast mode runs exact fp32")
-def test_fast_mode_is_bf16_labelled_and_close(tiny_settings, audio_dir: Path, reference_model: HubertModel,
-                                              clip_segments: dict) -> None:
-    runner = cpu_runner_for(reference_model, MERT_LAYERS, approximate=True)
-    assert runner is not None
+def test_the_real_probe_decides_and_bf16_stays_close(tiny_settings, audio_dir: Path, reference_model: HubertModel,
+                                                      clip_segments: dict) -> None:
+    """Whatever this machine's probe decides, the result says it, and bf16 (when it runs) is close to exact."""
+    runner, choice = choose_runner(reference_model.state_dict(), EncoderShape.from_config(reference_model.config),
+                                   MERT_LAYERS, fast=True)
+    result = get_scorer(dataclasses.replace(tiny_settings, fast=True)).score_file(audio_dir / CLIPS[1])
+    assert result.model.mode in ("exact", "fast") and result.model.mode_note.startswith(result.model.mode + ":")
+    if choice.mode == "exact":
+        pytest.skip(f"this CPU's probe chose exact ({choice.why})")
     segments = clip_segments[CLIPS[1]]
     got, want = runner.layer_means(segments), reference_layer_means(reference_model, segments)
-    assert got.dtype == torch.float32
-    result = get_scorer(dataclasses.replace(tiny_settings, fast=True)).score_file(audio_dir / CLIPS[1])
-    if runner.dtype == torch.float32:
-        pytest.skip("this CPU's bf16 kernels failed the load-time self-check, so fast mode runs exact fp32 "
-                    "(the fallback itself is tested in test_fast_mode_self_check_falls_back_when_bf16_is_off)")
-    assert runner.dtype == torch.bfloat16
-    assert 0 < float((got - want).abs().max()) < BF16_ABS_TOL
-    assert result.model.mode == "fast"
-    exact = get_scorer(tiny_settings).score_file(audio_dir / CLIPS[1])
-    assert exact.model.mode == "exact"
-
-
-@pytest.mark.skipif(not bf16_available(), reason="CPU without bf16 kernels: fast mode runs exact fp32")
-def test_fast_mode_self_check_falls_back_when_bf16_is_off(reference_model: HubertModel, monkeypatch,
-                                                          caplog) -> None:
-    from apex_demo.engine import fastpath
-
-    monkeypatch.setattr(fastpath, "fast_mode_deviation", lambda *a: 0.001)
-    assert cpu_runner_for(reference_model, MERT_LAYERS, approximate=True).dtype == torch.bfloat16
-    monkeypatch.setattr(fastpath, "fast_mode_deviation", lambda *a: 0.3)
-    with caplog.at_level("WARNING"):
-        runner = cpu_runner_for(reference_model, MERT_LAYERS, approximate=True)
-    assert runner.dtype == torch.float32 and "deviate 0.300" in caplog.text
+    assert got.dtype == torch.float32 and 0 < float((got - want).abs().max()) < BF16_ABS_TOL

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
-
+from types import SimpleNamespace
+from typing import Callable, Iterator
 
 from apex_demo.config import Settings
-from apex_demo.errors import ScoringStopped
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.guards.user_first import UserFirst
 
@@ -21,16 +20,17 @@ class RecordingScorer:
         self.ctx_holder = ctx_holder
         self.log = log
 
-    def score_file(self, path: Path, name: str | None = None, proceed: Callable[[], bool] | None = None) -> int:
+    def iter_score(self, path: Path, name: str | None = None, partial: bool = True, read_cache: bool = True,
+                   proceed: Callable[[], bool] | None = None) -> Iterator[SimpleNamespace]:
+        """As the Scorer does for the app's GPU function: a result after each segment (the app asks its
+        `proceed` check between them), the complete one last."""
         for segment in range(1, 4):
-            if proceed is not None and not proceed():  # as the Scorer does: asked before every segment
-                raise ScoringStopped(name)
             self.log.append(f"background segment {segment}")
             if segment == 1:
                 started = threading.Event()
                 threading.Thread(target=self.visitor, args=(started,)).start()
                 started.wait()
-        return segment
+            yield SimpleNamespace(complete=segment == 3, segments=range(segment))
 
     def visitor(self, started: threading.Event) -> None:
         with self.ctx_holder[0].user_first.user_request():

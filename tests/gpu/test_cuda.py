@@ -55,3 +55,31 @@ def test_cuda_folder_pipeline_batches_give_the_cpu_numbers(tiny_settings, audio_
             assert abs(record["scores"][key] - getattr(want.scores, key)) < 1e-4, (path, key)
         for key in POPULARITY_KEYS:
             assert abs(record["scores"][key] - getattr(want.scores, key)) < 1e-2, (path, key)
+
+
+REFERENCE_CLIPS = ["vocadito_10.wav", "outfoxing.mp3"]  # one part, and four parts of an MP3
+
+
+@pytest.mark.parametrize("clip", REFERENCE_CLIPS)
+def test_cuda_exact_matches_the_authors_loop(clip: str, tiny_settings, tiny_mert_dir: Path, tiny_heads: dict,
+                                             audio_dir: Path, reference_runs) -> None:
+    """The same bounds as the CPU path's (tests/engine/test_reference_equivalence.py): 1e-4 on 1-5,
+    1e-2 on 0-100, 1e-5 relative on the embedding, against reference/authors.py (on the CPU)."""
+    scorer = get_scorer(tiny_settings.with_overrides(device="cuda", use_cache=False))
+    result = scorer.score_file(audio_dir / clip)
+    want = reference_runs.predict(tiny_mert_dir, tiny_heads["train"], audio_dir / clip)
+    for key in AESTHETIC_KEYS:
+        assert abs(getattr(result.scores, key) - want[key]) <= 1e-4, key
+    for key in POPULARITY_KEYS:
+        assert abs(getattr(result.scores, key) - want[key]) <= 1e-2, key
+    embedding = reference_runs.embedding(tiny_mert_dir, tiny_heads["train"], audio_dir / clip).reshape(-1).numpy()
+    assert np.linalg.norm(result.embedding - embedding) / np.linalg.norm(embedding) <= 1e-5
+
+
+def test_cuda_fast_mode_is_half_precision_and_says_so(tiny_settings, audio_dir: Path) -> None:
+    from apex_demo.engine.modes import FAST_ERROR
+
+    scorer = get_scorer(tiny_settings.with_overrides(device="cuda", fast=True, use_cache=False))
+    assert scorer.encoder.numerics == "fast-cuda-float16"
+    note = scorer.score_file(audio_dir / REFERENCE_CLIPS[0]).model.mode_note
+    assert note.startswith("fast: fp16 autocast on CUDA") and FAST_ERROR in note

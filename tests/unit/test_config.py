@@ -108,3 +108,40 @@ def test_login_on_a_space_with_oauth_is_accepted() -> None:
     assert Settings.from_env({**REAL_OAUTH, "APEX_ARENA_LOGIN": "1"}).arena_login is True
     assert Settings.from_env(REAL_OAUTH).arena_login is True          # a Space with hf_oauth: true
     assert Settings.from_env({}).arena_login is False
+
+
+@pytest.mark.parametrize(("env", "expected"), [({}, False), ({"SPACE_ID": "me/checker"}, True),
+                                               ({"SPACE_ID": "me/checker", "APEX_MCP": "0"}, False),
+                                               ({"APEX_MCP": "on"}, True), ({"APEX_MCP": "OFF"}, False)])
+def test_the_mcp_server_is_on_by_default_on_spaces_only(env: dict, expected: bool) -> None:
+    assert Settings.from_env(env).mcp is expected
+
+
+def test_a_bad_mcp_value_names_the_variable() -> None:
+    with pytest.raises(ApexError) as err:
+        Settings.from_env({"APEX_MCP": "maybe"})
+    assert err.value.message.startswith("APEX_MCP='maybe'") and "1 or 0" in err.value.message
+
+
+def test_persistent_storage_holds_votes_and_cache_on_a_space(tmp_path: Path) -> None:
+    """A Space with persistent storage (simulated: a folder standing in for /data) keeps both there."""
+    storage = tmp_path / "data"
+    storage.mkdir()
+    space = Settings.from_env({"SPACE_ID": "me/checker"}, persistent_storage=storage)
+    assert space.persistent_storage == storage
+    assert space.data_dir == storage / "apex_demo" and space.cache_dir == storage / "apex_demo" / "cache"
+    assert space.storage_note() is None
+    chosen = Settings.from_env({"SPACE_ID": "me/checker", "APEX_DATA_DIR": str(tmp_path / "elsewhere")},
+                               persistent_storage=storage)
+    assert chosen.data_dir == tmp_path / "elsewhere" and "outside its persistent storage" in (chosen.storage_note() or "")
+    local = Settings.from_env({}, persistent_storage=storage)  # not a Space: a local folder named like it is not used
+    assert local.persistent_storage is None and local.data_dir == Path("data") and local.storage_note() is None
+
+
+def test_without_storage_or_a_votes_repo_a_space_loses_its_votes(tmp_path: Path) -> None:
+    bare = Settings.from_env({"SPACE_ID": "me/checker"}, persistent_storage=tmp_path / "absent")
+    assert bare.persistent_storage is None and bare.data_dir == Path("data")
+    assert "Votes are lost when this Space restarts" in (bare.storage_note() or "")
+    kept = Settings.from_env({"SPACE_ID": "me/checker", "APEX_VOTES_REPO": "me/votes"},
+                             persistent_storage=tmp_path / "absent")
+    assert kept.storage_note() is None

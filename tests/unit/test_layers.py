@@ -81,6 +81,13 @@ def test_only_the_ui_imports_gradio() -> None:
     assert importers and all(name.startswith("ui/") for name in importers), sorted(importers)
 
 
+def test_only_the_ui_knows_zerogpu() -> None:
+    """`spaces` (ZeroGPU) is the web app's concern: the engine and the command line run without it."""
+    importers = {str(path.relative_to(PACKAGE)) for path in MODULES
+                 for module, _ in imports_of(path) if module.split(".")[0] == "spaces"}
+    assert importers == {"ui/gpu.py"}
+
+
 def top_level_names(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()

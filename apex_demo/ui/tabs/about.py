@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from apex_demo.config import DEFAULT_HEAD, DEFAULT_MERT
-from apex_demo.engine import ABOUT_NOTE, OVERALL_DEFINITION, SHORT_TAIL_S, TOLERANCE_DEFINITION
+from apex_demo.engine import ABOUT_NOTE, OVERALL_DEFINITION, SHORT_TAIL_S, TOLERANCE_DEFINITION, licences_markdown
 from apex_demo.scores import OUTPUTS, OutputSpec
 from apex_demo.ui.context import AppContext
 from apex_demo.ui.loader import LOCAL_MODELS_HINT, model_name
@@ -78,8 +78,12 @@ def build(ctx: AppContext) -> None:
     gr.Markdown(ABOUT_NOTE)
     gr.Markdown(METHOD)
     gr.Markdown(models_markdown(ctx))
+    gr.Markdown(licences_markdown(), elem_id="about-licences")
     with gr.Accordion("For the site's owner", open=False):
         gr.Markdown(OWNER_NOTES)
-        gr.Markdown(value=ctx.loader.owner_note, elem_id="about-owner-note")
+        owner_note = gr.Markdown(elem_id="about-owner-note")
         gr.Markdown(MODEL_FILES_TITLE)
-        gr.Markdown(value=ctx.loader.model_facts, elem_id="about-model-files")
+        model_files = gr.Markdown(elem_id="about-model-files")
+    # filled on every page load; a page event, not an API endpoint or an MCP tool
+    gr.on(triggers=None, fn=lambda: (ctx.loader.owner_note(), ctx.loader.model_facts()), inputs=None,
+          outputs=[owner_note, model_files], api_visibility="private", queue=False, show_progress="hidden")

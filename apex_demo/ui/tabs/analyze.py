@@ -66,8 +66,7 @@ TRY_LOW = "**What to try for {label}:** {to_try}"
 EXTREMES = "**Strongest:** {high.spec.label} {high.value:.2f} / 5 · **weakest:** {low.spec.label} {low.value:.2f} / 5"
 POPULARITY_LINE = "**{label} {value:.0f} / 100**: {words} on the model's scale"
 FAST_MODE = "fast"
-FAST_MODE_NOTE = ("**Fast mode is on** (APEX_FAST): MERT ran in reduced precision, so these numbers differ "
-                  "slightly from the reference (measured up to about 0.004 on the 1-5 scale and 0.2 on 0-100).")
+FAST_MODE_NOTE = "**Fast mode is on** (APEX_FAST): {note}"  # the note: why, and its error (engine/modes.py)
 JSON_LABEL = "Download the scores (JSON)"
 SHARE_BUTTON = "Get a link to this result"
 SHARE_LABEL = "Link to this result"
@@ -149,7 +148,7 @@ def summary_markdown(result: ScoreResult, name: str, vocals: bool | None = None)
         head += " · from cache"
     lines = [head, *reading_lines(result, song_report(result, vocals))]
     if result.model.mode == FAST_MODE:
-        lines.append(FAST_MODE_NOTE)
+        lines.append(FAST_MODE_NOTE.format(note=result.model.mode_note))
     lines.append(explanations_markdown(result.scores))
     lines.append(f"<small>{POPULARITY_NOTE}</small>")
     return "\n\n".join(lines)
@@ -175,7 +174,8 @@ def render(ctx: AppContext, result: ScoreResult, name: str, vocals: bool | None 
     takes = [(name, result.scores)]
     json_path = None
     if result.complete:
-        json_path = ctx.downloads.write_text(f"{Path(name).stem}.apex.json", json.dumps(public_record(result), indent=2))
+        json_path = ctx.downloads.write_text(f"{Path(name).stem}.apex.json",
+                                             json.dumps(public_record(result, vocals), indent=2))
     judged = song_report(result).judged
     table = scores_table(result)
     chart_text = "\n\n".join([figures.radar_summary(takes), figures.popularity_summary(takes),
@@ -252,7 +252,8 @@ def make_share(ctx: AppContext):
     def share(result: ScoreResult | None, vocals: str | None) -> str:
         if result is None:
             return ""
-        return ctx.shared.save(public_record(result), VOCALS.get(vocals or ""))
+        said = VOCALS.get(vocals or "")
+        return ctx.shared.save(public_record(result, said), said)
 
     return share
 

@@ -239,6 +239,8 @@ def build(ctx: AppContext) -> None:
         return
     gr.Markdown(INTRO)
     gr.Markdown(GLOSSARY)
+    if (storage_note := ctx.settings.storage_note()) is not None:
+        gr.Markdown(f"⚠️ {storage_note}", elem_id="leaderboard-storage-note")
     summary = gr.Markdown(COMPUTING)
     boards: list[Any] = []
     for _ in BOARDS:

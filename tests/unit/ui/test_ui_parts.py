@@ -173,6 +173,37 @@ def test_fast_mode_is_labelled_in_the_reading() -> None:
     scores = Scores(50.0, 60.0, 3.0, 3.0, 3.0, 3.0, 3.0)
     result = ScoreResult("a.wav", 10.0, 44100, 2, scores, (), np.zeros(4, np.float32),
                          ModelInfo("m", "h", mode="exact"), total_segments=1)
-    assert FAST_MODE_NOTE not in summary_markdown(result, "a.wav")
-    fast = replace(result, model=ModelInfo("m", "h", mode="fast"))
-    assert FAST_MODE_NOTE in summary_markdown(fast, "a.wav")
+    from apex_demo.engine.modes import FAST_ERROR
+
+    note = FAST_MODE_NOTE.format(note="fast: bf16 ... " + FAST_ERROR)
+    assert "Fast mode" not in summary_markdown(result, "a.wav")
+    fast = replace(result, model=ModelInfo("m", "h", mode="fast", mode_note="fast: bf16 ... " + FAST_ERROR))
+    assert note in summary_markdown(fast, "a.wav")  # the mode's note, with its error against exact
+
+
+def test_the_header_says_which_mode_runs_when_fast_mode_was_asked_for(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from apex_demo.ui.app import header_status
+    from apex_demo.ui.context import AppContext
+
+    why = "exact: fast mode was asked for, but bf16 was not faster on this CPU at load"
+    scorer = SimpleNamespace(mode="exact", model_info=ModelInfo("m", "h", mode="exact", mode_note=why))
+    for fast, shown in ((True, True), (False, False)):
+        ctx = AppContext.create(Settings(data_dir=tmp_path, fast=fast), load=lambda s: scorer)
+        ctx.loader.start()
+        ctx.loader.wait(10)
+        assert (why in header_status(ctx)) is shown
+        ctx.close()
+
+
+def test_on_zerogpu_the_models_load_before_launch_in_the_calling_thread(tmp_path: Path, monkeypatch) -> None:
+    """spaces' CUDA emulation covers only the thread that imported it, so the load must not go to a thread."""
+    from apex_demo.ui import context
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(context, "on_zero_gpu", lambda: True)
+    ctx = context.AppContext.create(Settings(data_dir=tmp_path), load=lambda s: threads.append(threading.current_thread()))
+    ctx.start()
+    assert threads == [threading.current_thread()] and ctx.loader.state is LoadState.READY
+    ctx.close()
