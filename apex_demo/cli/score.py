@@ -33,7 +33,9 @@ TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].l
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("score", help="score audio files", description=__doc__)
-    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg) or folders")
+    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; others need ffmpeg), folders, "
+                                            "manifests (.txt: one path or URI a line; .csv: a 'file' column) or "
+                                            "URIs (s3://, gs://, file://; with --output)")
     p.add_argument("--recursive", action="store_true", help="also score audio in sub-folders of folder inputs")
     add_model_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from --output's name, .json or "
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # The engine (torch, transformers) is imported here, not at module level, so `--help` and the
     # other subcommands start in about a second.
     from apex_demo.engine import get_scorer
-    from apex_demo.folder import find_audio, is_batch_output, score_records
+    from apex_demo.folder import find_audio, is_batch_output, is_remote, score_records
 
     settings = settings_from_args(args, settings)
     paths = find_audio(args.audio, args.recursive)
@@ -73,6 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
         with output_errors(args.output):
             return run_batch(paths, args.output, settings)
+    if any(is_remote(path) for path in paths):
+        raise ApexError("Remote files (URIs) are scored into a results file: add --output results.parquet "
+                        "(or .jsonl, .csv).", ErrorCode.BAD_REQUEST)
     scorer = get_scorer(settings)
     records = list(score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
@@ -138,12 +143,12 @@ def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
 
     with decoding_pool(workers_for(settings.decode_workers)) as pool:
         from apex_demo.engine import get_scorer
-        from apex_demo.folder import batch_size_for, score_folder, with_progress, write_records
+        from apex_demo.folder import batch_size_for, model_identity, score_folder, with_progress, write_records
 
         scorer = get_scorer(settings)
         size = batch_size_for(scorer.encoder.device, settings.batch_size)
-        summary = write_records(paths, output, lambda todo: with_progress(score_folder(scorer, todo, size, pool),
-                                                                           len(todo)))
+        summary = write_records(paths, output, lambda todo, done: with_progress(
+            score_folder(scorer, todo, size, pool, done), len(todo)), model_identity(settings))
     workers = pool.workers if pool is not None else 0
     print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
           f"(mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers})", file=sys.stderr)
