@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from apex_demo.cli.exits import EXIT_OK, EXIT_SOME_FAILED
-from apex_demo.cli.options import add_model_options, add_pipeline_options, model_settings
+from apex_demo.cli.options import add_engine_options, add_model_options, add_pipeline_options, model_settings
 from apex_demo.config import Settings
 from apex_demo.csvsafe import escape_row
 from apex_demo.engine import flat_row
@@ -23,8 +23,11 @@ from apex_demo.scores import OUTPUT_BY_KEY, SCORE_KEYS
 FORMATS = ("table", "json", "csv")
 if TYPE_CHECKING:
     from apex_demo.engine import Scorer
+    from apex_demo.folder import BatchSummary
 
 TABLE_MISSING = "-"
+RAY_HINT = ('--engine ray needs Ray: pip install "apex-demo[ray]" (or pip install -r requirements-ray.txt), or '
+            "score with the default --engine local.")
 FAST_NOTE = ("note: fast mode is on (bf16): scores are approximate (measured: within ~0.01 on 1-5 scores, "
              "~0.2 on 0-100; docs/benchmark.md) and labelled mode=fast")
 TABLE_HEADERS = {"file": "file", "duration_s": "dur_s", **{k: OUTPUT_BY_KEY[k].label for k in SCORE_KEYS},
@@ -45,6 +48,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     p.add_argument("--with-embedding", action="store_true", help="json: include the 768-d song embedding")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     add_pipeline_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -63,21 +67,24 @@ def record_of(scorer: "Scorer", with_embedding: bool = False) -> Callable[[str],
 def run(args: argparse.Namespace, settings: Settings) -> int:
     # The engine (torch, transformers) is imported here, not at module level, so `--help` and the
     # other subcommands start in about a second.
-    from apex_demo.engine import get_scorer
     from apex_demo.folder import find_audio, is_batch_output, is_remote, score_records
 
     settings = settings_from_args(args, settings)
+    batch = is_batch_output(args.output, args.audio, args.recursive)
+    check_engine(args, batch)
     paths = find_audio(args.audio, args.recursive)
     if args.output is not None:
         check_output(args.output, paths)  # before any scoring: minutes of work must not end in a traceback
     if settings.fast:
         print(FAST_NOTE, file=sys.stderr)
-    if is_batch_output(args.output, args.audio, args.recursive):  # row by row, resumable (folder.results_file)
+    if batch:  # row by row, resumable (folder.results_file)
         with output_errors(args.output):
-            return run_batch(paths, args.output, settings)
+            return run_batch(paths, args.output, settings, args.engine, args.address)
     if any(is_remote(path) for path in paths):
         raise ApexError("Remote files (URIs) are scored into a results file: add --output results.parquet "
                         "(or .jsonl, .csv).", ErrorCode.BAD_REQUEST)
+    from apex_demo.engine import get_scorer
+
     scorer = get_scorer(settings)
     records = list(score_records(paths, record_of(scorer, args.with_embedding), show_progress=len(paths) > 1))
     text = render(records, output_format(args))
@@ -133,26 +140,64 @@ def output_format(args: argparse.Namespace) -> str:
     return {".json": "json", ".csv": "csv"}.get(suffix, "table")
 
 
-def run_batch(paths: list[str], output: Path, settings: Settings) -> int:
-    """Rows as they go, resumable (folder.results_file), through the decode-ahead, batched pipeline
-    (folder.pipeline).
+def check_engine(args: argparse.Namespace, batch: bool) -> None:
+    """--engine ray writes a results file; --address and --decode-workers belong to one engine each."""
+    if args.engine == "ray" and not batch:
+        raise ApexError("--engine ray writes a results file that grows row by row: add --output results.parquet "
+                        "(or .jsonl, .csv).", ErrorCode.BAD_REQUEST)
+    if args.address and args.engine != "ray":
+        raise ApexError(f"--address {args.address} names a Ray cluster: add --engine ray.", ErrorCode.BAD_REQUEST)
+    if args.engine == "ray" and args.decode_workers is not None:
+        raise ApexError("--decode-workers sets this machine's decoding processes; with --engine ray the cluster "
+                        "decodes in its own tasks: leave it out.", ErrorCode.BAD_REQUEST)
 
-    The decoding workers are started first: they start up (about 2 s each, importing torch) while
+
+def run_batch(paths: list[str], output: Path, settings: Settings, engine: str = "local",
+              address: str | None = None) -> int:
+    """Rows as they go, resumable (folder.results_file), by the decode-ahead, batched pipeline on this
+    machine (folder.pipeline) or by a Ray Data job (folder.ray_job)."""
+    from apex_demo.folder import model_identity, with_progress, write_records
+
+    model_id = model_identity(settings)
+    if engine == "ray":
+        score_on_ray = ray_engine()
+        summary = write_records(paths, output, lambda todo, done: with_progress(
+            score_on_ray(todo, settings, done, address), len(todo)), model_id)
+        how = f"engine ray{' at ' + address if address else ''}"
+    else:
+        summary, how = _on_this_machine(paths, output, settings, model_id)
+    print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there ({how})",
+          file=sys.stderr)
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def _on_this_machine(paths: list[str], output: Path, settings: Settings, model_id: str
+                     ) -> tuple["BatchSummary", str]:
+    """The decoding workers are started first: they start up (about 2 s each, importing torch) while
     this process imports transformers and loads the models, instead of after."""
     from apex_demo.folder import decoding_pool, workers_for
 
     with decoding_pool(workers_for(settings.decode_workers)) as pool:
         from apex_demo.engine import get_scorer
-        from apex_demo.folder import batch_size_for, model_identity, score_folder, with_progress, write_records
+        from apex_demo.folder import batch_size_for, score_folder, with_progress, write_records
 
         scorer = get_scorer(settings)
         size = batch_size_for(scorer.encoder.device, settings.batch_size)
         summary = write_records(paths, output, lambda todo, done: with_progress(
-            score_folder(scorer, todo, size, pool, done), len(todo)), model_identity(settings))
+            score_folder(scorer, todo, size, pool, done), len(todo)), model_id)
     workers = pool.workers if pool is not None else 0
-    print(f"{output}: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already there "
-          f"(mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers})", file=sys.stderr)
-    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+    return summary, f"mode {scorer.model_info.mode}, batch size {size}, decoding workers {workers}"
+
+
+def ray_engine() -> Callable[..., Any]:
+    """folder.score_on_ray, imported here only: the app and the plain CLI never import Ray."""
+    try:
+        from apex_demo.folder import score_on_ray
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "ray":
+            raise
+        raise ApexError(RAY_HINT, ErrorCode.BAD_REQUEST) from None
+    return score_on_ray
 
 
 def render(records: list[dict[str, Any]], fmt: str) -> str:
