@@ -2,7 +2,8 @@
 # Create .venv, install the pinned dependencies and this package (editable, with the `apex-demo`
 # command); idempotent: reinstalls only when requirements or pyproject.toml change.
 #   bash scripts/setup.sh          runtime dependencies (requirements.txt)
-#   bash scripts/setup.sh --dev    + test tools (requirements-dev.txt: pytest, selenium, ruff, mypy) and,
+#   bash scripts/setup.sh --dev    + test tools (requirements-dev.txt: pytest, selenium, ruff, mypy, and the
+#                                  ray extra of requirements-ray.txt for tests/cluster) and,
 #                                  where apt-get works as root, the system programs the tests use:
 #                                  ffmpeg, chromium, chromium-driver
 set -euo pipefail
@@ -14,7 +15,7 @@ REQ=requirements.txt
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt "$REQ" pyproject.toml | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat requirements.txt "$REQ" requirements-ray.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQ"
   # the dependencies are pinned above; this adds the package itself and its console script

@@ -2,8 +2,9 @@
 
 Every test sits in a tier folder that says what it needs, and is marked with the folder's name:
 unit (no model, no app, no subprocess), engine (tiny models, the CLI in process), app (a running app),
-browser (headless Chromium), bench (the benchmark scripts), gpu (a CUDA GPU). Heavy libraries (torch,
-transformers) are imported inside the fixtures that need them, so the unit tier starts without them.
+browser (headless Chromium), bench (the benchmark scripts), gpu (a CUDA GPU), cluster (a local Ray).
+Heavy libraries (torch, transformers, ray) are imported inside the fixtures that need them, so the unit
+tier starts without them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="apex_tests_gradio_")
 
 TESTS = Path(__file__).resolve().parent
 AUDIO_DIR = TESTS / "data"  # real recordings; licences in data/ATTRIBUTION.md
-TIERS = ("unit", "engine", "app", "browser", "bench", "gpu")
+TIERS = ("unit", "engine", "app", "browser", "bench", "gpu", "cluster")
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +103,9 @@ def module_tiny_settings(tiny_mert_dir: Path, tiny_heads: dict[str, Path],
                     cache_dir=folder / "cache", data_dir=folder / "data")
 
 
-# -- tiers and requirements: a test that cannot run here is skipped with its reason; CI must run browser and ffmpeg --
-REQUIRED_IN_CI = ("browser", "ffmpeg")
+# -- tiers and requirements: a test that cannot run here is skipped with its reason; CI must run browser, ffmpeg
+# and cluster --
+REQUIRED_IN_CI = ("browser", "ffmpeg", "cluster")
 
 
 def tier_of(item: pytest.Item) -> str | None:
@@ -116,6 +118,8 @@ def missing_requirement(marker: str) -> str | None:
     """Why tests with `marker` cannot run on this machine, or None when they can."""
     if marker == "ffmpeg":
         return None if shutil.which("ffmpeg") else "ffmpeg program not installed (bash scripts/setup.sh --dev installs it)"
+    if marker == "cluster":
+        return None if importlib.util.find_spec("ray") else "Ray is not installed (pip install -r requirements-ray.txt)"
     if marker == "gpu":
         import torch
 
@@ -139,7 +143,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier is None:
             raise pytest.UsageError(f"{item.nodeid} is outside the tier folders {TIERS}; move it into one")
         item.add_marker(getattr(pytest.mark, tier))
-        for marker in ("ffmpeg", "gpu", "browser"):
+        for marker in ("ffmpeg", "gpu", "browser", "cluster"):
             if item.get_closest_marker(marker) is None:
                 continue
             if marker not in reasons:
@@ -149,7 +153,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class RequiredTestsGuard:
-    """On CI (CI=true) a skipped browser or ffmpeg test fails the run: CI must prove those paths work."""
+    """On CI (CI=true) a skipped browser, ffmpeg or cluster test fails the run: CI must prove those paths work."""
 
     def __init__(self) -> None:
         self.skipped: list[str] = []
@@ -160,7 +164,7 @@ class RequiredTestsGuard:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.skipped and on_ci():
-            terminalreporter.write_line(f"CI=true but {len(self.skipped)} browser/ffmpeg test(s) were skipped "
+            terminalreporter.write_line(f"CI=true but {len(self.skipped)} browser/ffmpeg/cluster test(s) were skipped "
                                         f"(install what their skip reason names): {', '.join(self.skipped)}", red=True)
 
     @pytest.hookimpl(trylast=True)

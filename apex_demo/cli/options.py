@@ -1,4 +1,5 @@
-"""Command-line options: the models (shared by `score` and `doctor`) and the folder pipeline (`score`)."""
+"""Command-line options: the models (shared by `score` and `doctor`), the folder pipeline and the engine
+that scores a folder (`score`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decode-workers", type=whole_number("decode_workers", "--decode-workers"), metavar="N",
                    help="batch mode: processes decoding the next files while the encoder runs; 0 decodes in the "
                         "main process (default: $APEX_DECODE_WORKERS, else the CPU cores minus one, at most 8)")
+
+
+ENGINES = ("local", "ray")
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """--engine and --address: score a folder on this machine or on a Ray cluster (apex_demo/folder/ray_job.py)."""
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="batch mode: local (this machine: decoding workers, batches) or ray (a Ray cluster: decode "
+                        "tasks and a pool of model actors; needs the ray extra) (default: local)")
+    p.add_argument("--address", metavar="ADDRESS",
+                   help="with --engine ray: the Ray cluster, e.g. auto or ray://head:10001 (default: the cluster of "
+                        "`ray job submit`, else a local Ray started for this run)")
 
 
 def whole_number(field: str, flag: str) -> Callable[[str], int]:

@@ -1,6 +1,7 @@
 from . import audio as audio
 from . import segments as segments
 from .audio import SNDFILE_EXTENSIONS as SNDFILE_EXTENSIONS
+from .cache import PIPELINE_VERSION as PIPELINE_VERSION
 from .cache import EmbeddingCache as EmbeddingCache
 from .cache import file_sha256 as file_sha256
 from .cache import look_up as look_up

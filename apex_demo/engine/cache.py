@@ -26,6 +26,9 @@ LOGGER = logging.getLogger(__name__)
 ENTRY_SUFFIX = ".npz"
 HASH_CHUNK_BYTES = 1 << 20
 BYTES_PER_MB = 1024 * 1024
+# Bump when anything before the cache (decode, resample, segmenting, MERT layers) changes: part of every
+# cache key, and of the model identity a folder run writes beside each row (folder/identity.py).
+PIPELINE_VERSION = "1"
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,13 @@ import numpy as np
 import torch
 
 from apex_demo.engine import audio
-from apex_demo.engine.cache import CacheEntry, EmbeddingCache, cache_key, look_up
+from apex_demo.engine.cache import PIPELINE_VERSION, CacheEntry, EmbeddingCache, cache_key, look_up
 from apex_demo.engine.encoder import MertEncoder
 from apex_demo.engine.head import LoadedHead
 from apex_demo.engine.result import ModelInfo, ScoreResult, SegmentScore
 from apex_demo.engine.segments import segment_bounds
 from apex_demo.errors import ScoringStopped
 
-# Bump when anything before the cache (decode, resample, segmenting, MERT layers) changes.
-PIPELINE_VERSION = "1"
 LOG = logging.getLogger(__name__)
 STOPPED_LOG = "stopped scoring %s after %d segment(s): nobody is waiting for it any more"
 

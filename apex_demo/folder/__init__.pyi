@@ -1,3 +1,4 @@
+from .identity import model_identity as model_identity
 from .inputs import AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
 from .inputs import find_audio as find_audio
 from .inputs import is_batch_output as is_batch_output
@@ -7,5 +8,7 @@ from .prefetch import decoding_pool as decoding_pool
 from .prefetch import workers_for as workers_for
 from .progress import score_records as score_records
 from .progress import with_progress as with_progress
+from .ray_job import score_on_ray as score_on_ray
+from .remote import is_remote as is_remote
 from .results_file import BatchSummary as BatchSummary
 from .results_file import write_records as write_records

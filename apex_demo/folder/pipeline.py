@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from apex_demo.folder.prefetch import DecodeJob, Prepared, WorkerPool, prefetch
+from apex_demo.folder.results_file import SKIPPED
 from apex_demo.engine import error_record
 from apex_demo.engine import Scorer
 
@@ -46,30 +47,40 @@ def batch_size_for(device: torch.device, asked: int | None) -> int:
     return asked if asked is not None else DEFAULT_BATCH_SIZE.get(device.type, FALLBACK_BATCH_SIZE)
 
 
-def score_folder(scorer: Scorer, files: Sequence[str], batch_size: int,
-                 pool: WorkerPool | None = None) -> Iterator[dict[str, Any]]:
-    """One JSON record per file (scored or failed), in input order; see the module docstring.
+def score_folder(scorer: Scorer, files: Sequence[str], batch_size: int, pool: WorkerPool | None = None,
+                 done: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+    """One JSON record per file (scored or failed; a skip marker for a song in `done`, the sha256 of
+    songs the results file already holds), in input order; see the module docstring.
     Files are decoded ahead by `pool` (prefetch.decoding_pool), or one by one in this process."""
-    job = DecodeJob(scorer.max_seconds, scorer.cache, scorer.key_of)
-    for song in encode_in_batches(prefetch(files, job, pool), scorer.encoder.layer_means, batch_size):
+    job = DecodeJob(scorer.max_seconds, scorer.cache, scorer.key_of, done)
+    yield from records_of(scorer, prefetch(files, job, pool), batch_size)
+
+
+def records_of(scorer: Scorer, items: Iterable[Prepared], batch_size: int) -> Iterator[dict[str, Any]]:
+    """The record of every prepared file, in their order, segments encoded batch_size at a time across
+    songs: the encoder side of folder scoring, here and in each Ray actor (folder.ray_job)."""
+    for song in encode_in_batches(items, scorer.encoder.layer_means, batch_size):
         yield _record(scorer, song)
 
 
 def _record(scorer: Scorer, song: "Song") -> dict[str, Any]:
-    """The song's record; a failure here (a bug, a full disk) is this file's error row only."""
+    """The song's record, with its content hash; a failure here (a bug, a full disk) is this file's error
+    row only."""
     prepared = song.prepared
+    if prepared.skipped:
+        return {"file": prepared.file, "sha256": prepared.sha256, SKIPPED: True}
     if song.error is not None:
-        return song.error
+        return {**song.error, "sha256": prepared.sha256}
     try:
         means = prepared.cached if prepared.cached is not None else song.layer_means()
         if prepared.cached is None:
             scorer.remember(prepared.key, means, prepared.meta or {})
         result = scorer.build_result(prepared.file, prepared.sha256, means, prepared.meta or {},
                                      cached=prepared.cached is not None)
-        return result.to_record()
+        return {**result.to_record(), "sha256": prepared.sha256}
     except Exception as exc:  # noqa: BLE001 - reported, logged, never silent (as batch.score_records)
         LOGGER.exception("unexpected error while scoring %s", prepared.file)
-        return error_record(prepared.file, exc)
+        return {**error_record(prepared.file, exc), "sha256": prepared.sha256}
 
 
 class Song:

@@ -1,8 +1,9 @@
 """Everything before the encoder for one file, done ahead of time in worker processes.
 
-One file's input side is: check it, hash it (the cache key), look the key up in the
-embedding cache, and on a miss decode, downmix, resample to 24 kHz and cut the 30 s
-segments (apex_demo.engine.audio). `Scorer.iter_score` runs these steps in the calling thread;
+One file's input side is: check it, hash it (the cache key), skip it when the results file
+already holds that content for this model, look the key up in the embedding cache, and on a
+miss decode, downmix, resample to 24 kHz and cut the 30 s segments (apex_demo.engine.audio).
+A remote file (a URI) is copied to a private temporary file for the time of these steps. `Scorer.iter_score` runs these steps in the calling thread;
 folder scoring (apex_demo.folder.pipeline) runs them in worker processes for the next few
 files while the main process keeps the encoder busy.
 
@@ -40,7 +41,8 @@ import numpy as np
 import torch
 
 from apex_demo.engine import audio
-from apex_demo.engine import EmbeddingCache, look_up
+from apex_demo.engine import EmbeddingCache, file_sha256
+from apex_demo.folder.remote import is_remote, local_copy
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.engine import error_record
 
@@ -63,12 +65,14 @@ class DecodeJob:
 
     max_seconds: float
     cache: EmbeddingCache | None
-    key_of: Callable[[str], str]  # content sha256 -> cache key (encoder, revision, numerics bound in)
+    key_of: Callable[[str], str] | None  # content sha256 -> cache key; None where no model is loaded (a Ray task)
+    done: frozenset[str] = frozenset()   # sha256 of songs the results file already holds for this model
 
 
 @dataclass
 class Prepared:
-    """One file ready for the encoder: its segments, or its cached layer means, or its error record."""
+    """One file ready for the encoder: its segments, or its cached layer means, or its error record, or
+    a mark that the results file already holds it."""
 
     file: str
     sha256: str = ""
@@ -77,28 +81,53 @@ class Prepared:
     segments: np.ndarray | None = None  # [n, SEGMENT_SAMPLES] float32, still to encode
     cached: np.ndarray | None = None    # [n, 4, hidden] layer means from the cache
     error: dict[str, Any] | None = None  # the file's error record (batch.py writes it as its row)
+    skipped: bool = False                # same content, same model: already in the results file
 
 
 def prepare(file: str, job: DecodeJob) -> Prepared:
-    """Check, hash, look up, and on a cache miss decode and segment one file. Never raises."""
+    """Check, hash, look up, and on a cache miss decode and segment one file (local, or a URI copied
+    for the time of its decoding). Never raises."""
     try:
-        return _prepare(file, job)
-    except ApexError as exc:
+        if is_remote(file):
+            with local_copy(file) as path:
+                return _named(_safely(file, path, job), path, file)
+        return _safely(file, Path(file), job)
+    except ApexError as exc:  # the remote copy failed
         return Prepared(file, error=error_record(file, exc))
+
+
+def _safely(file: str, path: Path, job: DecodeJob) -> Prepared:
+    """prepare's steps; a failure after hashing keeps the hash (so a resumed run skips the same bytes)."""
+    sha = ""
+    try:
+        audio.check_file(path)
+        sha = file_sha256(path)
+        return _prepare(file, path, sha, job)
+    except ApexError as exc:
+        return Prepared(file, sha, error=error_record(file, exc))
     except Exception as exc:  # noqa: BLE001 - a bug or a full memory: this file's row says so, the rest go on
         LOGGER.exception("unexpected error while decoding %s", file)
-        return Prepared(file, error=error_record(file, exc))
+        return Prepared(file, sha, error=error_record(file, exc))
 
 
-def _prepare(file: str, job: DecodeJob) -> Prepared:
-    path = Path(file)
-    audio.check_file(path)
-    sha, key, entry = look_up(path, job.cache, job.key_of)
+def _prepare(file: str, path: Path, sha: str, job: DecodeJob) -> Prepared:
+    if sha in job.done:
+        return Prepared(file, sha, skipped=True)
+    key = job.key_of(sha) if job.key_of is not None else ""
+    entry = job.cache.get(key) if job.cache is not None and key else None
     if entry is not None:
         return Prepared(file, sha, key, entry.meta, cached=entry.layer_means)
     wave, meta = audio.decode_song(path, job.max_seconds)
     segments = torch.stack([audio.segment(wave, i) for i in range(audio.segment_count(wave.numel()))])
     return Prepared(file, sha, key, meta, segments=segments.numpy())
+
+
+def _named(prepared: Prepared, local: Path, uri: str) -> Prepared:
+    """A remote file's error names its URI, not the temporary copy the engine read."""
+    if prepared.error is not None:
+        message = prepared.error["error"]["message"].replace(str(local), uri)
+        prepared.error = {**prepared.error, "error": {**prepared.error["error"], "message": message}}
+    return prepared
 
 
 Work = Callable[[str, DecodeJob], Prepared]

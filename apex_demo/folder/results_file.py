@@ -11,13 +11,20 @@ up where it stopped without duplicate rows:
   (`results.parquet.partial.jsonl`) as they are made, and the parquet file is
   rewritten (atomically) from old rows + sidecar at the end; then the sidecar
   is removed. An interrupted run leaves the sidecar, which the next run reads.
-- Files already in the output (scored or failed) are skipped; files already in
-  the embedding cache cost no MERT time, so an interruption between the cache
-  write and the row write is also cheap to redo.
+- Every row carries the song's content hash (`sha256`) and the fingerprint of the model that made
+  it (`model_id`, folder/identity.py). A song already in the output with the same bytes and the
+  same model (scored or failed) is skipped, not scored again: its file is hashed, never decoded.
+  So a moved folder costs nothing, while a re-exported take or a new model version is scored
+  again. A row without a hash (from an older version, or a file that could not be read at all)
+  marks its path as done, as before. Files already in the embedding cache cost no MERT time, so
+  an interruption between the cache write and the row write is also cheap to redo.
+- A file gets at most one row per run, even if an engine hands its record over twice (a Ray task
+  retried after a worker died may repeat work the driver has already seen).
 
-The records themselves come from `progress.score_records` (one file at a time) or from the
-folder pipeline (apex_demo.folder.pipeline: decoding ahead in worker processes, segments
-of several songs per encoder forward); either way one record per file, in input order.
+The records come from `progress.score_records` (one file at a time), from the folder pipeline
+(apex_demo.folder.pipeline: decoding ahead in worker processes, segments of several songs per
+encoder forward) or from the Ray job (apex_demo.folder.ray_job); one record per file, plus a
+`skipped` marker for each file found done by its hash. This module alone decides what is done.
 """
 
 from __future__ import annotations
@@ -27,18 +34,21 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from apex_demo.csvsafe import escape_row, unescape_cell
 from apex_demo.engine import flat_row
 from apex_demo.errors import ApexError, ErrorCode
+from apex_demo.folder.remote import is_remote
 
 SIDECAR_SUFFIX = ".partial.jsonl"
+SKIPPED = "skipped"  # the key of the marker an engine yields for a file whose hash says it is done
 
 
 def _file_key(name: str) -> str:
-    """Rows match files by absolute path, so `score songs/` and `score ./songs` resume each other."""
-    return os.path.abspath(name)
+    """Rows match files by absolute path, so `score songs/` and `score ./songs` resume each other (a URI
+    as written)."""
+    return name if is_remote(name) else os.path.abspath(name)
 
 
 class RowWriter:
@@ -119,26 +129,63 @@ class BatchSummary:
     skipped: int = 0
 
 
-RecordStream = Callable[[list[str]], Iterable[dict[str, Any]]]
+@dataclass(frozen=True)
+class Done:
+    """What the output already holds for one model: read once, before any scoring."""
+
+    paths: frozenset[str]     # _file_key of rows without a content hash
+    contents: frozenset[str]  # sha256 of the songs this model already scored or failed
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]], model_id: str) -> "Done":
+        paths, contents = set(), set()
+        for row in rows:
+            sha = _text(row.get("sha256"))
+            if not sha:
+                paths.add(_file_key(str(row["file"])))
+            elif _text(row.get("model_id")) == model_id:
+                contents.add(sha)
+        return cls(frozenset(paths), frozenset(contents))
+
+    def todo(self, files: Sequence[str]) -> list[str]:
+        """The files to hand to an engine (it skips those whose content is done, after hashing them)."""
+        return [f for f in dict.fromkeys(files) if _file_key(f) not in self.paths]
 
 
-def write_records(files: list[str], output: Path, records: RecordStream) -> BatchSummary:
+def _text(value: Any) -> str:
+    """A cell as text: '' for a missing value (a NaN from pandas, a None, an empty CSV cell)."""
+    return value if isinstance(value, str) else ""
+
+
+RecordStream = Callable[[list[str], frozenset[str]], Iterable[dict[str, Any]]]
+
+
+def write_records(files: list[str], output: Path, records: RecordStream, model_id: str = "") -> BatchSummary:
     """Write one durable row per file into `output`, skipping files already there.
 
-    `records(todo)` yields one JSON record (see ScoreResult.to_record, result.error_record) per
-    file of `todo`, in that order: per file (score_records) or through the folder pipeline.
+    `records(todo, done_contents)` yields one JSON record (see ScoreResult.to_record,
+    result.error_record; with the file's "sha256" where it was read) per file of `todo`, in any
+    order, or a `{"file", SKIPPED: True}` marker for a file whose sha256 is in `done_contents`.
     """
     fmt = output.suffix.lower().lstrip(".")
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX) if fmt == "parquet" else None
     row_file = sidecar if sidecar is not None else output
-    done = {_file_key(str(r["file"])) for r in read_rows(output) + (read_rows(sidecar) if sidecar else [])}
-    todo = [f for f in dict.fromkeys(files) if _file_key(f) not in done]
+    done = Done.of(read_rows(output) + (read_rows(sidecar) if sidecar else []), model_id)
+    todo = done.todo(files)
     summary = BatchSummary(skipped=len(files) - len(todo))
-    stream = iter(records(todo))
+    written: set[str] = set()
+    stream = iter(records(todo, done.contents))
     try:
         with RowWriter(row_file, "csv" if fmt == "csv" else "jsonl", row_columns()) as writer:
             for record in stream:
-                writer.write(flat_row(record))
+                key = _file_key(str(record["file"]))
+                if key in written:
+                    continue
+                written.add(key)
+                if record.get(SKIPPED):
+                    summary.skipped += 1
+                    continue
+                writer.write(row_of(record, model_id))
                 summary.failed += "error" in record
                 summary.scored += "error" not in record
     finally:
@@ -148,8 +195,13 @@ def write_records(files: list[str], output: Path, records: RecordStream) -> Batc
     return summary
 
 
+def row_of(record: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """A record's row: the flat row (engine.flat_row), the song's content hash and the model's fingerprint."""
+    return {**flat_row(record), "sha256": record.get("sha256", ""), "model_id": model_id}
+
+
 def row_columns() -> list[str]:
-    return list(flat_row({"file": ""}))
+    return list(row_of({"file": ""}, ""))
 
 
 def _finish_parquet(output: Path, sidecar: Path) -> None:

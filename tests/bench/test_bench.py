@@ -9,6 +9,7 @@ timing is asserted: on a loaded machine the quick run's timings mean nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -110,7 +111,8 @@ def test_quick_bench_times_the_cold_start_of_the_app_against_the_stock_loop(quic
 # ----- bench/bench_folder.py ------------------------------------------------------------------
 FOLDER_BENCH = REPO / "bench" / "bench_folder.py"
 FOLDER_LABELS = ("(a) published loop, one process", "(b) project, serial (no workers, batch 1)",
-                 "(c) project pipeline, defaults", "(d) project pipeline, batch 3")
+                 "(c) project pipeline, defaults", "(d) project pipeline, batch 3",
+                 *(("(e) Ray local (--engine ray)",) if importlib.util.find_spec("ray") else ()))
 FOLDER_COLUMNS = ("method", "songs/min", "wall s", "vs (a)", "max|d| 1-5", "max|d| 0-100", "peak RSS MiB",
                   "peak GPU MiB")
 QUICK_FILES = 5  # bench_folder.py --quick: five files of 10-70 s
@@ -127,7 +129,7 @@ def quick_folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dic
 def test_quick_folder_bench_prints_songs_per_minute_for_every_method(quick_folder_run: tuple[str, dict]) -> None:
     stdout, result = quick_folder_run
     assert_table(stdout, FOLDER_COLUMNS, FOLDER_LABELS)
-    assert [run["label"] for run in result["runs"]] == list(FOLDER_LABELS)
+    assert [run["label"] for run in result["runs"]] == [row["label"] for row in result["rows"]] == list(FOLDER_LABELS)
     assert result["meta"]["files"] == QUICK_FILES and "load average" in stdout
     for run in result["runs"]:
         assert run["songs_per_minute"] > 0 and run["peak_rss_mb"] > 0

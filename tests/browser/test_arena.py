@@ -37,10 +37,16 @@ def arena_app(tmp_path: Path) -> Iterator[tuple[str, AppContext]]:
 
 
 def wait_for(condition, timeout: float = UI_WAIT_S):
-    """Poll the page (no fixed sleeps for results)."""
+    """Poll the page (no fixed sleeps for results). An element Gradio re-rendered between finding and
+    reading it (Selenium's StaleElementReferenceException) is a transient: poll again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.2)
@@ -56,6 +62,11 @@ def shown_buttons(browser):
         return found[0] if found else None
 
     return button
+
+
+def enabled(found) -> bool:
+    """Whether a button looked up by shown_buttons is there (a re-render may hide it a moment) and enabled."""
+    return found is not None and found.is_enabled()
 
 
 def shown_players(browser):
@@ -98,7 +109,7 @@ def test_listen_vote_reveal_next(arena_app, tmp_path: Path, phone: bool) -> None
             browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
             play.click()
         wait_for(lambda: "A: heard long enough" in browser.page_source and "B: heard long enough" in browser.page_source)
-        wait_for(lambda: button("B is better").is_enabled())
+        wait_for(lambda: enabled(button("B is better")))
         for pause in wait_for(lambda: players("Pause")):
             pause.click()
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button("B is better"))
@@ -226,7 +237,7 @@ def test_bring_your_own_pair_stays_blind(arena_app, tmp_path: Path) -> None:
         for play in wait_for(lambda: players("Play")):
             browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", play)
             play.click()
-        wait_for(lambda: button("Tie").is_enabled())
+        wait_for(lambda: enabled(button("Tie")))
         button("Tie").click()
         wait_for(lambda: "You said: tie" in browser.page_source)
         assert "chorus_take_one.ogg" in browser.page_source and "your take 1" in browser.page_source

@@ -4,6 +4,7 @@ safe cells."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Callable
 
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from apex_demo.folder import results_file
 from apex_demo.folder.inputs import find_audio
 from apex_demo.folder.progress import score_records
 from apex_demo.cli import main
+from apex_demo.engine import audio
 from apex_demo.engine.models import get_scorer
 
 CLIPS = {"a/vocadito_10.wav": "vocadito_10.wav", "a/b/loop_garzul.flac": "loop_garzul.flac",
@@ -42,7 +45,8 @@ def cli_args(root: Path, output: Path, tiny_settings) -> list[str]:
 def score_to_file(files: list[str], output: Path, score: Callable[[str], dict]) -> results_file.BatchSummary:
     """The resumable writer under test (results_file.write_records) fed one file at a time by `score`,
     through score_records (the per-file scorer), with no progress bar."""
-    return results_file.write_records(files, output, lambda todo: score_records(todo, score, show_progress=False))
+    return results_file.write_records(files, output,
+                                      lambda todo, _done: score_records(todo, score, show_progress=False))
 
 
 def csv_rows(path: Path) -> list[dict]:
@@ -160,3 +164,43 @@ def test_csv_cells_are_formula_escaped_and_resume_still_matches(tmp_path: Path) 
     assert f"'{name}" in text and "'-not audio" in text
     summary = score_to_file([name], out, lambda p: calls.append(p) or record)
     assert calls == [name] and summary.skipped == 1  # the escaped row is recognised on resume
+
+
+def test_done_means_same_bytes_and_same_model(song_dir: Path, tmp_path: Path, tiny_settings, tiny_heads,
+                                              monkeypatch) -> None:
+    """A moved folder is skipped by the songs' hashes (never decoded again); a re-exported take and
+    another model are scored again; every row names its bytes' sha256 and its model."""
+    out = tmp_path / "rows.jsonl"
+    decoded: list[str] = []
+    decode = audio.decode
+    monkeypatch.setattr(audio, "decode", lambda path, limit: decoded.append(Path(path).name) or decode(path, limit))
+
+    def score(folder: Path, head: Path) -> int:
+        return main(["score", str(folder), "--recursive", "--output", str(out), "--mert", tiny_settings.mert,
+                     "--head", str(head), "--device", "cpu", "--no-cache", "--decode-workers", "0"])
+
+    assert score(song_dir, tiny_heads["train"]) == 1  # broken.mp3 is an error row
+    first = [json.loads(line) for line in out.read_text().splitlines()]
+    for row in first:  # the broken file's too: its bytes were read, so moving it costs nothing either
+        assert row["sha256"] == hashlib.sha256(Path(row["file"]).read_bytes()).hexdigest()
+    assert len({row["model_id"] for row in first}) == 1
+
+    moved = tmp_path / "moved"
+    shutil.copytree(song_dir, moved)
+    decoded.clear()
+    assert score(moved, tiny_heads["train"]) == 0  # nothing failed this time: broken.mp3 was skipped too
+    assert decoded == [] and len(out.read_text().splitlines()) == len(first)  # hashed, skipped, not decoded
+
+    take = moved / "a" / "vocadito_10.wav"
+    wave, rate = sf.read(str(take), dtype="float32")
+    sf.write(str(take), wave * 0.5, rate)  # re-exported 6 dB quieter, same name
+    assert score(moved, tiny_heads["train"]) == 0
+    assert decoded == ["vocadito_10.wav"]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[-1]["file"] == str(take) and rows[-1]["sha256"] == hashlib.sha256(take.read_bytes()).hexdigest()
+
+    decoded.clear()
+    assert score(moved, tiny_heads["popularity"]) == 1  # another head: every song again, broken.mp3 included
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(decoded) == len(CLIPS) + 1 and len(rows) == len(first) + 1 + len(CLIPS) + 1
+    assert rows[-1]["model_id"] != first[0]["model_id"]
