@@ -38,7 +38,7 @@ class GatedScorer(FakeScorer):
         self.started = threading.Event()
         self.seen: list[str] = []
 
-    def score_file(self, path: object, display_name: str | None = None,
+    def score_file(self, path: object, display_name: str | None = None, read_cache: bool = True,
                    proceed: Callable[[], bool] | None = None) -> Any:
         result = super().score_file(path, display_name)
         if display_name is None:  # the arena scoring its own pool clips in the background: not gated

@@ -55,14 +55,16 @@ class HeldEngine:
         self.started = threading.Event()
 
     def iter_score(self, path: Any, display_name: str | None = None, partial: bool = True,
-                   proceed: Any = None) -> Iterator[Any]:
-        for result in self._scorer.iter_score(path, display_name, partial, proceed=proceed):
+                   read_cache: bool = True, proceed: Any = None) -> Iterator[Any]:
+        """The engine's Scorer.iter_score, with its signature (the app's GPU slot passes read_cache)."""
+        for result in self._scorer.iter_score(path, display_name, partial, read_cache=read_cache, proceed=proceed):
             self.started.set()
             assert self.gate.wait(GATE_TIMEOUT_S), "the test never opened the gate"
             yield result
 
-    def score_file(self, path: Any, display_name: str | None = None, proceed: Any = None) -> Any:
-        return self._scorer.score_file(path, display_name, proceed=proceed)
+    def score_file(self, path: Any, display_name: str | None = None, read_cache: bool = True,
+                   proceed: Any = None) -> Any:
+        return self._scorer.score_file(path, display_name, read_cache=read_cache, proceed=proceed)
 
 
 @pytest.fixture(scope="module")
