@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh --dev), then lint (ruff), types (mypy on apex_demo/) and the tests, offline.
 #   bash scripts/test.sh              every tier (unit, engine, app, browser, bench, gpu): what CI runs
-#   bash scripts/test.sh --fast       lint, types, and the unit and engine tiers
+#   bash scripts/test.sh --fast       lint, types, and the unit and engine tiers without the tests marked slow
 #   bash scripts/test.sh -k head -x   extra arguments go to pytest (a tier folder, a file, -k, -m ...)
 # mypy runs in the background while pytest runs (it is single-threaded; the machine has a second core);
 # its report is printed after the tests and either failing fails the run. Settings: pyproject.toml.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 tiers=()
 if [ "${1:-}" = "--fast" ]; then
   shift
-  tiers=(tests/unit tests/engine)
+  tiers=(tests/unit tests/engine -m "not slow")
 fi
 bash scripts/setup.sh --dev
 export HF_HUB_OFFLINE=1

@@ -65,6 +65,7 @@ def arena_over(tmp_path: Path, names: tuple[str, ...], calls: list[Path] | None 
     return Arena(cfg, VoteStore.open(cfg), load_pool(str(pool)), score_fn=score, clock=FakeClock())
 
 
+@pytest.mark.slow
 def test_every_served_copy_is_at_the_target_loudness_for_a_quiet_and_a_loud_clip(tmp_path: Path) -> None:
     """A quiet and a loud pool clip, and a quiet and a loud take of one's own, as served in battles: each copy
     within 1 LU of the target and under the true-peak ceiling, by ffmpeg's ebur128 meter. The model scores the

@@ -91,6 +91,7 @@ def test_learned_row_reaches_the_true_rules_auc(tiny_settings, tmp_path: Path) -
     assert by_model(report)["Likes (rule)"]["AUC_overall"] == pytest.approx(1 - oracle, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_svm_row_and_formats(tiny_settings, tmp_path: Path, monkeypatch, capsys) -> None:
     rng = np.random.default_rng(3)
     rows = [(f"s{i}", "A" if i % 2 else "B", "true" if i % 3 else "false", *rng.uniform(10, 90, 4), 3, 3)

@@ -118,6 +118,7 @@ def test_plain_encoder_really_runs_transformers_batched(encoders: dict, tiny_hea
     assert get_scorer(settings).encoder.cpu_runner is None
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_losing_or_repeating_rows(song_folder: Path, encoders: dict,
                                                                   tiny_heads: dict, oracle: dict, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,6 +189,7 @@ def test_decoding_workers_start_before_the_models_load(song_folder: Path, encode
     assert len(read_rows(tmp_path / "rows.jsonl")) == len(SONGS) + 1  # every file, the damaged one as an error row
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_costs_only_its_own_file(song_folder: Path, tmp_path: Path) -> None:
     crash = tmp_path / "crash.wav"
     shutil.copy(song_folder / "1_vocadito.wav", crash)

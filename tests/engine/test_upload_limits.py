@@ -99,6 +99,7 @@ def test_common_rates_keep_the_reference_resampling(rate: int) -> None:
     assert audio.resampling_ratio(rate) == (rate, 24000)
 
 
+@pytest.mark.slow
 def test_largest_file_the_budget_accepts_stays_within_budget(tmp_path: Path, baseline_kib: int) -> None:
     """10 min at 96 kHz, 2 channels (the decoded-size limit): decoded in blocks, peak memory bounded."""
     path = _write_silence(tmp_path / "long96k.flac", 600, 96000, 2, "FLAC")
@@ -108,7 +109,8 @@ def test_largest_file_the_budget_accepts_stays_within_budget(tmp_path: Path, bas
 
 
 @pytest.mark.parametrize(("name", "seconds", "rate", "channels", "code"), [
-    ("8 channels x 192 kHz x 600 s FLAC (+4.4 GB before)", 600, 192000, 8, "too_large"),
+    pytest.param("8 channels x 192 kHz x 600 s FLAC (+4.4 GB before)", 600, 192000, 8, "too_large",
+                 marks=pytest.mark.slow),
     ("64 channels (asked for 27.5 GB as Ogg)", 1, 48000, 64, "too_many_channels"),
     ("1 Hz WAV (counted as 600 s of compute)", 600, 1, 1, "unsupported_sample_rate"),
     ("over 384 kHz", 1, 768000, 1, "unsupported_sample_rate"),

@@ -96,6 +96,7 @@ def test_visitors_asking_at_once_share_one_build_that_holds_no_store_lock(
     assert len(rows(exports.file("csv"))) == 51 and builds == ["csv", "csv"]
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_votes(tmp_path: Path) -> None:
     """The build streams: its peak Python memory is a small fraction of the file it writes (before, the
     whole export was one string beside every vote as an object: several times the file)."""
