@@ -197,3 +197,19 @@ def test_the_object_store_budget_holds_the_calls_in_flight_of_the_longest_songs(
     assert one.store_budget == 1 << 30  # 4 songs x 3 calls x 57.6 MB = 691 MB: the 1 GiB floor holds it
     eight = ray_job.Plan.of(Settings(max_seconds=600), 8, 1)
     assert eight.store_budget == 8 * 4 * 3 * ten_minutes
+
+
+def test_a_file_whose_task_failed_for_good_gets_one_error_row_and_the_others_none(monkeypatch,
+                                                                                module_tiny_settings) -> None:
+    """The driver's last word, without a cluster: rows came back for two of three files (the third's task
+    failed even after Ray's retries); the third gets exactly one internal_error record, the others none."""
+    class Rows:
+        def iter_rows(self):
+            return iter([{"record": json.dumps({"file": name, "scores": {}})} for name in ("a.wav", "c.wav")])
+
+    monkeypatch.setattr(ray_job, "connect", lambda address, settings: False)
+    monkeypatch.setattr(ray_job, "plan_here", lambda settings: ray_job.Plan(1, False, ray_job.MIN_STORE_BUDGET))
+    monkeypatch.setattr(ray_job, "dataset", lambda files, settings, done, plan: Rows())
+    records = list(ray_job.score_on_ray(["a.wav", "b.wav", "c.wav"], module_tiny_settings))
+    assert [r["file"] for r in records] == ["a.wav", "c.wav", "b.wav"]
+    assert [r.get("error", {}).get("code") for r in records] == [None, None, "internal_error"]

@@ -96,3 +96,18 @@ def test_a_missing_remote_file_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as caught, remote.local_copy(f"file://{tmp_path}/gone.mp3"):
         pass
     assert caught.value.code.value == "file_not_found"
+
+
+def test_the_copy_bound_is_inclusive_where_the_listing_did_not_know_the_size(monkeypatch) -> None:
+    """A stream exactly at the bound is copied whole; one byte more is too_large (the bound holds for a size
+    the filesystem did not report, or reported wrong)."""
+    import io
+
+    monkeypatch.setattr(remote, "MAX_REMOTE_BYTES", 10)
+    monkeypatch.setattr(remote, "COPY_BLOCK_BYTES", 4)
+    sink = io.BytesIO()
+    remote._copy_bounded(io.BytesIO(b"0123456789"), sink, "s3://bucket/exact.wav")
+    assert sink.getvalue() == b"0123456789"
+    with pytest.raises(AudioError) as caught:
+        remote._copy_bounded(io.BytesIO(b"0123456789A"), io.BytesIO(), "s3://bucket/over.wav")
+    assert caught.value.code.value == "too_large"
