@@ -31,13 +31,20 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Mapping, TypeGuard
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Protocol, TypeGuard
 
 from apex_demo.arena.records import MAX_TEXT_CHARS, BadRecord, Vote
 from apex_demo.errors import ApexError, ErrorCode
 
-if TYPE_CHECKING:  # the store imports this module to log to the Hub
-    from apex_demo.arena.store import VoteStore
+
+class VoteSink(Protocol):
+    """What a restore writes into: the vote store (arena/store.py, which imports this module to log to the
+    Hub; a protocol here keeps the two from importing each other)."""
+
+    def import_votes(self, votes: Iterable[Vote]) -> tuple[int, int]: ...
+
+    def import_flags(self, flags: Mapping[str, str]) -> int: ...
+
 
 LOG = logging.getLogger(__name__)
 
@@ -265,7 +272,7 @@ def read_replica_logs(folder: Path, seal: LogSeal) -> tuple[int, LogRead]:
     return files, read
 
 
-def restore_from_hub(store: "VoteStore", repo_id: str, token: str | None, seal: LogSeal) -> Restored:
+def restore_from_hub(store: VoteSink, repo_id: str, token: str | None, seal: LogSeal) -> Restored:
     """Fill a store from the dataset's JSONL logs, vote by vote, then set the sealed trust flags they
     hold (a flag may sit in another replica's file than its vote)."""
     import huggingface_hub
