@@ -3,6 +3,7 @@ from . import segments as segments
 from .audio import SNDFILE_EXTENSIONS as SNDFILE_EXTENSIONS
 from .cache import PIPELINE_VERSION as PIPELINE_VERSION
 from .cache import EmbeddingCache as EmbeddingCache
+from .cache import cached_entry as cached_entry
 from .cache import file_sha256 as file_sha256
 from .cache import look_up as look_up
 from .caveats import ABOUT_NOTE as ABOUT_NOTE

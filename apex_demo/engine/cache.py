@@ -52,8 +52,15 @@ def look_up(path: Path, cache: "EmbeddingCache | None", key_of: Callable[[str], 
                                                                                                "CacheEntry | None"]:
     """(content sha256, cache key, cached entry or None) of an existing file (audio.check_file first)."""
     sha = file_sha256(path)
-    key = key_of(sha)
-    return sha, key, cache.get(key) if cache is not None else None
+    return (sha, *cached_entry(sha, cache, key_of))
+
+
+def cached_entry(sha: str, cache: "EmbeddingCache | None",
+                 key_of: Callable[[str], str] | None) -> tuple[str, "CacheEntry | None"]:
+    """(cache key, cached entry or None) of the content `sha`; no key without `key_of` (where no model is
+    loaded, as in a Ray decode task: the key binds the encoder in)."""
+    key = key_of(sha) if key_of is not None else ""
+    return key, cache.get(key) if cache is not None and key else None
 
 
 def cache_key(content_sha256: str, encoder: str, revision: str | None, pipeline_version: str, numerics: str) -> str:

@@ -3,9 +3,9 @@
 One file's input side is: check it, hash it (the cache key), skip it when the results file
 already holds that content for this model, look the key up in the embedding cache, and on a
 miss decode, downmix, resample to 24 kHz and cut the 30 s segments (apex_demo.engine.audio).
-A remote file (a URI) is copied to a private temporary file for the time of these steps. `Scorer.iter_score` runs these steps in the calling thread;
-folder scoring (apex_demo.folder.pipeline) runs them in worker processes for the next few
-files while the main process keeps the encoder busy.
+A remote file (a URI) is copied to a private temporary file for the time of these steps.
+`Scorer.iter_score` runs these steps in the calling thread; folder scoring (apex_demo.folder.pipeline)
+runs them in worker processes for the next few files while the main process keeps the encoder busy.
 
 Why processes, and why this shape:
 
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from apex_demo.engine import audio
-from apex_demo.engine import EmbeddingCache, file_sha256
+from apex_demo.engine import EmbeddingCache, cached_entry, file_sha256
 from apex_demo.folder.remote import is_remote, local_copy
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.engine import error_record
@@ -113,8 +113,7 @@ def _safely(file: str, path: Path, job: DecodeJob) -> Prepared:
 def _prepare(file: str, path: Path, sha: str, job: DecodeJob) -> Prepared:
     if sha in job.done:
         return Prepared(file, sha, skipped=True)
-    key = job.key_of(sha) if job.key_of is not None else ""
-    entry = job.cache.get(key) if job.cache is not None and key else None
+    key, entry = cached_entry(sha, job.cache, job.key_of)
     if entry is not None:
         return Prepared(file, sha, key, entry.meta, cached=entry.layer_means)
     wave, meta = audio.decode_song(path, job.max_seconds)

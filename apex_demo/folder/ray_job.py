@@ -46,7 +46,7 @@ import ray
 import ray.data
 
 from apex_demo.config import Settings
-from apex_demo.engine import error_record, segments
+from apex_demo.engine import cached_entry, error_record, segments
 from apex_demo.errors import ApexError, ErrorCode
 from apex_demo.folder.pipeline import batch_size_for, records_of
 from apex_demo.folder.prefetch import DecodeJob, Prepared, prepare
@@ -243,11 +243,9 @@ class SongEncoder:
 
     def _looked_up(self, song: Prepared) -> Prepared:
         """The embedding cache of this actor's node (keyed by the loaded encoder): a hit skips the encoder."""
-        cache = self.scorer.cache
-        if cache is None or song.segments is None:
+        if self.scorer.cache is None or song.segments is None:
             return song
-        song.key = self.scorer.key_of(song.sha256)
-        entry = cache.get(song.key)
+        song.key, entry = cached_entry(song.sha256, self.scorer.cache, self.scorer.key_of)
         if entry is not None:
             song.segments, song.cached, song.meta = None, entry.layer_means, entry.meta
         return song
