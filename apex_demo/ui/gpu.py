@@ -63,12 +63,16 @@ def gpu_seconds(job: ScoreJob) -> int:
         segments = audio.probe(Path(job.path), job.max_seconds).segments(job.max_seconds)
     except ApexError:
         segments = 1
-    return GPU_BASE_S + GPU_PER_SEGMENT_S * max(1, segments)
+    return _seconds_for_parts(segments)
 
 
 def seconds_for_audio(seconds: float) -> int:
     """`gpu_seconds` for a song of this length (what the docs and tests state)."""
-    return GPU_BASE_S + GPU_PER_SEGMENT_S * max(1, math.ceil(seconds / segments.SEGMENT_SECONDS))
+    return _seconds_for_parts(math.ceil(seconds / segments.SEGMENT_SECONDS))
+
+
+def _seconds_for_parts(parts: int) -> int:
+    return GPU_BASE_S + GPU_PER_SEGMENT_S * max(1, parts)
 
 
 class GpuSlot:
@@ -126,7 +130,6 @@ class GpuScorer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._scorer, name)
-
 
 
 def on_zero_gpu() -> bool:
